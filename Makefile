@@ -1,0 +1,53 @@
+# streamfleet developer entry points. `make help` lists them.
+# Component-specific targets live in mk/*.mk, one file per component.
+
+PY      := .venv/bin/python
+PIP     := .venv/bin/pip
+DEB_PACKAGES := redis-server redis-tools nginx libnginx-mod-http-lua coturn chromium lua-check wrk
+STAMP   := .venv/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: help setup test test-unit test-integration test-e2e lint fmt bench-broker clean
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  make %-26s %s\n", $$1, $$2}'
+
+setup: $(STAMP) ## install Debian packages (when root and missing), create .venv, install streamfleet with test extras
+	@bash scripts/check-system.sh
+
+$(STAMP): pyproject.toml
+	@bash scripts/install-debian-packages.sh $(DEB_PACKAGES)
+	@test -x $(PY) || python3 -m venv .venv
+	@echo "==> installing streamfleet and its test extras into .venv (first time: ~2 min)"
+	@$(PIP) install -q --disable-pip-version-check -U pip setuptools wheel
+	@$(PIP) install -q --disable-pip-version-check -e '.[test]'
+	@rm -f .venv/.installed-* && touch $(STAMP)
+
+test: setup ## run the whole suite (unit, integration, e2e) against real servers
+	$(PY) -m pytest tests
+
+test-unit: setup ## unit tests only (no I/O)
+	$(PY) -m pytest tests/unit
+
+test-integration: setup ## integration tests (real Redis, nginx, coturn, moto)
+	$(PY) -m pytest tests/integration
+
+test-e2e: setup ## whole-stack and browser tests
+	$(PY) -m pytest tests/e2e
+
+lint: setup ## ruff (lint + format check) and mypy strict on the packages
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+fmt: setup ## apply ruff formatting and safe fixes
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+bench-broker: setup ## broker assign+end throughput vs redis-benchmark EVALSHA; last line is JSON
+	$(PY) bench/broker.py
+
+clean: ## remove the venv and caches
+	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache
+
+-include mk/*.mk
