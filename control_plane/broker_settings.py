@@ -1,0 +1,31 @@
+"""Timeouts and limits of the broker. All durations in seconds."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class BrokerSettings(BaseModel):
+    model_config = {"extra": "forbid", "frozen": True}
+
+    claim_ttl_s: float = Field(90.0, gt=0, description="client must connect within this")
+    reconnect_window_s: float = Field(
+        60.0, gt=0, description="a dropped client may return within this"
+    )
+    heartbeat_interval_s: float = Field(5.0, gt=0, description="agents heartbeat this often")
+    missed_heartbeats: int = Field(3, ge=1, description="an instance is lost after this many")
+    queue_timeout_s: float = Field(600.0, gt=0, description="a queued session ends after this")
+    ended_retention_s: float = Field(
+        3600.0, gt=0, description="ended sessions stay readable this long"
+    )
+    avg_session_s: float = Field(
+        300.0, gt=0, description="assumed session length for wait estimates"
+    )
+    outbox_grace_s: float = Field(
+        2.0, gt=0, description="a follow-up older than this is finished by the reaper"
+    )
+    reap_batch: int = Field(500, ge=1, description="items per kind per reaper call")
+
+    @property
+    def lost_after_s(self) -> float:
+        return self.heartbeat_interval_s * self.missed_heartbeats

@@ -1,0 +1,152 @@
+"""Broker outcomes and errors: typed results, no I/O.
+
+Contention is a normal result (Queued, an `existing` flag), never an
+exception. Exceptions are for calls that are wrong: unknown region or
+session, a stale epoch, a bad argument. Each has a stable `code` the HTTP
+layer maps to a problem+json `type`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from streamfleet.lifecycle import EndReason, InstanceState, SessionState
+
+CLIENT_ID_RE = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
+INSTANCE_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+class BrokerError(Exception):
+    code = "broker_error"
+
+    def __init__(self, detail: str, *, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+
+
+class InvalidArgument(BrokerError):
+    code = "invalid_argument"
+
+
+class UnknownRegion(BrokerError):
+    code = "unknown_region"
+
+
+class UnknownSession(BrokerError):
+    code = "unknown_session"
+
+
+class UnknownInstance(BrokerError):
+    code = "unknown_instance"
+
+
+class StaleEpoch(BrokerError):
+    """The caller acts on an assignment that has since been replaced."""
+
+    code = "stale_epoch"
+
+
+class SessionNotLive(BrokerError):
+    code = "session_not_live"
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A session as the broker knows it (secret included: callers guard it)."""
+
+    session_id: str
+    client_id: str
+    secret: str
+    state: SessionState
+    regions: tuple[str, ...]
+    created_ms: int
+    model: str = ""
+    configuration: str = "{}"
+    region: str | None = None
+    instance_id: str | None = None
+    private_ip: str | None = None
+    epoch: int | None = None
+    claim_deadline_ms: int | None = None
+    queue_regions: tuple[str, ...] = ()
+    queue_deadline_ms: int | None = None
+    ticket: int | None = None
+    end_reason: EndReason | None = None
+    ended_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """What `create_session` decided. `existing` marks an idempotent repeat."""
+
+    session: Session
+    existing: bool = False
+    position: int | None = None
+    estimated_wait_s: int | None = None
+
+    @property
+    def assigned(self) -> bool:
+        return self.session.state in (SessionState.ASSIGNED, SessionState.CONNECTED)
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatReply:
+    state: InstanceState
+    session_id: str | None
+    epoch: int
+    claim_deadline_ms: int | None
+    commands: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EndResult:
+    ended_now: bool
+    state: SessionState
+    reason: EndReason | None
+
+
+@dataclass(frozen=True, slots=True)
+class RegionSnapshot:
+    region: str
+    instances: dict[str, int]
+    queue_depth: int
+    live_sessions: int
+    constrained: bool = False
+    constraint_reason: str = ""
+
+
+@dataclass(slots=True)
+class ReapReport:
+    ended: dict[str, int] = field(default_factory=dict)
+    binds: int = 0
+
+    def count(self, reason: str) -> None:
+        self.ended[reason] = self.ended.get(reason, 0) + 1
+
+
+def check_client_id(client_id: str) -> None:
+    if not CLIENT_ID_RE.fullmatch(client_id):
+        raise InvalidArgument(
+            "client_id must be 1-128 characters of letters, digits and ._:@-",
+            field="client_id",
+        )
+
+
+def check_instance_id(instance_id: str) -> None:
+    if not INSTANCE_ID_RE.fullmatch(instance_id):
+        raise InvalidArgument(
+            "instance_id must be 1-64 characters of letters, digits and ._-",
+            field="instance_id",
+        )
+
+
+def estimate_wait_s(position: int, capacity: int, avg_session_s: float) -> int:
+    """Little's-law style guess: sessions ahead / rate at which instances free up.
+
+    With `capacity` instances each freeing every `avg_session_s` on average,
+    one frees every avg_session_s / capacity seconds.
+    """
+    if position <= 0:
+        return 0
+    return round(position * avg_session_s / max(1, capacity))

@@ -1,0 +1,75 @@
+-- Region prelude. KEYS are control_plane/keys.py REGION_KEY_NAMES, in order.
+local K_STATE, K_EPOCH, K_SESS, K_IP, K_SINCE, K_DRAIN, K_READY, K_HB,
+      K_CLAIMS, K_DISC, K_QUEUE, K_QDL, K_OUTBOX, K_META, K_INFO =
+      KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8],
+      KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13], KEYS[14], KEYS[15]
+
+local function set_state(iid, state, now)
+  redis.call('HSET', K_STATE, iid, state)
+  redis.call('HSET', K_SINCE, iid, now)
+  if state == 'ready' then
+    redis.call('ZADD', K_READY, now, iid)
+  else
+    redis.call('ZREM', K_READY, iid)
+  end
+  if state ~= 'reserved' then redis.call('ZREM', K_CLAIMS, iid) end
+  if state ~= 'streaming' then redis.call('ZREM', K_DISC, iid) end
+  if state == 'terminated' then
+    redis.call('ZREM', K_HB, iid)
+    redis.call('HDEL', K_DRAIN, iid)
+  end
+end
+
+-- Where an instance goes when its session is over: ops' drain wins.
+local function after_session(iid)
+  if redis.call('HGET', K_DRAIN, iid) == '1' then return 'draining' end
+  return 'recycling'
+end
+
+-- Hand a freshly ready instance straight to the head of the queue (oldest
+-- ticket first). The session side (bind) is owed by the caller; the outbox
+-- entry makes sure a crashed caller's bind is finished by the reaper.
+-- Returns the outbox entry, or false.
+local function serve_queue_head(iid, now, claim_ms)
+  local head = redis.call('ZPOPMIN', K_QUEUE)
+  if head[1] == nil then return false end
+  local sid = head[1]
+  redis.call('ZREM', K_QDL, sid)
+  local epoch = redis.call('HINCRBY', K_EPOCH, iid, 1)
+  set_state(iid, 'reserved', now)
+  redis.call('HSET', K_SESS, iid, sid)
+  local deadline = now + claim_ms
+  redis.call('ZADD', K_CLAIMS, deadline, iid)
+  local ip = redis.call('HGET', K_IP, iid)
+  local entry = table.concat({'bind', sid, iid, tostring(epoch), ip, tostring(deadline)}, '|')
+  redis.call('ZADD', K_OUTBOX, now, entry)
+  return entry
+end
+
+-- The instance became idle and usable: queue first, else the ready set.
+local function become_ready(iid, now, claim_ms)
+  if redis.call('HGET', K_DRAIN, iid) == '1' then
+    set_state(iid, 'draining', now)
+    return false
+  end
+  redis.call('HDEL', K_SESS, iid)
+  local entry = serve_queue_head(iid, now, claim_ms)
+  if entry then return entry end
+  set_state(iid, 'ready', now)
+  return false
+end
+
+-- The instance stops serving its session for `reason`; the session side
+-- (end with that reason, epoch-fenced) is owed through the outbox.
+local function stop_serving(iid, to_state, reason, now)
+  local sid = redis.call('HGET', K_SESS, iid)
+  local epoch = redis.call('HGET', K_EPOCH, iid)
+  set_state(iid, to_state, now)
+  redis.call('HDEL', K_SESS, iid)
+  if sid then
+    local entry = table.concat({'end', sid, iid, epoch, reason}, '|')
+    redis.call('ZADD', K_OUTBOX, now, entry)
+    return entry
+  end
+  return false
+end

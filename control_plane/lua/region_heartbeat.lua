@@ -1,0 +1,34 @@
+-- region_heartbeat: an agent's periodic report; answers its assignment.
+-- KEYS: the region keys.
+-- ARGV: 1 instance id, 2 now ms ('' = Redis TIME), 3 reported state,
+--       4 reported session id ('' for none), 5 reported epoch ('' for none),
+--       6 claim TTL ms.
+-- Returns: {state, session id or '', epoch, claim deadline ms or '',
+--           commands (comma separated: drain, end_session), bind entry or ''}
+--          or {'unknown'} when the instance must register again.
+local iid, now, reported = ARGV[1], now_ms(ARGV[2]), ARGV[3]
+local rsid, repoch, claim_ms = ARGV[4], ARGV[5], tonumber(ARGV[6])
+local state = redis.call('HGET', K_STATE, iid)
+if not state or state == 'terminated' then return {'unknown'} end
+redis.call('ZADD', K_HB, now, iid)
+local entry = false
+if state == 'lost' then
+  -- Back from the dead: whatever it served is over; it must reset first.
+  set_state(iid, 'recycling', now)
+  state = 'recycling'
+end
+if state == 'provisioning' and reported ~= 'provisioning' then
+  set_state(iid, 'booting', now)
+  state = 'booting'
+end
+if reported == 'ready' and (state == 'booting' or state == 'recycling') then
+  entry = become_ready(iid, now, claim_ms)
+  state = redis.call('HGET', K_STATE, iid)
+end
+local sid = redis.call('HGET', K_SESS, iid) or ''
+local epoch = redis.call('HGET', K_EPOCH, iid) or '0'
+local commands = {}
+if redis.call('HGET', K_DRAIN, iid) == '1' then table.insert(commands, 'drain') end
+if rsid ~= '' and (rsid ~= sid or repoch ~= epoch) then table.insert(commands, 'end_session') end
+local claim = redis.call('ZSCORE', K_CLAIMS, iid) or ''
+return {state, sid, epoch, claim, table.concat(commands, ','), entry or ''}

@@ -1,0 +1,20 @@
+-- session_end: end a live session (idempotent, optionally epoch-fenced).
+-- KEYS: 1 client pointer, 2 session hash.
+-- ARGV: 1 session id, 2 reason (lifecycle.EndReason), 3 epoch ('' = any),
+--       4 now ms ('' = Redis TIME), 5 retention ms (how long the ended
+--       session stays readable), 6 required state ('' = any live state).
+-- Returns: {1, region, instance id, epoch, queue regions} when this call ended
+--          it (the caller releases the instance), or {0, state, reason}.
+local sid, reason, epoch, now = ARGV[1], ARGV[2], ARGV[3], now_ms(ARGV[4])
+local retention, required = tonumber(ARGV[5]), ARGV[6]
+local s = redis.call('HMGET', K_SESSION, 'state', 'epoch', 'region', 'instance_id',
+  'queue_regions', 'end_reason')
+if not s[1] then return {0, 'unknown', ''} end
+if not LIVE[s[1]] then return {0, s[1], s[6] or ''} end
+if required ~= '' and s[1] ~= required then return {0, s[1], ''} end
+if epoch ~= '' and s[2] ~= epoch then return {0, 'stale_epoch', ''} end
+redis.call('HSET', K_SESSION, 'state', 'ended', 'end_reason', reason, 'ended_ms', now,
+  'previous_state', s[1])
+if redis.call('HGET', K_CLIENT, 'sid') == sid then redis.call('DEL', K_CLIENT) end
+redis.call('PEXPIRE', K_SESSION, retention)
+return {1, s[3] or '', s[4] or '', s[2] or '', s[5] or ''}
