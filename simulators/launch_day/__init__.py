@@ -1,0 +1,1 @@
+"""Launch-day discrete-event simulator driving the real pool-sizing policies."""
