@@ -162,19 +162,19 @@ class Broker:
         return SessionState.CONNECTED
 
     async def drain(self, region: str, instance_id: str, *, force: bool = False) -> InstanceState:
-        ok, state, entry = await self._region(
+        got = await self._region(
             "region_drain", region, instance_id, self._now(), "1" if force else "0"
         )
-        if not ok:
+        if not got[0]:
             raise UnknownInstance(f"unknown instance {instance_id}", field="instance_id")
-        await self._settle(region, [entry])
-        return InstanceState(_s(state))
+        await self._settle(region, [got[2]])
+        return InstanceState(_s(got[1]))
 
     async def terminate(self, region: str, instance_id: str) -> None:
-        ok, entry = await self._region("region_terminate", region, instance_id, self._now())
-        if not ok:
+        got = await self._region("region_terminate", region, instance_id, self._now())
+        if not got[0]:
             raise UnknownInstance(f"unknown instance {instance_id}", field="instance_id")
-        await self._settle(region, [entry])
+        await self._settle(region, [got[1]])
 
     # -- sessions -----------------------------------------------------------
 

@@ -23,10 +23,15 @@ class ProcessFailed(RuntimeError):
     """A server exited or never became ready; the message carries its log tail."""
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+def free_port(host: str = "127.0.0.1", *, below: int = 65536) -> int:
+    """A port free right now. `below` caps it (a cluster node's bus port is +10000)."""
+    for _ in range(200):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+            port = int(sock.getsockname()[1])
+        if port < below:
+            return port
+    raise RuntimeError(f"no free port below {below} on {host}")
 
 
 def wait_for(
