@@ -1,0 +1,1 @@
+"""The instance agent: signalling server, session lifecycle, renderer supervisor."""

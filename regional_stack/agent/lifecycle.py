@@ -1,0 +1,241 @@
+"""The agent's session lifecycle: pure state, time passed in, effects returned.
+
+DESIGN.md "Session lifecycle": a session is assigned (claim TTL running),
+connected, and ends with a reason. The agent enforces the parts only it can
+see: claim expiry, the reconnect window, input idleness, maximum duration and
+renderer crashes. Every method returns the effects the I/O shell must carry
+out (report an event, disconnect the player, reset the renderer), so the whole
+policy is unit-tested with a fake clock and no sockets.
+
+The control plane stays the source of truth: an assignment it withdraws (or
+an `end_session` command) ends the session here silently, because the control
+plane already knows why it ended.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from streamfleet.lifecycle import EndReason, InstanceState
+from streamfleet.tokens import StreamClaims
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    claim_ttl_s: float = 90.0
+    reconnect_window_s: float = 60.0
+    idle_timeout_s: float = 600.0
+    max_duration_s: float = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    session_id: str
+    epoch: int
+    claim_expires_unix: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """An event for the control plane's agent API (`POST /v1/agents/events`)."""
+
+    type: str
+    session_id: str | None
+    epoch: int | None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DisconnectPlayer:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResetRenderer:
+    pass
+
+
+Effect = Report | DisconnectPlayer | ResetRenderer
+
+
+class Verdict(Enum):
+    ACCEPT = "accept"
+    REFRESH = "refresh"  # a newer epoch than we know: ask the control plane, then re-check
+    REFUSE = "refuse"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenCheck:
+    verdict: Verdict
+    status: int = 200
+    reason: str = ""
+
+
+@dataclass(slots=True)
+class LiveSession:
+    session_id: str
+    epoch: int
+    claim_deadline: float
+    connected_at: float | None = None
+    player_present: bool = False
+    disconnected_at: float | None = None
+    last_input_at: float = 0.0
+
+
+class AgentCore:
+    def __init__(self, *, instance_id: str, private_ip: str, timeouts: Timeouts) -> None:
+        self.instance_id = instance_id
+        self.private_ip = private_ip
+        self.timeouts = timeouts
+        self.state = InstanceState.BOOTING
+        self.session: LiveSession | None = None
+        self.renderer_up = False
+        self.draining = False
+        # Assignments at or below this epoch are over here, whatever a late
+        # heartbeat answer still says.
+        self.last_ended_epoch = 0
+        self.ended: list[tuple[str, str]] = []  # (session_id, reason), newest last
+
+    # -- renderer ----------------------------------------------------------
+    def renderer_ready(self, now: float) -> list[Effect]:
+        self.renderer_up = True
+        if self.state in (InstanceState.BOOTING, InstanceState.RECYCLING):
+            self.state = InstanceState.DRAINING if self.draining else InstanceState.READY
+            return [Report("ready", None, None)]
+        return []
+
+    def renderer_crashed(self, now: float, detail: dict[str, Any]) -> list[Effect]:
+        self.renderer_up = False
+        s = self.session
+        effects: list[Effect] = [
+            Report("renderer_crashed", s.session_id if s else None, s.epoch if s else None, detail)
+        ]
+        if s is not None:
+            # The GPU can no longer serve this session; the design lets the
+            # control plane re-place an instance_lost session elsewhere.
+            effects += self._end(EndReason.INSTANCE_LOST, reset=False)
+        elif self.state in (InstanceState.READY, InstanceState.BOOTING):
+            self.state = InstanceState.RECYCLING
+        return effects
+
+    # -- control plane -----------------------------------------------------
+    def apply_assignment(self, assignment: Assignment | None, now: float) -> list[Effect]:
+        s = self.session
+        if assignment is not None and assignment.epoch <= self.last_ended_epoch:
+            return []  # over here already; the control plane has not heard yet
+        if assignment is None:
+            return self._end(None, reset=True) if s is not None else []
+        if s is not None:
+            if assignment.epoch == s.epoch:
+                return []
+            # Superseded: the control plane moved on; end ours, take the new one when ready.
+            return self._end(None, reset=True)
+        if self.state is not InstanceState.READY or not self.renderer_up:
+            return []  # picked up by a later heartbeat, once we are ready again
+        deadline = assignment.claim_expires_unix or now + self.timeouts.claim_ttl_s
+        self.session = LiveSession(assignment.session_id, assignment.epoch, deadline)
+        self.state = InstanceState.RESERVED
+        return []
+
+    def command(self, name: str, now: float) -> list[Effect]:
+        if name == "drain":
+            self.draining = True
+            if self.state is InstanceState.READY:
+                self.state = InstanceState.DRAINING
+            return []
+        if name == "end_session" and self.session is not None:
+            return self._end(None, reset=True)
+        return []
+
+    # -- player --------------------------------------------------------------
+    def check_token(self, claims: StreamClaims, *, may_refresh: bool) -> TokenCheck:
+        if claims.instance_id != self.instance_id or claims.private_ip != self.private_ip:
+            return TokenCheck(Verdict.REFUSE, 403, "token is for another instance")
+        s = self.session
+        if s is None or claims.epoch > s.epoch:
+            if claims.epoch <= self.last_ended_epoch:
+                return TokenCheck(Verdict.REFUSE, 403, "session is over (stale epoch)")
+            if may_refresh:
+                return TokenCheck(Verdict.REFRESH)
+            return TokenCheck(Verdict.REFUSE, 403, "epoch is not this instance's assignment")
+        if claims.epoch < s.epoch or claims.session_id != s.session_id:
+            return TokenCheck(Verdict.REFUSE, 403, "stale epoch")
+        if s.player_present:
+            return TokenCheck(Verdict.REFUSE, 409, "another player is connected")
+        return TokenCheck(Verdict.ACCEPT)
+
+    def player_connected(self, now: float) -> list[Effect]:
+        s = self._require_session()
+        first = s.connected_at is None
+        s.player_present = True
+        s.disconnected_at = None
+        s.last_input_at = now
+        if first:
+            s.connected_at = now
+        self.state = InstanceState.STREAMING
+        kind = "client_connected" if first else "client_reconnected"
+        return [Report(kind, s.session_id, s.epoch)]
+
+    def player_disconnected(self, now: float) -> list[Effect]:
+        s = self.session
+        if s is None or not s.player_present:
+            return []
+        s.player_present = False
+        s.disconnected_at = now
+        return [Report("client_disconnected", s.session_id, s.epoch)]
+
+    def input_activity(self, now: float) -> None:
+        if self.session is not None and self.session.player_present:
+            self.session.last_input_at = now
+
+    # -- time ------------------------------------------------------------------
+    def tick(self, now: float) -> list[Effect]:
+        s = self.session
+        if s is None:
+            return []
+        t = self.timeouts
+        if s.connected_at is None:
+            if now >= s.claim_deadline:
+                return self._end(EndReason.CLAIM_EXPIRED)
+            return []
+        if now - s.connected_at >= t.max_duration_s:
+            return self._end(EndReason.MAX_DURATION)
+        if not s.player_present and s.disconnected_at is not None:
+            if now - s.disconnected_at >= t.reconnect_window_s:
+                return self._end(EndReason.DISCONNECTED)
+        elif s.player_present and now - s.last_input_at >= t.idle_timeout_s:
+            return self._end(EndReason.IDLE)
+        return []
+
+    def heartbeat_fields(self) -> dict[str, Any]:
+        s = self.session
+        return {
+            "state": str(self.state),
+            "session_id": s.session_id if s else None,
+            "epoch": s.epoch if s else None,
+        }
+
+    # -- internals ---------------------------------------------------------------
+    def _require_session(self) -> LiveSession:
+        if self.session is None:
+            raise RuntimeError(f"no session while {self.state}")
+        return self.session
+
+    def _end(self, reason: EndReason | None, *, reset: bool = True) -> list[Effect]:
+        """End the live session; `reason=None` means the control plane ended it."""
+        s = self._require_session()
+        effects: list[Effect] = []
+        if s.player_present:
+            effects.append(DisconnectPlayer(str(reason or "session ended")))
+        if reason is not None:
+            effects.append(Report("session_ended", s.session_id, s.epoch, {"reason": str(reason)}))
+        if reset:
+            effects.append(ResetRenderer())
+            self.renderer_up = False
+        self.ended.append((s.session_id, str(reason or "ended_by_control_plane")))
+        self.last_ended_epoch = max(self.last_ended_epoch, s.epoch)
+        self.session = None
+        self.state = InstanceState.RECYCLING
+        return effects

@@ -1,0 +1,84 @@
+"""Agent settings: one pydantic-settings object, environment prefix STREAMFLEET_AGENT_."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from streamfleet.tokens import is_canonical_ipv4, parse_keyring
+
+# `{streamer_url}` and friends are filled in by the supervisor; see docs/agent.md.
+DEFAULT_RENDERER_COMMAND = (
+    f"{shlex.quote(sys.executable)} -m regional_stack.renderer.stub "
+    "--signalling-url {streamer_url} --width {width} --height {height} --fps {fps}"
+)
+
+
+class AgentSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STREAMFLEET_AGENT_", extra="ignore")
+
+    control_plane_url: str = "http://127.0.0.1:8080"
+    region: str = "eu-central-1"
+    secret: SecretStr = Field(default=SecretStr(""), description="the region's agent secret")
+    instance_id: str = "i-local0001"
+    private_ip: str = "127.0.0.1"
+    port: int = 8700
+    instance_type: str = "g4dn.2xlarge"
+    token_keys: dict[str, str] = Field(
+        default_factory=dict, description="JSON object kid -> base64url key, as the control plane"
+    )
+    version: str = "0.1.0"
+
+    # Renderer (the stub by default; an Unreal Pixel Streaming app in production).
+    renderer_command: str = DEFAULT_RENDERER_COMMAND
+    streamer_host: str = "127.0.0.1"
+    streamer_port: int = 8888
+    render_width: int = 320
+    render_height: int = 180
+    render_fps: int = 30
+    renderer_ready_timeout_s: float = 60.0
+    renderer_restart_backoff_s: float = 1.0
+
+    # ICE for the renderer side. The player gets its own from the session API.
+    turn_uris: list[str] = Field(default_factory=list)
+    turn_secret: SecretStr = SecretStr("")
+    ice_transport_policy: Literal["all", "relay"] = "all"
+
+    # Lifecycle (DESIGN.md defaults).
+    heartbeat_interval_s: float = 5.0
+    claim_ttl_s: float = 90.0
+    reconnect_window_s: float = 60.0
+    idle_timeout_s: float = 600.0
+    max_duration_s: float = 3600.0
+    tick_interval_s: float = 0.2
+
+    player_assets_dir: str | None = None
+
+    @field_validator("private_ip")
+    @classmethod
+    def _ipv4(cls, v: str) -> str:
+        if not is_canonical_ipv4(v):
+            raise ValueError("private_ip must be a dotted-quad IPv4 address")
+        return v
+
+    @field_validator("token_keys", mode="before")
+    @classmethod
+    def _keys_json(cls, v: object) -> object:
+        return json.loads(v) if isinstance(v, str) else v
+
+    @field_validator("token_keys")
+    @classmethod
+    def _keys_valid(cls, v: dict[str, str]) -> dict[str, str]:
+        parse_keyring(v)
+        return v
+
+    def keyring(self) -> dict[str, bytes]:
+        return parse_keyring(self.token_keys)
+
+    def streamer_url(self) -> str:
+        return f"ws://{self.streamer_host}:{self.streamer_port}/"

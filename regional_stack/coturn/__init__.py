@@ -1,0 +1,1 @@
+"""Regional coturn: the configuration file and a loopback launcher for tests."""

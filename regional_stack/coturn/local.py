@@ -1,0 +1,49 @@
+"""Start coturn on loopback, for tests, the benchmark and `streamfleet up`.
+
+Uses the command line TOOLCHAIN.md verified (coturn 4.6), with
+`--allow-loopback-peers`: on loopback every peer is 127.x, which the regional
+config denies on purpose.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamfleet.localproc import ManagedProcess, port_open
+
+CONFIG_FILE = Path(__file__).with_name("turnserver.conf")
+
+
+def turnserver_argv(
+    *,
+    port: int,
+    secret: str,
+    workdir: Path,
+    min_port: int,
+    max_port: int,
+    realm: str = "streamfleet",
+) -> list[str]:
+    return [
+        "turnserver", "-n",
+        "--listening-ip=127.0.0.1", f"--listening-port={port}",
+        "--relay-ip=127.0.0.1", f"--min-port={min_port}", f"--max-port={max_port}",
+        "--use-auth-secret", f"--static-auth-secret={secret}", f"--realm={realm}",
+        "--fingerprint", "--no-tls", "--no-dtls", "--no-cli", "--allow-loopback-peers",
+        f"--pidfile={workdir / 'turnserver.pid'}", f"--userdb={workdir / 'turndb'}",
+        "--log-file=stdout", "--simple-log",
+    ]  # fmt: skip
+
+
+def start_coturn(
+    *, port: int, secret: str, workdir: Path, min_port: int, max_port: int
+) -> ManagedProcess:
+    workdir.mkdir(parents=True, exist_ok=True)
+    proc = ManagedProcess(
+        name=f"coturn:{port}",
+        argv=turnserver_argv(
+            port=port, secret=secret, workdir=workdir, min_port=min_port, max_port=max_port
+        ),
+        log_path=workdir / "turnserver.log",
+    ).start()
+    proc.wait_ready(lambda: port_open("127.0.0.1", port))
+    return proc

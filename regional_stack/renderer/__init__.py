@@ -1,0 +1,1 @@
+"""The renderer stub (a Pixel Streaming streamer built on aiortc) and its pure parts."""

@@ -1,0 +1,263 @@
+"""Renderer stub: a Pixel Streaming *streamer* built on aiortc, standing in for Unreal.
+
+    python -m regional_stack.renderer.stub --signalling-url ws://127.0.0.1:8888/
+
+It connects to the signalling server as Unreal's Pixel Streaming plugin does
+(`-PixelStreamingURL=...`): takes `config` (ICE servers), answers `identify`
+with `endpointId`, and for each `playerConnected` makes an offer with one
+video track (the car scene) and a `datachannel` for input. Input arrives as
+Pixel Streaming UIInteraction messages; each frame carries the sequence number
+of the last input it reflects (renderer/marker.py). The scene persists across
+players, so a player that reconnects finds the car as it left it; the agent
+restarts the process to reset it between sessions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import fractions
+import json
+import logging
+import signal
+import sys
+import time
+from typing import Any
+
+import aiohttp
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCIceServer,
+    RTCIceTransportPolicy,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc.sdp import candidate_from_sdp
+from av import VideoFrame
+
+from regional_stack.renderer import input_protocol, scene
+from regional_stack.signaling import messages as m
+
+log = logging.getLogger("streamfleet.renderer.stub")
+VIDEO_CLOCK = 90_000
+NO_RELAY = (
+    "renderer gathered no TURN relay candidate: the TURN server refused its credentials "
+    "(secret mismatch?) or is unreachable"
+)
+
+
+class Scene:
+    """The live scene, shared by every track; inputs wake the tracks at once."""
+
+    def __init__(self, state: scene.SceneState, width: int, height: int) -> None:
+        self.state = state
+        self.width, self.height = width, height
+        self.changed = asyncio.Event()
+        self.inputs = 0
+
+    def apply(self, descriptor: dict[str, Any]) -> None:
+        try:
+            self.state = scene.apply_input(self.state, descriptor)
+        except scene.InputRejected as exc:
+            log.info("input rejected: %s", exc)
+            return
+        self.inputs += 1
+        self.changed.set()
+
+
+class CarTrack(MediaStreamTrack):
+    kind = "video"
+
+    def __init__(self, live: Scene, fps: int) -> None:
+        super().__init__()
+        self._live = live
+        self._period = 1.0 / fps
+        self._start: float | None = None
+        self._next = 0.0
+
+    async def recv(self) -> VideoFrame:
+        now = time.monotonic()
+        if self._start is None:
+            self._start = self._next = now
+        else:
+            # Wait for the next frame slot, but send at once when an input
+            # changed the scene: input-to-frame latency should not include
+            # the rest of a frame period.
+            wait = self._next - now
+            if wait > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._live.changed.wait(), wait)
+            now = time.monotonic()
+            self._next = max(self._next + self._period, now)
+        self._live.changed.clear()
+        image = scene.render(self._live.state, self._live.width, self._live.height)
+        frame = VideoFrame.from_ndarray(image, format="rgb24")
+        frame.pts = int((now - self._start) * VIDEO_CLOCK)
+        frame.time_base = fractions.Fraction(1, VIDEO_CLOCK)
+        return frame
+
+
+def rtc_configuration(options: dict[str, Any]) -> RTCConfiguration:
+    servers = []
+    for entry in options.get("iceServers") or []:
+        urls = entry.get("urls")
+        servers.append(
+            RTCIceServer(
+                urls=urls, username=entry.get("username"), credential=entry.get("credential")
+            )
+        )
+    policy = (
+        RTCIceTransportPolicy.RELAY
+        if options.get("iceTransportPolicy") == "relay"
+        else RTCIceTransportPolicy.ALL
+    )
+    return RTCConfiguration(iceServers=servers, iceTransportPolicy=policy)
+
+
+class Streamer:
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, live: Scene, fps: int) -> None:
+        self.ws = ws
+        self.live = live
+        self.fps = fps
+        self.options: dict[str, Any] = {}
+        self.peers: dict[str, RTCPeerConnection] = {}
+
+    async def send(self, msg: m.Message) -> None:
+        await self.ws.send_str(m.dump(msg))
+
+    async def handle(self, msg: dict[str, Any]) -> None:
+        kind = msg.get("type")
+        if kind == "config":
+            self.options = msg.get("peerConnectionOptions") or {}
+        elif kind == "identify":
+            await self.send(
+                {
+                    "type": "endpointId",
+                    "id": "streamfleet-stub",
+                    "protocolVersion": m.PROTOCOL_VERSION,
+                }
+            )
+        elif kind == "playerConnected":
+            await self.offer(str(msg["playerId"]))
+        elif kind == "playerDisconnected":
+            pc = self.peers.pop(str(msg.get("playerId")), None)
+            if pc is not None:
+                await pc.close()
+        elif kind == "answer":
+            pc = self.peers.get(str(msg.get("playerId")))
+            if pc is not None:
+                await pc.setRemoteDescription(RTCSessionDescription(msg["sdp"], "answer"))
+        elif kind == "iceCandidate":
+            pc = self.peers.get(str(msg.get("playerId")))
+            data = msg.get("candidate") or {}
+            if pc is not None and data.get("candidate"):
+                cand = candidate_from_sdp(str(data["candidate"]).removeprefix("candidate:"))
+                cand.sdpMid = data.get("sdpMid")
+                cand.sdpMLineIndex = data.get("sdpMLineIndex")
+                await pc.addIceCandidate(cand)
+
+    async def offer(self, player_id: str) -> None:
+        old = self.peers.pop(player_id, None)
+        if old is not None:
+            await old.close()
+        pc = RTCPeerConnection(rtc_configuration(self.options))
+        self.peers[player_id] = pc
+        transceiver = pc.addTransceiver(CarTrack(self.live, self.fps), direction="sendonly")
+        vp8 = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.name == "VP8"]
+        transceiver.setCodecPreferences(vp8)
+        channel = pc.createDataChannel("datachannel")
+
+        @channel.on("message")
+        def on_message(data: bytes | str) -> None:
+            self.on_input(data)
+
+        await pc.setLocalDescription(await pc.createOffer())
+        sdp = pc.localDescription.sdp
+        if self.options.get("iceTransportPolicy") == "relay" and " typ relay" not in sdp:
+            log.error("%s (player %s)", NO_RELAY, player_id)
+            self.peers.pop(player_id, None)
+            await pc.close()
+            await self.send({"type": "disconnectPlayer", "playerId": player_id, "reason": NO_RELAY})
+            return
+        await self.send({"type": "offer", "sdp": sdp, "playerId": player_id})
+
+    def on_input(self, data: bytes | str) -> None:
+        try:
+            if isinstance(data, str):
+                descriptor: dict[str, Any] | None = json.loads(data)
+            else:
+                _, descriptor = input_protocol.decode_message(data)
+        except (input_protocol.InputDecodeError, json.JSONDecodeError) as exc:
+            log.info("bad input message: %s", exc)
+            return
+        if isinstance(descriptor, dict):
+            self.live.apply(descriptor)
+
+    async def close(self) -> None:
+        for pc in list(self.peers.values()):
+            await pc.close()
+        self.peers.clear()
+
+
+async def run(args: argparse.Namespace) -> int:
+    initial = scene.from_configuration(json.loads(args.configuration))
+    live = Scene(initial, args.width, args.height)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with (
+        aiohttp.ClientSession() as http,
+        http.ws_connect(args.signalling_url, heartbeat=20.0) as ws,
+    ):
+        streamer = Streamer(ws, live, args.fps)
+        log.info("connected to %s", args.signalling_url)
+
+        async def pump() -> None:
+            async for frame in ws:
+                if frame.type is aiohttp.WSMsgType.TEXT:
+                    try:
+                        await streamer.handle(json.loads(frame.data))
+                    except (KeyError, ValueError) as exc:
+                        log.warning("bad signalling message: %s", exc)
+
+        pump_task = asyncio.create_task(pump())
+        stop_task = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait({pump_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (pump_task, stop_task):
+            task.cancel()
+        await streamer.close()
+        if pump_task in done and not stop.is_set():
+            log.error("signalling connection closed")
+            return 1
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--signalling-url", required=True, help="the agent's streamer endpoint (ws://)")
+    p.add_argument("--width", type=int, default=320)
+    p.add_argument("--height", type=int, default=180)
+    p.add_argument("--fps", type=int, default=30)
+    p.add_argument(
+        "--configuration",
+        default="{}",
+        help='initial car configuration as JSON, e.g. {"paint": "#c01e1e", "wheels": "sport"}',
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s renderer %(levelname)s %(message)s")
+    try:
+        return asyncio.run(run(build_parser().parse_args(argv)))
+    except (aiohttp.ClientError, OSError) as exc:
+        log.error("cannot reach the signalling server: %s", exc)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Pixel Streaming signalling: message codec and an aiortc player client."""
