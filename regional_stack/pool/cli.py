@@ -1,0 +1,78 @@
+"""`streamfleet pool-manager --region R`: the composition root of one region's pool manager."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import threading
+
+from botocore.config import Config
+
+from regional_stack.pool.asg import AutoScalingGroup, RetryPolicy
+from regional_stack.pool.http_port import ControlPlaneError, HttpControlPlane
+from regional_stack.pool.manager import LeadTimes, PoolManager
+from regional_stack.pool.moto_fixture import aws_client
+from regional_stack.pool.settings import PoolSettings
+
+log = logging.getLogger("streamfleet.pool")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--region", help="region to manage (STREAMFLEET_POOL_REGION)")
+    parser.add_argument("--asg-name", help="Auto Scaling group (STREAMFLEET_POOL_ASG_NAME)")
+    parser.add_argument("--once", action="store_true", help="one reconcile pass, then exit")
+    parser.add_argument("--interval", type=float, help="seconds between passes")
+
+
+def build(settings: PoolSettings) -> PoolManager:
+    endpoint = settings.aws_endpoint_url
+    # Retries belong to one policy (RetryPolicy); botocore's own are turned down to one attempt.
+    config = Config(retries={"total_max_attempts": 1, "mode": "standard"})
+    if endpoint:
+        autoscaling = aws_client("autoscaling", settings.region, endpoint, config)
+        ec2 = aws_client("ec2", settings.region, endpoint, config)
+    else:  # pragma: no cover - real AWS: credentials come from the instance role
+        import boto3
+
+        autoscaling = boto3.client("autoscaling", region_name=settings.region, config=config)
+        ec2 = boto3.client("ec2", region_name=settings.region, config=config)
+    retry = RetryPolicy(settings.retry_attempts, settings.retry_base_s, settings.retry_max_s)
+    return PoolManager(
+        region=settings.region,
+        port=HttpControlPlane(settings.control_plane_url, settings.admin_token.get_secret_value()),
+        group=AutoScalingGroup(autoscaling, ec2, settings.asg_name, retry),
+        policy=settings.build_policy(),
+        damping=settings.damping(),
+        instance_types=settings.instance_types(),
+        subnets=settings.subnets,
+        lead_times=LeadTimes(settings.cold_lead_s, settings.warm_lead_s),
+        constraint_hold_s=settings.constraint_hold_s,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    overrides = {
+        k: v
+        for k, v in {
+            "region": args.region,
+            "asg_name": args.asg_name,
+            "interval_s": args.interval,
+        }.items()
+        if v is not None
+    }
+    settings = PoolSettings(**overrides)
+    manager = build(settings)
+    if args.once:
+        report = manager.reconcile_once()
+        print(f"target={report.target} desired={report.desired} constrained={report.constrained}")
+        return 0
+    stop = threading.Event()
+    while not stop.is_set():
+        try:
+            manager.reconcile_once()
+        except ControlPlaneError as exc:
+            # No view of who is serving: change nothing this pass, try again later.
+            log.warning("pool %s: control plane unavailable: %s", settings.region, exc)
+        stop.wait(settings.interval_s)
+    return 0
