@@ -131,6 +131,9 @@ def render_config(prefix: Path, settings: RouterSettings) -> str:
         "client_max_body_size": settings.client_max_body_size,
         "websocket_read_timeout": settings.websocket_read_timeout,
         "test_locations": TEST_LOCATIONS if settings.test_endpoints else "",
+        "lua_preload": ", ".join(
+            f'"streamfleet.{m}"' for m in _LUA_MODULES if settings.test_endpoints or m != "testapi"
+        ),
     }
     return _fill(_template("router.conf.tmpl"), values)
 

@@ -45,6 +45,13 @@ function _M.init(opts)
         error("streamfleet router: " .. cerr)
     end
     state.keys, state.cidr = keys, cidr
+    if opts.preload then
+        -- Load in the master so workers inherit compiled code, and a module
+        -- that cannot be found fails the start, not a request.
+        for i = 1, #opts.preload do
+            require(opts.preload[i])
+        end
+    end
 end
 
 function _M.keys()
