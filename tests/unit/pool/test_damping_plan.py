@@ -7,8 +7,9 @@ from regional_stack.pool.damping import DampingConfig, DampingState, damp
 from regional_stack.pool.plan import choose_idle, housekeeping
 from regional_stack.pool.ports import InstanceRecord
 
-CFG = DampingConfig(scale_in_cooldown_s=300.0, hysteresis=2, hysteresis_percent=0.0,
-                    max_scale_in_step=5)  # fmt: skip
+CFG = DampingConfig(
+    scale_in_cooldown_s=300.0, hysteresis=2, hysteresis_percent=0.0, max_scale_in_step=5
+)
 
 
 def test_scale_out_is_immediate_and_starts_the_scale_in_cooldown() -> None:
@@ -39,17 +40,25 @@ def rec(iid: str, state: str, session: str | None = None, age: float = 0.0) -> I
 
 def group(*members: tuple[str, bool]) -> GroupView:
     return GroupView(
-        name="g", desired=len(members), min_size=0, max_size=10,
-        instances=tuple(AsgInstance(i, "InService", "Healthy", p, "g4dn.2xlarge", "a")
-                        for i, p in members),
-        subnets=("s-a", "s-b"), launch_template_id="lt", launch_template_version="1",
-        warm_pool_configured=False, warm_instances=0,
-    )  # fmt: skip
+        name="g",
+        desired=len(members),
+        min_size=0,
+        max_size=10,
+        instances=tuple(
+            AsgInstance(i, "InService", "Healthy", p, "g4dn.2xlarge", "a") for i, p in members
+        ),
+        subnets=("s-a", "s-b"),
+        launch_template_id="lt",
+        launch_template_version="1",
+        warm_pool_configured=False,
+        warm_instances=0,
+    )
 
 
 def test_housekeeping_protects_serving_and_never_terminates_them() -> None:
-    g = group(("i-1", False), ("i-2", True), ("i-3", True), ("i-4", False), ("i-5", True),
-              ("i-6", False))  # fmt: skip
+    g = group(
+        ("i-1", False), ("i-2", True), ("i-3", True), ("i-4", False), ("i-5", True), ("i-6", False)
+    )
     records = {
         "i-1": rec("i-1", "streaming", "s1"),
         "i-2": rec("i-2", "ready"),  # protected but idle: cleared
@@ -79,6 +88,8 @@ def test_choose_idle_takes_longest_idle_unprotected_ready() -> None:
 
 def test_candidates_walk_types_then_subnet_rotations() -> None:
     assert candidates(["g4dn", "g5"], ["a", "b"]) == [
-        Candidate("g4dn", ("a", "b")), Candidate("g4dn", ("b", "a")),
-        Candidate("g5", ("a", "b")), Candidate("g5", ("b", "a")),
-    ]  # fmt: skip
+        Candidate("g4dn", ("a", "b")),
+        Candidate("g4dn", ("b", "a")),
+        Candidate("g5", ("a", "b")),
+        Candidate("g5", ("b", "a")),
+    ]

@@ -17,8 +17,13 @@ from regional_stack.pool.policies import (
 )
 
 
-def snap(in_use: int = 0, queue: int = 0, arrivals: tuple[int, ...] = (), now: float = 600.0,
-         lead: float = 60.0) -> DemandSnapshot:  # fmt: skip
+def snap(
+    in_use: int = 0,
+    queue: int = 0,
+    arrivals: tuple[int, ...] = (),
+    now: float = 600.0,
+    lead: float = 60.0,
+) -> DemandSnapshot:
     return DemandSnapshot(
         now=now, in_use=in_use, queue=queue, arrivals_per_min=arrivals, lead_time_s=lead
     )
@@ -47,7 +52,7 @@ CASES: list[tuple[str, Policy, DemandSnapshot, int, bool]] = [
         snap(in_use=70, now=5000.0),
         70,
         False,
-    ),  # fmt: skip
+    ),
     ("schedule window ended", SchedulePolicy((LAUNCH,)), snap(in_use=2, now=7200.0), 2, False),
     (
         "schedule floor capped",
@@ -55,7 +60,7 @@ CASES: list[tuple[str, Policy, DemandSnapshot, int, bool]] = [
         snap(now=5000.0),
         30,
         True,
-    ),  # fmt: skip
+    ),
     ("predictive zero demand", PredictivePolicy(min_buffer=2), snap(), 2, False),
     (
         "predictive zero demand min",
@@ -63,7 +68,7 @@ CASES: list[tuple[str, Policy, DemandSnapshot, int, bool]] = [
         snap(),
         3,
         True,
-    ),  # fmt: skip
+    ),
     # 10/min steady, 60 s lead: 10 arrivals -> 10*1.2 + 2*sqrt(10) = 18.3 -> 19, + 2 buffer.
     ("predictive steady", PredictivePolicy(), snap(in_use=20, arrivals=(10,) * 10), 41, False),
     # Longer lead, proportionally more cover (Little's law).
@@ -73,35 +78,35 @@ CASES: list[tuple[str, Policy, DemandSnapshot, int, bool]] = [
         snap(in_use=20, arrivals=(10,) * 10, lead=300.0),
         20 + 2 + 75,
         False,
-    ),  # fmt: skip
+    ),
     (
         "predictive capped",
         PredictivePolicy(bounds=Bounds(0, 30)),
         snap(in_use=20, arrivals=(10,) * 10),
         30,
         True,
-    ),  # fmt: skip
+    ),
     (
         "composed takes max",
         MaxPolicy((StaticPolicy(7), BufferPolicy(3))),
         snap(in_use=10),
         13,
         False,
-    ),  # fmt: skip
+    ),
     (
         "composed clamps",
         MaxPolicy((StaticPolicy(7), BufferPolicy(3)), Bounds(0, 9)),
         snap(in_use=10),
         9,
         True,
-    ),  # fmt: skip
+    ),
     (
         "composed schedule floor",
         MaxPolicy((PredictivePolicy(), SchedulePolicy((LAUNCH,)))),
         snap(in_use=1, now=5000.0),
         50,
         False,
-    ),  # fmt: skip
+    ),
 ]
 
 
