@@ -8,6 +8,7 @@ or a state the reaper repairs within claim TTL + one reaper period.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import secrets
@@ -66,6 +67,8 @@ class Broker:
         self.clock = clock or RedisClock()
         self._scripts = Scripts(redis)
         self._region_keys = {r: keys.region_keys(r) for r in self.regions}
+        # Bounds connections under bursts: callers wait here, not in Redis' accept queue.
+        self._inflight = asyncio.Semaphore(self.settings.max_inflight)
 
     # -- plumbing -----------------------------------------------------------
 
@@ -75,11 +78,19 @@ class Broker:
         except KeyError:
             raise UnknownRegion(f"unknown region {region!r}", field="region") from None
 
+    async def _r(self, command: str, *args: Any, **kwargs: Any) -> Any:
+        """A plain Redis command, under the same in-flight bound as scripts."""
+        async with self._inflight:
+            return await getattr(self.redis, command)(*args, **kwargs)
+
     async def _region(self, name: str, region: str, *args: str | int) -> Any:
-        return await self._scripts[name](self._rkeys(region), list(args))
+        region_keys = self._rkeys(region)
+        async with self._inflight:
+            return await self._scripts[name](region_keys, list(args))
 
     async def _session(self, name: str, session_id: str, *args: str | int) -> Any:
-        return await self._scripts[name](keys.session_keys(session_id), [session_id, *args])
+        async with self._inflight:
+            return await self._scripts[name](keys.session_keys(session_id), [session_id, *args])
 
     def _now(self) -> str:
         return self.clock.now_arg()
@@ -237,12 +248,11 @@ class Broker:
         self, session: Session, waits_in: Sequence[str], existing: bool
     ) -> Placement:
         sid = session.session_id
-        ticket = session.ticket or await self.redis.incr(keys.ticket_key())
-        ok, ticket_in_force, deadline = await self._session(
-            "session_enqueue", sid, str(ticket), ",".join(waits_in)
-        )
-        if not ok:
+        ticket = session.ticket or await self._r("incr", keys.ticket_key())
+        got = await self._session("session_enqueue", sid, str(ticket), ",".join(waits_in))
+        if not got[0]:  # placed or ended by a concurrent call meanwhile
             return Placement(await self.get_session(sid), existing=existing)
+        ticket_in_force, deadline = got[1], got[2]
         for region in waits_in:
             _, _, ready = await self._region(
                 "region_queue", region, "add", sid, _s(ticket_in_force), _s(deadline)
@@ -264,11 +274,12 @@ class Broker:
         if not added:
             return
         all_regions = (*session.queue_regions, *added)
-        ok, ticket, deadline = await self._session(
+        got = await self._session(
             "session_enqueue", session_id, str(session.ticket), ",".join(all_regions)
         )
-        if not ok:
+        if not got[0]:
             return
+        ticket, deadline = got[1], got[2]
         for region in added:
             await self._region("region_queue", region, "add", session_id, _s(ticket), _s(deadline))
             await self.dispatch(region)
@@ -278,7 +289,7 @@ class Broker:
         best: int | None = None
         capacity = 0
         for region in session.queue_regions:
-            rank = await self.redis.zrank(keys.region_key(region, "queue"), session.session_id)
+            rank = await self._r("zrank", keys.region_key(region, "queue"), session.session_id)
             if rank is not None:
                 best = rank + 1 if best is None else min(best, rank + 1)
             capacity += await self._serving_capacity(region)
@@ -286,14 +297,14 @@ class Broker:
         return position, estimate_wait_s(position, capacity, self.settings.avg_session_s)
 
     async def _serving_capacity(self, region: str) -> int:
-        states = await self.redis.hvals(keys.region_key(region, "state"))
+        states = await self._r("hvals", keys.region_key(region, "state"))
         usable = {"ready", "reserved", "streaming", "recycling", "booting"}
         return sum(1 for s in states if _s(s) in usable)
 
     async def get_session(self, session_id: str) -> Session:
         if not keys.is_session_id(session_id):
             raise UnknownSession(f"unknown session {session_id!r}", field="session_id")
-        raw = await self.redis.hgetall(keys.session_keys(session_id)[1])
+        raw = await self._r("hgetall", keys.session_keys(session_id)[1])
         if not raw:
             raise UnknownSession(f"unknown session {session_id!r}", field="session_id")
         h = {_s(k): _s(v) for k, v in raw.items()}
@@ -409,7 +420,7 @@ class Broker:
                         sid, EndReason(reason), epoch=int(epoch) if epoch else None,
                         required_state=required,
                     )  # fmt: skip
-            await self.redis.zrem(keys.region_key(region, "outbox"), entry)
+            await self._r("zrem", keys.region_key(region, "outbox"), entry)
         return bound
 
     async def _bound_to(self, sid: str, iid: str, epoch: int) -> bool:
@@ -444,9 +455,9 @@ class Broker:
 
     async def _stale_outbox(self, region: str) -> list[Any]:
         now = self._now()
-        now_ms = int(now) if now else int((await self.redis.time())[0]) * 1000
+        now_ms = int(now) if now else int((await self._r("time", ))[0]) * 1000
         cutoff = now_ms - _ms(self.settings.outbox_grace_s)
-        result: list[Any] = await self.redis.zrangebyscore(
+        result: list[Any] = await self._r("zrangebyscore", 
             keys.region_key(region, "outbox"), "-inf", cutoff, start=0, num=self.settings.reap_batch
         )
         return result
@@ -455,11 +466,11 @@ class Broker:
         """A streaming instance whose session ended (its release crashed) is
         released; a session the instance serves but that still says assigned
         (its connect crashed) is marked connected."""
-        serving = await self.redis.hgetall(keys.region_key(region, "sess"))
+        serving = await self._r("hgetall", keys.region_key(region, "sess"))
         if not serving:
             return
-        states = await self.redis.hgetall(keys.region_key(region, "state"))
-        epochs = await self.redis.hgetall(keys.region_key(region, "epoch"))
+        states = await self._r("hgetall", keys.region_key(region, "state"))
+        epochs = await self._r("hgetall", keys.region_key(region, "epoch"))
         for raw_iid, raw_sid in serving.items():
             iid, sid = _s(raw_iid), _s(raw_sid)
             if _s(states.get(raw_iid, b"")) != InstanceState.STREAMING.value:
@@ -478,12 +489,12 @@ class Broker:
 
     async def snapshot(self, region: str) -> RegionSnapshot:
         self._rkeys(region)
-        states = await self.redis.hvals(keys.region_key(region, "state"))
+        states = await self._r("hvals", keys.region_key(region, "state"))
         counts = {s.value: 0 for s in InstanceState}
         for raw in states:
             counts[_s(raw)] += 1
-        queue_depth = await self.redis.zcard(keys.region_key(region, "queue"))
-        meta = await self.redis.hgetall(keys.region_key(region, "meta"))
+        queue_depth = await self._r("zcard", keys.region_key(region, "queue"))
+        meta = await self._r("hgetall", keys.region_key(region, "meta"))
         m = {_s(k): _s(v) for k, v in meta.items()}
         return RegionSnapshot(
             region=region,
@@ -496,17 +507,17 @@ class Broker:
 
     async def set_constrained(self, region: str, constrained: bool, reason: str = "") -> None:
         self._rkeys(region)
-        await self.redis.hset(
+        await self._r("hset", 
             keys.region_key(region, "meta"),
             mapping={"constrained": "1" if constrained else "0", "reason": reason[:200]},
         )
 
     async def instance_states(self, region: str) -> dict[str, InstanceState]:
-        raw = await self.redis.hgetall(keys.region_key(region, "state"))
+        raw = await self._r("hgetall", keys.region_key(region, "state"))
         return {_s(k): InstanceState(_s(v)) for k, v in raw.items()}
 
     async def instance_sessions(self, region: str) -> dict[str, tuple[str, int]]:
         """instance id -> (session id, epoch) for every serving instance."""
-        serving = await self.redis.hgetall(keys.region_key(region, "sess"))
-        epochs = await self.redis.hgetall(keys.region_key(region, "epoch"))
+        serving = await self._r("hgetall", keys.region_key(region, "sess"))
+        epochs = await self._r("hgetall", keys.region_key(region, "epoch"))
         return {_s(k): (_s(v), int(_s(epochs.get(k, b"0")))) for k, v in serving.items()}

@@ -24,6 +24,7 @@ class BrokerSettings(BaseModel):
     outbox_grace_s: float = Field(
         2.0, gt=0, description="a follow-up older than this is finished by the reaper"
     )
+    max_inflight: int = Field(256, ge=1, description="Redis calls in flight per process")
     reap_batch: int = Field(500, ge=1, description="items per kind per reaper call")
 
     @property

@@ -19,12 +19,12 @@ REGIONS = ("eu-central-1", "eu-west-1", "us-east-1", "us-west-2")
 async def make_client(request: pytest.FixtureRequest) -> Any:
     if request.param == "cluster":
         cluster = request.getfixturevalue("redis_cluster")
-        client = RedisCluster.from_url(cluster.url)
+        client = RedisCluster.from_url(cluster.url, max_connections=512)
         await client.initialize()
         await client.flushall(target_nodes=RedisCluster.PRIMARIES)
         return client
     server = request.getfixturevalue("redis_server")
-    client = aioredis.Redis.from_url(server.url)
+    client = aioredis.Redis.from_url(server.url, max_connections=512)
     await client.flushall()
     return client
 

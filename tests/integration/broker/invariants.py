@@ -1,0 +1,59 @@
+"""DESIGN.md's invariants, checked against what is really in Redis."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from control_plane.broker import Broker
+from control_plane.domain import Session
+from streamfleet.lifecycle import LIVE_SESSION_STATES, SERVING_INSTANCE_STATES, SessionState
+
+
+async def all_sessions(broker: Broker) -> list[Session]:
+    ids: set[str] = set()
+    async for raw in broker.redis.scan_iter(match="sf:{c:*}:session:*", count=1000):
+        ids.add((raw.decode() if isinstance(raw, bytes) else raw).rsplit(":", 1)[1])
+    return [await broker.get_session(sid) for sid in sorted(ids)]
+
+
+async def check_invariants(broker: Broker, *, settled: bool = False) -> dict[str, Any]:
+    """Invariants 1 and 3 always; with `settled` (no caller mid-flight and the
+    reaper has run past the claim TTL) also invariant 2: nothing leaks."""
+    sessions = await all_sessions(broker)
+    live = [s for s in sessions if s.state in LIVE_SESSION_STATES]
+    placed = [s for s in live if s.state in (SessionState.ASSIGNED, SessionState.CONNECTED)]
+
+    # 1. One live session per instance; one instance per session.
+    on_instance = Counter((s.region, s.instance_id) for s in placed)
+    doubles = [k for k, n in on_instance.items() if n > 1]
+    assert not doubles, f"instances with two live sessions: {doubles}"
+    for region in broker.regions:
+        serving = await broker.instance_sessions(region)
+        per_session = Counter(sid for sid, _ in serving.values())
+        assert all(n == 1 for n in per_session.values()), f"{region}: {per_session}"
+
+    # 3. One live session per client.
+    per_client = Counter(s.client_id for s in live)
+    assert all(n == 1 for n in per_client.values()), per_client.most_common(3)
+
+    if settled:
+        # 2. Nothing leaks: serving instances and placed sessions match exactly.
+        by_id = {s.session_id: s for s in placed}
+        for region in broker.regions:
+            states = await broker.instance_states(region)
+            serving = await broker.instance_sessions(region)
+            for iid, state in states.items():
+                if state not in SERVING_INSTANCE_STATES:
+                    continue
+                sid, epoch = serving[iid]
+                s = by_id.get(sid)
+                assert s is not None, f"{region}/{iid} {state} serves non-live {sid}"
+                assert (s.region, s.instance_id, s.epoch) == (region, iid, epoch)
+        for s in placed:
+            assert s.region is not None and s.instance_id is not None
+            states = await broker.instance_states(s.region)
+            assert states.get(s.instance_id) in SERVING_INSTANCE_STATES, f"{s} has no instance"
+            sid, epoch = (await broker.instance_sessions(s.region))[s.instance_id]
+            assert (sid, epoch) == (s.session_id, s.epoch)
+    return {"live": len(live), "placed": len(placed)}
