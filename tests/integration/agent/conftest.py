@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import sys
 import time
@@ -104,9 +105,9 @@ class StandInControlPlane:
             return web.json_response({"error": "unauthorised"}, status=401)
         body = await request.json()
         self.events.append(body)
-        if body["type"] == "session_ended" and self.assignment is not None:
-            if body.get("epoch") == self.assignment["epoch"]:
-                self.assignment = None
+        ended = body["type"] == "session_ended"
+        if ended and self.assignment is not None and body.get("epoch") == self.assignment["epoch"]:
+            self.assignment = None
         self.changed.set()
         return web.Response(status=202)
 
@@ -123,7 +124,11 @@ class StandInControlPlane:
         return [e["type"] for e in self.events]
 
     async def wait_event(
-        self, kind: str, *, within_s: float = 15.0, where: Callable[[dict[str, Any]], bool] | None = None
+        self,
+        kind: str,
+        *,
+        within_s: float = 15.0,
+        where: Callable[[dict[str, Any]], bool] | None = None,
     ) -> dict[str, Any]:
         async with asyncio.timeout(within_s):
             while True:
@@ -202,9 +207,7 @@ AgentFactory = Callable[..., Awaitable[AgentProcess]]
 
 
 @pytest.fixture
-async def start_agent(
-    tmp_path: Path, coturn: Coturn
-) -> AsyncIterator[AgentFactory]:
+async def start_agent(tmp_path: Path, coturn: Coturn) -> AsyncIterator[AgentFactory]:
     started: list[AgentProcess] = []
 
     async def start(control_plane_url: str, **settings: Any) -> AgentProcess:
@@ -221,8 +224,8 @@ async def start_agent(
             "STREAMFLEET_AGENT_PRIVATE_IP": private_ip,
             "STREAMFLEET_AGENT_PORT": str(port),
             "STREAMFLEET_AGENT_STREAMER_PORT": str(free_port()),
-            "STREAMFLEET_AGENT_TOKEN_KEYS": __import__("json").dumps(TOKEN_KEYS),
-            "STREAMFLEET_AGENT_TURN_URIS": __import__("json").dumps(coturn.uris),
+            "STREAMFLEET_AGENT_TOKEN_KEYS": json.dumps(TOKEN_KEYS),
+            "STREAMFLEET_AGENT_TURN_URIS": json.dumps(coturn.uris),
             "STREAMFLEET_AGENT_TURN_SECRET": coturn.secret,
             "STREAMFLEET_AGENT_ICE_TRANSPORT_POLICY": "relay",
             "STREAMFLEET_AGENT_HEARTBEAT_INTERVAL_S": "1.0",

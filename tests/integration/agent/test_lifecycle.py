@@ -72,7 +72,9 @@ async def test_beyond_reconnect_window_ends_disconnected_and_instance_ready(
     ended = await stand_in.wait_event("session_ended")
     assert ended["detail"]["reason"] == "disconnected" and ended["epoch"] == epoch
     ready_count = stand_in.event_types().count("ready")
-    await stand_in.wait_event("ready", where=lambda _: stand_in.event_types().count("ready") > ready_count)
+    await stand_in.wait_event(
+        "ready", where=lambda _: stand_in.event_types().count("ready") > ready_count
+    )
     health = await agent.wait_health(lambda h: h["state"] == "ready")
     assert health["session_id"] is None
     # The old token is dead even though it has not expired.
@@ -80,7 +82,7 @@ async def test_beyond_reconnect_window_ends_disconnected_and_instance_ready(
     try:
         await late.connect()
         raise AssertionError("a token of an ended session was accepted")
-    except Exception as exc:  # noqa: BLE001 - asserting on the type below
+    except Exception as exc:
         assert getattr(exc, "status", None) == 403, exc
     finally:
         await late.close()
@@ -118,7 +120,7 @@ async def test_max_duration_ends_session_despite_input(
                 break
             try:
                 await player.send_input({"type": "orbit", "dx_deg": 5}, within_s=2)
-            except Exception:  # noqa: BLE001 - the stream ending mid-send is the point
+            except Exception:
                 break
             await player.wait_frame(lambda f: True, within_s=2)
         ended = await player.wait_closed(within_s=10)

@@ -1,0 +1,175 @@
+"""The agent's lifecycle policy, driven by a fake clock (plain floats)."""
+
+from __future__ import annotations
+
+from regional_stack.agent.lifecycle import (
+    AgentCore,
+    Assignment,
+    DisconnectPlayer,
+    Effect,
+    Report,
+    ResetRenderer,
+    Timeouts,
+    Verdict,
+)
+from streamfleet.lifecycle import InstanceState
+from streamfleet.tokens import StreamClaims
+
+T = Timeouts(claim_ttl_s=90, reconnect_window_s=60, idle_timeout_s=600, max_duration_s=3600)
+IID, IP = "i-1", "10.0.0.5"
+
+
+def ready_core(now: float = 0.0) -> AgentCore:
+    core = AgentCore(instance_id=IID, private_ip=IP, timeouts=T)
+    assert core.state is InstanceState.BOOTING
+    assert core.renderer_ready(now) == [Report("ready", None, None)]
+    assert core.state is InstanceState.READY
+    return core
+
+
+def claims(epoch: int = 1, session: str = "s1", **kw: object) -> StreamClaims:
+    base: dict[str, object] = {
+        "session_id": session,
+        "instance_id": IID,
+        "private_ip": IP,
+        "epoch": epoch,
+        "expires_unix": 10**9,
+    }
+    base.update(kw)
+    return StreamClaims(**base)  # type: ignore[arg-type]
+
+
+def reasons(effects: list[Effect]) -> list[str]:
+    return [
+        e.detail["reason"] for e in effects if isinstance(e, Report) and e.type == "session_ended"
+    ]
+
+
+def streaming_core(now: float = 0.0) -> AgentCore:
+    core = ready_core(now)
+    core.apply_assignment(Assignment("s1", 1, now + 90), now)
+    assert core.check_token(claims(), may_refresh=False).verdict is Verdict.ACCEPT
+    assert core.player_connected(now) == [Report("client_connected", "s1", 1)]
+    assert core.state is InstanceState.STREAMING
+    return core
+
+
+def test_assignment_reserves_and_claim_expires() -> None:
+    core = ready_core()
+    assert core.apply_assignment(Assignment("s1", 1, 90.0), 0.0) == []
+    assert core.state is InstanceState.RESERVED
+    assert core.tick(89.9) == []
+    effects = core.tick(90.0)
+    assert reasons(effects) == ["claim_expired"]
+    assert ResetRenderer() in effects
+    assert core.state is InstanceState.RECYCLING and core.session is None
+    # A late heartbeat still carrying the old assignment does not revive it.
+    assert core.apply_assignment(Assignment("s1", 1, 90.0), 91.0) == []
+    assert core.session is None
+
+
+def test_claim_ttl_setting_when_control_plane_gives_none() -> None:
+    core = ready_core()
+    core.apply_assignment(Assignment("s1", 1, None), 10.0)
+    assert core.tick(99.9) == [] and reasons(core.tick(100.0)) == ["claim_expired"]
+
+
+def test_token_checks() -> None:
+    core = ready_core()
+    # Unknown assignment: ask the control plane first, refuse afterwards.
+    assert core.check_token(claims(), may_refresh=True).verdict is Verdict.REFRESH
+    assert core.check_token(claims(), may_refresh=False).status == 403
+    core.apply_assignment(Assignment("s1", 2, 90.0), 0.0)
+    assert core.check_token(claims(epoch=1), may_refresh=True).reason == "stale epoch"
+    assert core.check_token(claims(epoch=2, session="s9"), may_refresh=True).status == 403
+    assert core.check_token(claims(epoch=2, instance_id="i-2"), may_refresh=True).status == 403
+    assert core.check_token(claims(epoch=2, private_ip="10.0.0.6"), may_refresh=True).status == 403
+    assert core.check_token(claims(epoch=3), may_refresh=True).verdict is Verdict.REFRESH
+    assert core.check_token(claims(epoch=2), may_refresh=True).verdict is Verdict.ACCEPT
+    core.player_connected(1.0)
+    busy = core.check_token(claims(epoch=2), may_refresh=True)
+    assert (busy.verdict, busy.status) == (Verdict.REFUSE, 409)
+
+
+def test_reconnect_within_window_is_the_same_session() -> None:
+    core = streaming_core()
+    assert core.player_disconnected(10.0) == [Report("client_disconnected", "s1", 1)]
+    assert core.tick(69.9) == []
+    assert core.check_token(claims(), may_refresh=False).verdict is Verdict.ACCEPT
+    assert core.player_connected(69.9) == [Report("client_reconnected", "s1", 1)]
+    assert core.tick(200.0) == []
+
+
+def test_beyond_reconnect_window_ends_disconnected() -> None:
+    core = streaming_core()
+    core.player_disconnected(10.0)
+    effects = core.tick(70.0)
+    assert reasons(effects) == ["disconnected"]
+    assert not any(isinstance(e, DisconnectPlayer) for e in effects)
+    assert core.check_token(claims(), may_refresh=True).status == 403
+    assert core.renderer_ready(75.0) == [Report("ready", None, None)]
+
+
+def test_idle_counts_from_last_input() -> None:
+    core = streaming_core()
+    core.input_activity(500.0)
+    assert core.tick(1099.9) == []
+    effects = core.tick(1100.0)
+    assert reasons(effects) == ["idle"] and DisconnectPlayer("idle") in effects
+
+
+def test_max_duration_wins_over_activity() -> None:
+    core = streaming_core()
+    for t in range(0, 3600, 100):
+        core.input_activity(float(t))
+        assert core.tick(float(t)) == []
+    assert reasons(core.tick(3600.0)) == ["max_duration"]
+
+
+def test_renderer_crash_ends_session_as_instance_lost() -> None:
+    core = streaming_core()
+    effects = core.renderer_crashed(5.0, {"exit_code": -9})
+    assert effects[0] == Report("renderer_crashed", "s1", 1, {"exit_code": -9})
+    assert reasons(effects) == ["instance_lost"]
+    # The supervisor restarts a crashed renderer itself: no extra reset.
+    assert ResetRenderer() not in effects
+    assert core.state is InstanceState.RECYCLING
+    assert core.renderer_ready(6.0) == [Report("ready", None, None)]
+
+
+def test_crash_without_session_reports_and_recovers() -> None:
+    core = ready_core()
+    assert core.renderer_crashed(1.0, {}) == [Report("renderer_crashed", None, None, {})]
+    assert core.state is InstanceState.RECYCLING
+    core.renderer_ready(2.0)
+    assert core.state is InstanceState.READY
+
+
+def test_control_plane_ending_the_session_is_silent_here() -> None:
+    core = streaming_core()
+    effects = core.apply_assignment(None, 5.0)
+    assert reasons(effects) == []
+    assert DisconnectPlayer("session ended") in effects and ResetRenderer() in effects
+    core2 = streaming_core()
+    assert reasons(core2.command("end_session", 5.0)) == []
+    assert core2.session is None
+
+
+def test_drain_takes_no_new_session() -> None:
+    core = ready_core()
+    core.command("drain", 1.0)
+    assert core.state is InstanceState.DRAINING
+    assert core.apply_assignment(Assignment("s1", 1, 90.0), 2.0) == []
+    assert core.session is None
+    core2 = streaming_core()
+    core2.command("drain", 1.0)
+    assert core2.state is InstanceState.STREAMING  # the live session is left to finish
+    core2.player_disconnected(2.0)
+    core2.tick(100.0)
+    core2.renderer_ready(101.0)
+    assert core2.state is InstanceState.DRAINING
+
+
+def test_heartbeat_fields() -> None:
+    core = streaming_core()
+    assert core.heartbeat_fields() == {"state": "streaming", "session_id": "s1", "epoch": 1}
