@@ -31,13 +31,11 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from regional_stack.coturn.local import start_coturn  # noqa: E402
-from regional_stack.signaling.player import Player  # noqa: E402
-from streamfleet import turn  # noqa: E402
-from streamfleet.localproc import ManagedProcess, free_port  # noqa: E402
-from streamfleet.tokens import StreamClaims, b64url_encode, sign  # noqa: E402
+from regional_stack.coturn.local import start_coturn
+from regional_stack.signaling.player import Player
+from streamfleet import turn
+from streamfleet.localproc import ManagedProcess, free_port
+from streamfleet.tokens import StreamClaims, b64url_encode, sign
 
 TURN_SECRET = "fake-turn-secret-for-bench"
 AGENT_SECRET = "fake-agent-secret-for-bench"
