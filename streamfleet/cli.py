@@ -21,12 +21,14 @@ class Command(NamedTuple):
 
 
 # One line per subcommand. Keep the summaries short: they form `--help`.
+# fmt: off
 COMMANDS: tuple[Command, ...] = (
     Command("demo", "control_plane.demo", "start a throwaway Redis and watch the broker assign, queue and end sessions"),
     Command("agent", "regional_stack.agent.cli", "run the instance agent: signalling, lifecycle, renderer"),
     Command("pool-manager", "regional_stack.pool.cli", "size a region's warm pool (ASG)"),
     Command("simulate", "simulators.launch_day.cli", "simulate a launch day per pool policy"),
 )
+# fmt: on
 
 EPILOG = """\
 Run `streamfleet COMMAND --help` for the options of a command.

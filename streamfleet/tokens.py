@@ -18,9 +18,9 @@ import binascii
 import hashlib
 import hmac
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Mapping
 
 VERSION = "v1"
 MAX_TOKEN_LENGTH = 512
