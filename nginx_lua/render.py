@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from streamfleet.tokens import parse_keyring
 
 _PLACEHOLDER = re.compile(r"\{\{([a-z_]+)\}\}")
-_LUA_MODULES = ("hmac", "ipv4", "keys", "router", "token", "testapi")
+_LUA_MODULES = ("cache", "hmac", "ipv4", "keys", "router", "token", "testapi")
 _NGINX_SIZE = re.compile(r"[1-9][0-9]{0,5}[km]?")
 _NGINX_TIME = re.compile(r"[1-9][0-9]{0,5}(ms|s|m|h)")
 

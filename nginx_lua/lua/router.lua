@@ -5,6 +5,7 @@
 -- names exactly that IP. Everything is decided from the raw request line
 -- ($request_uri), never from nginx's decoded and normalised $uri, so encoded
 -- dots, slashes or digits cannot smuggle a different target past the check.
+local cache_mod = require("streamfleet.cache")
 local ipv4 = require("streamfleet.ipv4")
 local keys_mod = require("streamfleet.keys")
 local token_mod = require("streamfleet.token")
@@ -29,8 +30,11 @@ local _M = {}
 
 _M.COOKIE = "sf_stream"
 local MAX_COOKIE_CANDIDATES = 4
+local ONLY_OUR_COOKIE = "^" .. _M.COOKIE .. "=([A-Za-z0-9._-]+)$"
 
-local state = { keys = nil, cidr = nil }
+local VERIFIED_CACHE_SIZE = 10000
+
+local state = { keys = nil, cidr = nil, verified = cache_mod.new(VERIFIED_CACHE_SIZE) }
 
 --- Called from init_by_lua (master, once per configuration load). Raises on
 -- a bad key file or CIDR so that nginx refuses to start or reload rather than
@@ -104,6 +108,14 @@ end
 -- Splits the Cookie header into our token candidates and the other cookies,
 -- which still go upstream.
 local function split_cookies(header)
+    if header == "" then
+        return {}, ""
+    end
+    -- The common case, only our cookie, without building any tables.
+    local only = match(header, ONLY_OUR_COOKIE)
+    if only then
+        return { only }, ""
+    end
     local mine, others, n = {}, {}, 0
     for piece in string.gmatch(header, "[^;]+") do
         local name, value = match(piece, "^%s*([^=%s]+)%s*=%s*(.-)%s*$")
@@ -120,9 +132,19 @@ local function split_cookies(header)
 end
 
 local function verify_for(token, ip, now)
-    local claims, err = token_mod.verify(token, state.keys, now)
-    if not claims then
-        return nil, err
+    local verified = state.verified
+    local claims = verified:get(token)
+    if claims then
+        if now >= claims.expires_unix then
+            return nil, "expired"
+        end
+    else
+        local err
+        claims, err = token_mod.verify(token, state.keys, now)
+        if not claims then
+            return nil, err
+        end
+        verified:set(token, claims)
     end
     if claims.private_ip ~= ip then
         return nil, "wrong_instance"
