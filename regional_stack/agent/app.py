@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +81,7 @@ class Agent:
         self._events: asyncio.Queue[dict[str, Any]] = asyncio.Queue(EVENT_QUEUE_MAX)
         self._hb_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
+        self._oneoffs: set[asyncio.Task[None]] = set()
         self._runners: list[web.AppRunner] = []
         self._http: aiohttp.ClientSession | None = None
         self._cp: ControlPlaneClient | None = None
@@ -125,9 +126,10 @@ class Agent:
         log.info("agent %s listening on %s:%s", s.instance_id, s.private_ip, s.port)
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._oneoffs]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.hub.close()
@@ -152,9 +154,15 @@ class Agent:
             if isinstance(effect, Report):
                 self._enqueue_event(effect)
             elif isinstance(effect, DisconnectPlayer):
-                self._tasks.append(asyncio.create_task(self.hub.disconnect_player(effect.reason)))
+                self._spawn(self.hub.disconnect_player(effect.reason))
             elif isinstance(effect, ResetRenderer):
-                self._tasks.append(asyncio.create_task(self.supervisor.reset()))
+                self._spawn(self.supervisor.reset())
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """A one-off task, held until done so it is not garbage-collected mid-flight."""
+        task = asyncio.create_task(coro)
+        self._oneoffs.add(task)
+        task.add_done_callback(self._oneoffs.discard)
 
     def _enqueue_event(self, report: Report) -> None:
         body: dict[str, Any] = {
@@ -176,7 +184,7 @@ class Agent:
         detail = {"exit_code": code, "uptime_s": round(uptime_s, 1)}
         self._apply(self.core.renderer_crashed(self.clock(), detail))
         if self.hub.player is not None:
-            self._tasks.append(asyncio.create_task(self.hub.disconnect_player("renderer crashed")))
+            self._spawn(self.hub.disconnect_player("renderer crashed"))
 
     # -- background loops ---------------------------------------------------------
     async def _control_loop(self) -> None:
@@ -228,7 +236,22 @@ class Agent:
     async def _tick_loop(self) -> None:
         while True:
             self._apply(self.core.tick(self.clock()))
+            self._check_renderer_start()
             await asyncio.sleep(self.settings.tick_interval_s)
+
+    def _check_renderer_start(self) -> None:
+        """A renderer that runs but never connects as a streamer is restarted."""
+        sup = self.supervisor
+        if self.core.renderer_up or sup.pid is None or sup.resetting:
+            return
+        if time.monotonic() - sup.started_at > self.settings.renderer_ready_timeout_s:
+            log.error(
+                "renderer pid=%s did not connect to %s within %.0f s; restarting it",
+                sup.pid,
+                self.settings.streamer_url(),
+                self.settings.renderer_ready_timeout_s,
+            )
+            self._spawn(sup.reset())
 
     async def _event_sender(self) -> None:
         assert self._cp is not None

@@ -56,6 +56,7 @@ class RendererSupervisor:
         self.restarts = 0
         self.crashes = 0
         self.started_at = 0.0
+        self.resetting = False
 
     @property
     def pid(self) -> int | None:
@@ -101,12 +102,18 @@ class RendererSupervisor:
 
     async def reset(self) -> None:
         """Stop the renderer (by its PID) and start a fresh one."""
-        await self._stop_current()
-        if self._watch is not None:
-            await self._watch
-        if not self._closing:
-            self.restarts += 1
-            await self.start()
+        if self.resetting:
+            return
+        self.resetting = True
+        try:
+            await self._stop_current()
+            if self._watch is not None:
+                await self._watch
+            if not self._closing:
+                self.restarts += 1
+                await self.start()
+        finally:
+            self.resetting = False
 
     async def close(self) -> None:
         self._closing = True
