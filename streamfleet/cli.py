@@ -27,6 +27,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("agent", "regional_stack.agent.cli", "run the instance agent: signalling, lifecycle, renderer"),
     Command("pool-manager", "regional_stack.pool.cli", "size a region's warm pool (ASG)"),
     Command("simulate", "simulators.launch_day.cli", "simulate a launch day per pool policy"),
+    Command("router-config", "nginx_lua.cli", "render a region's router (nginx + Lua) into an nginx prefix"),
 )
 # fmt: on
 
