@@ -10,6 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from streamfleet.localproc import wait_for
+
 from . import rawhttp
 from .conftest import INSTANCE_IP, NEIGHBOUR_IP, VECTORS, Router, make_token
 
@@ -202,3 +204,18 @@ def test_oversized_body_is_refused_before_the_upstream(canary: Router) -> None:
         canary.port, f"/i/{IP}/upload?token={make_token()}", method="POST", body=b"x" * 1_100_000
     ).status
     assert status == 413
+
+
+def test_a_cached_token_still_expires(router: Router) -> None:
+    token = make_token(ttl=2, session_id="s-short-lived")
+    ok = rawhttp.request(router.port, f"/i/{IP}/warm?token={token}")
+    assert ok.status == 200  # verified, and now cached in the worker
+
+    def refused_by_cookie() -> bool:
+        headers = {"Cookie": f"sf_stream={token}"}
+        return rawhttp.request(router.port, f"/i/{IP}/", headers=headers).status == 403
+
+    wait_for(refused_by_cookie, what="cached token refused after expiry", timeout=10)
+    before = router.upstream.count()
+    assert b"expired" in refused(router, f"/i/{IP}/?token={token}", 403).body
+    assert router.upstream.count() == before
