@@ -16,7 +16,7 @@ import pytest
 
 from nginx_lua.process import start_nginx, stop_nginx
 from nginx_lua.render import RouterSettings, render_router
-from streamfleet.localproc import ManagedProcess, free_port, port_open
+from streamfleet.localproc import ManagedProcess, ProcessFailed, free_port, port_open
 from streamfleet.tokens import StreamClaims, b64url_decode, sign
 
 REPO = Path(__file__).resolve().parents[3]
@@ -91,7 +91,18 @@ class Router:
 
 
 def start_upstream(workdir: Path) -> Upstream:
-    port = free_port(INSTANCE_IP)
+    # The port is picked free on the instance IP; it may be taken on one of
+    # the other addresses, so a failed start is retried on a new port.
+    for attempt in range(3):
+        try:
+            return _start_upstream(workdir, free_port(INSTANCE_IP))
+        except ProcessFailed:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_upstream(workdir: Path, port: int) -> Upstream:
     log = workdir / "upstream-requests.jsonl"
     argv = [sys.executable, "-m", "tests.integration.router.upstream_app", "--port", str(port)]
     argv += ["--log", str(log)]
