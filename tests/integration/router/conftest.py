@@ -4,6 +4,7 @@ front of a real (aiohttp) test upstream that records every request it gets."""
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -155,6 +156,7 @@ def upstream() -> Iterator[Upstream]:
         yield up
     finally:
         up.process.stop()
+    shutil.rmtree(up.log.parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -167,3 +169,4 @@ def router(upstream: Upstream) -> Iterator[Router]:
     # Test::Nginx habit: after the whole suite, nothing unexpected in the error log.
     unexpected = r.unexpected_errors()
     assert not unexpected, "unexpected nginx errors:\n" + "\n".join(unexpected)
+    shutil.rmtree(r.prefix.parent, ignore_errors=True)  # kept for inspection on failure

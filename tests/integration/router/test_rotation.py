@@ -6,6 +6,7 @@ the old worker for its open connections)."""
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 
 import aiohttp
@@ -37,6 +38,7 @@ def rotating_router(upstream: Upstream) -> Iterator[Router]:
         yield r
     finally:
         stop_nginx(r.process)
+    shutil.rmtree(r.prefix.parent, ignore_errors=True)
 
 
 async def test_rotation_keeps_live_streams_and_switches_keys(rotating_router: Router) -> None:
