@@ -1,0 +1,266 @@
+"""Random interleavings on a real Redis, invariants 1-5 checked after every step.
+
+Crashes are injected by running one script of a two-call change and never
+the second (the caller "died" between them). The `settle` rule then lets
+claim TTL + a reaper period pass with live agents, after which nothing may
+have leaked (invariant 2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+import redis.asyncio as aioredis
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
+
+from control_plane import keys
+from control_plane.broker import Broker
+from control_plane.broker_settings import BrokerSettings
+from control_plane.clock import ManualClock
+from control_plane.domain import BrokerError, Session
+from streamfleet.lifecycle import EndReason, InstanceState, SessionState
+
+from .invariants import all_sessions, check_invariants
+
+REGIONS = ("eu-central-1", "eu-west-1")
+INSTANCES = [(r, f"i-{n}-{k}") for n, r in enumerate(REGIONS) for k in range(3)]
+CLIENTS = [f"client-{k}" for k in range(6)]
+SETTINGS = BrokerSettings(
+    claim_ttl_s=30, reconnect_window_s=20, heartbeat_interval_s=5, missed_heartbeats=3,
+    queue_timeout_s=120, outbox_grace_s=2,
+)  # fmt: skip
+EXPECTED = (BrokerError,)
+
+
+class BrokerMachine(RuleBasedStateMachine):
+    redis_url = ""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loop = asyncio.new_event_loop()
+        self.redis: Any = aioredis.Redis.from_url(self.redis_url)
+        self.clock = ManualClock()
+        self.broker = Broker(self.redis, REGIONS, SETTINGS, self.clock)
+        self.alive: set[tuple[str, str]] = set()  # agents that heartbeat in `settle`
+        self.epochs: dict[tuple[str, str], int] = {}
+        self.queues: dict[str, dict[str, float]] = {r: {} for r in REGIONS}
+        self.placed: dict[str, str | None] = {}
+
+    def run(self, coro: Any) -> Any:
+        return self.loop.run_until_complete(coro)
+
+    def teardown(self) -> None:
+        self.run(self.redis.aclose())
+        self.loop.close()
+
+    @initialize()
+    def fresh(self) -> None:
+        self.run(self.redis.flushall())
+
+    async def _session_of(self, client: str) -> Session | None:
+        for s in await all_sessions(self.broker):
+            if s.client_id == client and s.state is not SessionState.ENDED:
+                return s
+        return None
+
+    # -- agents -----------------------------------------------------------------
+
+    @rule(inst=st.sampled_from(INSTANCES), as_ready=st.booleans())
+    def register(self, inst: tuple[str, str], as_ready: bool) -> None:
+        region, iid = inst
+        ip = f"127.{11 + REGIONS.index(region)}.0.{int(iid[-1]) + 1}"
+        self.run(self.broker.register_instance(region, iid, ip, ready=as_ready))
+        self.alive.add(inst)
+
+    async def _beat(self, region: str, iid: str) -> None:
+        states = await self.broker.instance_states(region)
+        state = states.get(iid)
+        if state is None or state is InstanceState.TERMINATED:
+            return
+        serving = (await self.broker.instance_sessions(region)).get(iid)
+        # A well-behaved agent: resets and reports ready; else echoes its session.
+        reported = (
+            InstanceState.READY
+            if state in (InstanceState.RECYCLING, InstanceState.BOOTING, InstanceState.LOST)
+            else state
+        )
+        sid, epoch = serving if serving else (None, None)
+        await self.broker.heartbeat(region, iid, reported, sid, epoch)
+
+    @rule(inst=st.sampled_from(INSTANCES))
+    def heartbeat(self, inst: tuple[str, str]) -> None:
+        with contextlib.suppress(*EXPECTED):
+            self.run(self._beat(*inst))
+
+    @rule(inst=st.sampled_from(INSTANCES))
+    def agent_dies(self, inst: tuple[str, str]) -> None:
+        self.alive.discard(inst)
+
+    @rule(inst=st.sampled_from(INSTANCES), force=st.booleans())
+    def drain(self, inst: tuple[str, str], force: bool) -> None:
+        with contextlib.suppress(*EXPECTED):
+            self.run(self.broker.drain(*inst, force=force))
+
+    @rule(inst=st.sampled_from(INSTANCES))
+    def terminate(self, inst: tuple[str, str]) -> None:
+        with contextlib.suppress(*EXPECTED):
+            self.run(self.broker.terminate(*inst))
+        self.alive.discard(inst)
+
+    # -- clients ----------------------------------------------------------------
+
+    @rule(client=st.sampled_from(CLIENTS), order=st.permutations(REGIONS), one=st.booleans())
+    def create(self, client: str, order: list[str], one: bool) -> None:
+        regions = order[:1] if one else order
+        self.run(self.broker.create_session(client, regions))
+
+    async def _client_event(self, client: str, connected: bool, epoch_shift: int) -> None:
+        s = await self._session_of(client)
+        if s is None or s.region is None or s.instance_id is None or s.epoch is None:
+            return
+        await self.broker.client_event(
+            s.region, s.instance_id, s.session_id, s.epoch + epoch_shift, connected=connected
+        )
+
+    @rule(client=st.sampled_from(CLIENTS), connected=st.booleans(), stale=st.booleans())
+    def client_event(self, client: str, connected: bool, stale: bool) -> None:
+        with contextlib.suppress(*EXPECTED):
+            self.run(self._client_event(client, connected, -1 if stale else 0))
+
+    @rule(client=st.sampled_from(CLIENTS), reason=st.sampled_from(list(EndReason)))
+    def end(self, client: str, reason: EndReason) -> None:
+        async def go() -> None:
+            s = await self._session_of(client)
+            if s is not None:
+                await self.broker.end_session(s.session_id, reason, epoch=s.epoch)
+
+        with contextlib.suppress(*EXPECTED):
+            self.run(go())
+
+    @rule(region=st.sampled_from(REGIONS))
+    def reap(self, region: str) -> None:
+        self.run(self.broker.reap(region))
+
+    @rule(seconds=st.sampled_from([1, 4, 12, 25, 61]))
+    def advance(self, seconds: int) -> None:
+        self.clock.advance(seconds)
+
+    # -- crashes between the two calls of a change ------------------------------
+
+    @rule(client=st.sampled_from(CLIENTS), region=st.sampled_from(REGIONS))
+    def crash_after_reserve(self, client: str, region: str) -> None:
+        async def go() -> None:
+            sid = keys.new_session_id(client)
+            b = self.broker
+            got = await b._session(
+                "session_create", sid, client, "s", region, b._now(), "", "{}", 120_000
+            )
+            if got[0]:
+                await b._region("region_reserve", region, sid, b._now(), 30_000, 15_000)
+
+        self.run(go())
+
+    @rule(client=st.sampled_from(CLIENTS))
+    def crash_in_end(self, client: str) -> None:
+        async def go() -> None:
+            s = await self._session_of(client)
+            if s is not None:
+                b = self.broker
+                await b._session("session_end", s.session_id, "client_ended", "", b._now(), 60_000, "")
+
+        self.run(go())
+
+    @rule(region=st.sampled_from(REGIONS))
+    def crash_in_dispatch(self, region: str) -> None:
+        b = self.broker
+        self.run(b._region("region_dispatch", region, b._now(), 30_000, 15_000, 10))
+
+    @rule(region=st.sampled_from(REGIONS))
+    def crash_in_reap(self, region: str) -> None:
+        b = self.broker
+        self.run(b._region("region_reap", region, b._now(), 15_000, 100))
+
+    # -- repair -----------------------------------------------------------------
+
+    @rule()
+    def settle(self) -> None:
+        """Claim TTL + a reaper period pass with the live agents beating."""
+
+        async def go() -> None:
+            for _ in range(8):  # 8 x 5 s > claim TTL (30 s) + outbox grace
+                self.clock.advance(5)
+                for region, iid in sorted(self.alive):
+                    with contextlib.suppress(*EXPECTED):
+                        await self._beat(region, iid)
+                for region in REGIONS:
+                    await self.broker.reap(region)
+            await check_invariants(self.broker, settled=True)
+
+        self.run(go())
+
+    # -- invariants -------------------------------------------------------------
+
+    @invariant()
+    def invariants_hold(self) -> None:
+        async def go() -> None:
+            await check_invariants(self.broker)
+            # 4. Fencing epochs only ever grow.
+            for region in REGIONS:
+                raw = await self.redis.hgetall(keys.region_key(region, "epoch"))
+                for k, v in raw.items():
+                    key = (region, k.decode())
+                    assert int(v) >= self.epochs.get(key, 0), key
+                    self.epochs[key] = int(v)
+            # 5. Served in arrival order within the regions accepted: a session
+            # newly placed in a region leaves no older waiter of that region behind
+            # (an arrival that never queued is younger than every waiter).
+            sessions = {s.session_id: s for s in await all_sessions(self.broker)}
+            placed_now = {
+                sid: s.region
+                for sid, s in sessions.items()
+                if s.state in (SessionState.ASSIGNED, SessionState.CONNECTED)
+            }
+            for region in REGIONS:
+                now_q = {
+                    k.decode(): score
+                    for k, score in await self.redis.zrange(
+                        keys.region_key(region, "queue"), 0, -1, withscores=True
+                    )
+                }
+                before = self.queues[region]
+                still_waiting = {
+                    q: t
+                    for q, t in before.items()
+                    if q in now_q and sessions.get(q) is not None
+                    and sessions[q].state is SessionState.QUEUED
+                }  # fmt: skip
+                for sid, placed_in in placed_now.items():
+                    if placed_in != region or self.placed.get(sid) == region:
+                        continue
+                    limit = before.get(sid, float("inf"))
+                    older = [q for q, t in still_waiting.items() if t < limit]
+                    assert not older, f"{sid} placed in {region} ahead of {older}"
+                self.queues[region] = now_q
+            self.placed = placed_now
+
+        self.run(go())
+
+
+def test_broker_state_machine(redis_server: Any) -> None:
+    BrokerMachine.redis_url = redis_server.url
+    run_state_machine_as_test(
+        BrokerMachine,
+        settings=settings(
+            max_examples=300,
+            stateful_step_count=25,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+            print_blob=True,
+        ),
+    )
+
