@@ -455,10 +455,26 @@ class Broker:
 
     async def _stale_outbox(self, region: str) -> list[Any]:
         now = self._now()
-        now_ms = int(now) if now else int((await self._r("time", ))[0]) * 1000
+        now_ms = (
+            int(now)
+            if now
+            else int(
+                (
+                    await self._r(
+                        "time",
+                    )
+                )[0]
+            )
+            * 1000
+        )
         cutoff = now_ms - _ms(self.settings.outbox_grace_s)
-        result: list[Any] = await self._r("zrangebyscore", 
-            keys.region_key(region, "outbox"), "-inf", cutoff, start=0, num=self.settings.reap_batch
+        result: list[Any] = await self._r(
+            "zrangebyscore",
+            keys.region_key(region, "outbox"),
+            "-inf",
+            cutoff,
+            start=0,
+            num=self.settings.reap_batch,
         )
         return result
 
@@ -507,7 +523,8 @@ class Broker:
 
     async def set_constrained(self, region: str, constrained: bool, reason: str = "") -> None:
         self._rkeys(region)
-        await self._r("hset", 
+        await self._r(
+            "hset",
             keys.region_key(region, "meta"),
             mapping={"constrained": "1" if constrained else "0", "reason": reason[:200]},
         )

@@ -66,3 +66,6 @@ class Scripts:
 
     def __getitem__(self, name: str) -> ScriptRunner:
         return self._by_name[name]
+
+    def sha(self, name: str) -> str:
+        return str(self._by_name[name].sha)

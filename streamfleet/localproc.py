@@ -128,13 +128,17 @@ class ManagedProcess:
             pass
 
 
-def redis_argv(port: int, workdir: Path, *, cluster: bool = False) -> list[str]:
+def redis_argv(
+    port: int, workdir: Path, *, cluster: bool = False, persistent: bool = False
+) -> list[str]:
     argv = [
         "redis-server",
         "--port", str(port),
         "--bind", "127.0.0.1",
         "--save", "",
-        "--appendonly", "no",
+        # Persistent: every write fsynced, so a restart keeps every state change.
+        "--appendonly", "yes" if persistent else "no",
+        "--appendfsync", "always",
         "--dir", str(workdir),
         "--protected-mode", "yes",
     ]  # fmt: skip
@@ -160,11 +164,13 @@ def redis_ping(port: int) -> bool:
     return out.stdout.strip() == b"PONG"
 
 
-def start_redis(port: int, workdir: Path, *, cluster: bool = False) -> ManagedProcess:
+def start_redis(
+    port: int, workdir: Path, *, cluster: bool = False, persistent: bool = False
+) -> ManagedProcess:
     workdir.mkdir(parents=True, exist_ok=True)
     proc = ManagedProcess(
         name=f"redis:{port}",
-        argv=redis_argv(port, workdir, cluster=cluster),
+        argv=redis_argv(port, workdir, cluster=cluster, persistent=persistent),
         log_path=workdir / f"redis-{port}.log",
     ).start()
     proc.wait_ready(lambda: port_open("127.0.0.1", port) and redis_ping(port))

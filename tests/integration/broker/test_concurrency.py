@@ -24,7 +24,10 @@ async def fill(broker: Broker, per_region: int) -> None:
 async def test_2000_distinct_clients_for_100_instances(broker: Broker) -> None:
     await fill(broker, 50)
     placements = await asyncio.gather(
-        *(broker.create_session(f"client-{i}", [EU, EUW] if i % 2 else [EUW, EU]) for i in range(2000))
+        *(
+            broker.create_session(f"client-{i}", [EU, EUW] if i % 2 else [EUW, EU])
+            for i in range(2000)
+        )
     )
     states = Counter(p.session.state for p in placements)
     assert states == {SessionState.ASSIGNED: 100, SessionState.QUEUED: 1900}

@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from typing import Any
 
 import redis.asyncio as aioredis
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
 
 from control_plane import keys
 from control_plane.broker import Broker
@@ -171,7 +176,9 @@ class BrokerMachine(RuleBasedStateMachine):
             s = await self._session_of(client)
             if s is not None:
                 b = self.broker
-                await b._session("session_end", s.session_id, "client_ended", "", b._now(), 60_000, "")
+                await b._session(
+                    "session_end", s.session_id, "client_ended", "", b._now(), 60_000, ""
+                )
 
         self.run(go())
 
@@ -263,4 +270,3 @@ def test_broker_state_machine(redis_server: Any) -> None:
             print_blob=True,
         ),
     )
-

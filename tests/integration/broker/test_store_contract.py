@@ -27,7 +27,9 @@ async def ready(broker: Broker, region: str, n: int, first_octet: int = 11) -> l
     return ids
 
 
-async def test_assign_gives_ready_instance_with_epoch_and_claim(broker: Broker, clock: ManualClock) -> None:
+async def test_assign_gives_ready_instance_with_epoch_and_claim(
+    broker: Broker, clock: ManualClock
+) -> None:
     [iid] = await ready(broker, EU, 1)
     placed = await broker.create_session("alice", [EU, EUW], model="roadster")
     s = placed.session
@@ -161,7 +163,9 @@ async def test_drain(broker: Broker) -> None:
     assert s1.instance_id is not None and s2.instance_id is not None
     # Graceful: keeps serving, drains when the session ends; heartbeat says so.
     assert await broker.drain(EU, s1.instance_id) is InstanceState.RESERVED
-    reply = await broker.heartbeat(EU, s1.instance_id, InstanceState.RESERVED, s1.session_id, s1.epoch)
+    reply = await broker.heartbeat(
+        EU, s1.instance_id, InstanceState.RESERVED, s1.session_id, s1.epoch
+    )
     assert "drain" in reply.commands
     await broker.end_session(s1.session_id, EndReason.CLIENT_ENDED)
     assert (await broker.instance_states(EU))[s1.instance_id] is InstanceState.DRAINING
@@ -225,7 +229,11 @@ async def test_stale_epoch_is_refused(broker: Broker) -> None:
         (lambda b: b.create_session("alice", ["mars-north-1"]), UnknownRegion, "region"),
         (lambda b: b.get_session("nope"), UnknownSession, "session_id"),
         (lambda b: b.get_session("0" * 32 + "-" + "0" * 16), UnknownSession, "session_id"),
-        (lambda b: b.end_session("0" * 32 + "-" + "0" * 16, EndReason.IDLE), UnknownSession, "session_id"),
+        (
+            lambda b: b.end_session("0" * 32 + "-" + "0" * 16, EndReason.IDLE),
+            UnknownSession,
+            "session_id",
+        ),
         (lambda b: b.register_instance(EU, "i/../x", "127.11.0.1"), InvalidArgument, "instance_id"),
         (lambda b: b.register_instance(EU, "i-1", "127.011.0.1"), InvalidArgument, "private_ip"),
         (lambda b: b.heartbeat(EU, "i-never", InstanceState.READY), UnknownInstance, "instance_id"),
