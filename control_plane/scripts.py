@@ -34,6 +34,8 @@ SESSION_SCRIPTS = (
 
 
 class ScriptRunner(Protocol):
+    sha: str
+
     async def __call__(self, keys: list[str], args: list[str | int]) -> Any: ...
 
 
@@ -68,4 +70,4 @@ class Scripts:
         return self._by_name[name]
 
     def sha(self, name: str) -> str:
-        return str(self._by_name[name].sha)
+        return self._by_name[name].sha
