@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import secrets
 from collections.abc import Iterable, Sequence
@@ -207,12 +208,14 @@ class Broker:
             self._rkeys(region)
         waits_in = tuple(queue_regions) if queue_regions is not None else tuple(regions)
         sid = keys.new_session_id(client_id)
-        created, got = await self._session(
-            "session_create", sid, client_id, secrets.token_urlsafe(24), ",".join(regions),
-            self._now(), model, json.dumps(configuration or {}, separators=(",", ":")),
-            _ms(self.settings.queue_timeout_s),
+        secret = secrets.token_urlsafe(24)
+        config_json = json.dumps(configuration or {}, separators=(",", ":"))
+        created = await self._session(
+            "session_create", sid, client_id, secret, ",".join(regions),
+            self._now(), model, config_json, _ms(self.settings.queue_timeout_s),
         )  # fmt: skip
-        if not created:
+        got = created[1]
+        if not created[0]:
             # Idempotent repeat: report the live session, and make sure a
             # waiting one is still placed (its first call may have crashed).
             existing = await self.get_session(_s(got))
@@ -221,7 +224,13 @@ class Broker:
                     existing, regions, existing.queue_regions or waits_in, True
                 )
             return Placement(existing, existing=True)
-        session = await self.get_session(sid)
+        # Built from what we just wrote: the hot path reads nothing back.
+        session = Session(
+            session_id=sid, client_id=client_id, secret=secret, state=SessionState.QUEUED,
+            regions=tuple(regions), created_ms=int(created[2]), model=model,
+            configuration=config_json,
+            queue_deadline_ms=int(created[2]) + _ms(self.settings.queue_timeout_s),
+        )  # fmt: skip
         return await self._place(session, regions, waits_in, False)
 
     async def _place(
@@ -239,9 +248,14 @@ class Broker:
                 "session_bind", sid, region, iid, ip, str(epoch), str(deadline), self._now()
             )
             if not bound[0]:
-                # Ended meanwhile (a concurrent delete): nobody touched the GPU.
+                # Ended or placed by a concurrent call meanwhile: nobody touched this GPU.
                 await self._release(region, iid, sid, epoch, to_ready=True)
-            return Placement(await self.get_session(sid), existing=existing)
+                return Placement(await self.get_session(sid), existing=existing)
+            assigned = dataclasses.replace(
+                session, state=SessionState.ASSIGNED, region=region, instance_id=iid,
+                private_ip=ip, epoch=epoch, claim_deadline_ms=deadline,
+            )  # fmt: skip
+            return Placement(assigned, existing=existing)
         return await self._enqueue(session, waits_in, existing)
 
     async def _enqueue(

@@ -3,7 +3,7 @@
 -- ARGV: 1 new session id, 2 client id, 3 session secret, 4 accepted regions (csv),
 --       5 now ms ('' = Redis TIME), 6 model, 7 configuration JSON,
 --       8 queue timeout ms.
--- Returns: {1, session id} when created (state queued: not yet placed), or
+-- Returns: {1, session id, created ms} when created (queued: not yet placed), or
 --          {0, existing session id} when the client already has a live one.
 local sid, client_id, secret, regions = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now, model, configuration, queue_ms = now_ms(ARGV[5]), ARGV[6], ARGV[7], tonumber(ARGV[8])
@@ -14,4 +14,4 @@ redis.call('HSET', K_SESSION,
   'created_ms', now, 'model', model, 'configuration', configuration,
   'queue_deadline_ms', now + queue_ms)
 redis.call('HSET', K_CLIENT, 'sid', sid, 'state', 'queued')
-return {1, sid}
+return {1, sid, now}

@@ -1,0 +1,133 @@
+"""Broker throughput: concurrent assign+end cycles vs. redis-benchmark EVALSHA.
+
+Both run against the same fresh Redis in the same run, so the ratio holds on
+a noisy machine. A cycle is what a session costs the broker: assign (create
++ reserve + bind), end (end + release), and the agent's "ready again" report.
+Progress goes to stderr; the last line on stdout is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import redis.asyncio as aioredis
+
+from control_plane import keys
+from control_plane.broker import Broker
+from control_plane.scripts import script_source
+from streamfleet.lifecycle import EndReason
+from streamfleet.localproc import free_port, start_redis
+
+REGION = "eu-central-1"
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def redis_benchmark_evalsha(port: int, requests: int) -> float:
+    """redis-benchmark's EVALSHA rate for the assign script (region_reserve)."""
+    sha = subprocess.run(
+        ["redis-cli", "-p", str(port), "SCRIPT", "LOAD", script_source("region_reserve")],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    rkeys = keys.region_keys("bench-baseline")
+    out = subprocess.run(
+        ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-c", "50", "-n", str(requests),
+         "--csv", "EVALSHA", sha, str(len(rkeys)), *rkeys, "sid-__rand_int__", "", "90000", "15000"],
+        capture_output=True, text=True, check=True, timeout=120,
+    ).stdout  # fmt: skip
+    row = [line for line in out.splitlines() if line.startswith('"EVALSHA')][0]
+    return float(row.split(",")[1].strip('"'))
+
+
+async def broker_cycles(port: int, callers: int, seconds: float) -> dict[str, float]:
+    client = aioredis.Redis.from_url(f"redis://127.0.0.1:{port}/0", max_connections=callers + 8)
+    broker = Broker(client, [REGION])
+    try:
+        await client.flushall()
+        for i in range(callers * 2):
+            await broker.register_instance(REGION, f"i-{i}", f"127.11.{i // 250}.{i % 250 + 1}", ready=True)
+        assign_ms: list[float] = []
+        end_ms: list[float] = []
+        deadline = time.perf_counter() + seconds
+
+        async def caller(n: int) -> int:
+            done = 0
+            while time.perf_counter() < deadline:
+                t0 = time.perf_counter()
+                placed = await broker.create_session(f"c{n}-{done}", [REGION])
+                t1 = time.perf_counter()
+                s = placed.session
+                assert s.instance_id is not None, "bench pool ran dry"
+                await broker.end_session(s.session_id, EndReason.CLIENT_ENDED)
+                t2 = time.perf_counter()
+                await broker.mark_ready(REGION, s.instance_id)  # the agent's reset
+                assign_ms.append((t1 - t0) * 1000)
+                end_ms.append((t2 - t1) * 1000)
+                done += 1
+            return done
+
+        start = time.perf_counter()
+        counts = await asyncio.gather(*(caller(n) for n in range(callers)))
+        elapsed = time.perf_counter() - start
+        return {
+            "cycles": sum(counts),
+            "elapsed": elapsed,
+            "assign_p50": statistics.median(assign_ms),
+            "assign_p99": percentile(assign_ms, 0.99),
+            "end_p99": percentile(end_ms, 0.99),
+        }
+    finally:
+        await client.aclose()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--callers", type=int, default=64)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--baseline-requests", type=int, default=200_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="sf-bench-broker-") as tmp:
+        port = free_port()
+        server = start_redis(port, Path(tmp))
+        try:
+            log(f"redis-benchmark: EVALSHA region_reserve x {args.baseline_requests}, 50 connections")
+            baseline = redis_benchmark_evalsha(port, args.baseline_requests)
+            log(f"  {baseline:,.0f} EVALSHA/s")
+            log(f"broker: {args.callers} concurrent callers, assign+end+ready cycles for {args.seconds:.0f} s")
+            r = asyncio.run(broker_cycles(port, args.callers, args.seconds))
+        finally:
+            server.stop()
+    per_s = r["cycles"] / r["elapsed"]
+    log(f"  {per_s:,.0f} cycles/s")
+    print(json.dumps({
+        "bench": "broker",
+        "assign_end_per_s": round(per_s, 1),
+        "p50_ms": round(r["assign_p50"], 3),
+        "p99_ms": round(r["assign_p99"], 3),
+        "end_p99_ms": round(r["end_p99"], 3),
+        "redis_evalsha_per_s": round(baseline, 1),
+        "ratio_to_redis": round(per_s / baseline, 4),
+        "redis_calls_per_cycle": 6,
+        "callers": args.callers,
+        "seconds": args.seconds,
+    }))  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
