@@ -50,7 +50,7 @@ def redis_benchmark_evalsha(port: int, requests: int) -> float:
          "--csv", "EVALSHA", sha, str(len(rkeys)), *rkeys, "sid-__rand_int__", "", "90000", "15000"],
         capture_output=True, text=True, check=True, timeout=120,
     ).stdout  # fmt: skip
-    row = [line for line in out.splitlines() if line.startswith('"EVALSHA')][0]
+    row = next(line for line in out.splitlines() if line.startswith('"EVALSHA'))
     return float(row.split(",")[1].strip('"'))
 
 
@@ -60,7 +60,9 @@ async def broker_cycles(port: int, callers: int, seconds: float) -> dict[str, fl
     try:
         await client.flushall()
         for i in range(callers * 2):
-            await broker.register_instance(REGION, f"i-{i}", f"127.11.{i // 250}.{i % 250 + 1}", ready=True)
+            await broker.register_instance(
+                REGION, f"i-{i}", f"127.11.{i // 250}.{i % 250 + 1}", ready=True
+            )
         assign_ms: list[float] = []
         end_ms: list[float] = []
         deadline = time.perf_counter() + seconds
@@ -105,10 +107,14 @@ def main() -> int:
         port = free_port()
         server = start_redis(port, Path(tmp))
         try:
-            log(f"redis-benchmark: EVALSHA region_reserve x {args.baseline_requests}, 50 connections")
+            log(
+                f"redis-benchmark: EVALSHA region_reserve x {args.baseline_requests}, 50 connections"
+            )
             baseline = redis_benchmark_evalsha(port, args.baseline_requests)
             log(f"  {baseline:,.0f} EVALSHA/s")
-            log(f"broker: {args.callers} concurrent callers, assign+end+ready cycles for {args.seconds:.0f} s")
+            log(
+                f"broker: {args.callers} concurrent callers, assign+end+ready cycles for {args.seconds:.0f} s"
+            )
             r = asyncio.run(broker_cycles(port, args.callers, args.seconds))
         finally:
             server.stop()

@@ -42,8 +42,12 @@ async def walkthrough(client: Any) -> None:
     await client.flushdb()
     broker = Broker(client, [EU, EUW], BrokerSettings(avg_session_s=120))
     print("== a fleet of two instances: one in eu-central-1, one in eu-west-1")
-    await broker.register_instance(EU, "i-eu-1", "127.11.0.1", instance_type="g4dn.2xlarge", ready=True)
-    await broker.register_instance(EUW, "i-euw-1", "127.12.0.1", instance_type="g4dn.2xlarge", ready=True)
+    await broker.register_instance(
+        EU, "i-eu-1", "127.11.0.1", instance_type="g4dn.2xlarge", ready=True
+    )
+    await broker.register_instance(
+        EUW, "i-euw-1", "127.12.0.1", instance_type="g4dn.2xlarge", ready=True
+    )
 
     print("\n== four visitors from Frankfurt (nearest first: eu-central-1, then eu-west-1)")
     placed = {}
@@ -53,13 +57,17 @@ async def walkthrough(client: Any) -> None:
 
     print("\n== anna clicks again: same session (idempotent per client)")
     again = await broker.create_session("anna", [EU, EUW])
-    print(f"  anna   -> same session: {again.session.session_id == placed['anna'].session.session_id}")
+    print(
+        f"  anna   -> same session: {again.session.session_id == placed['anna'].session.session_id}"
+    )
 
     print("\n== anna leaves; her GPU recycles and goes to the head of the queue")
     await broker.end_session(placed["anna"].session.session_id, EndReason.CLIENT_ENDED)
     await broker.mark_ready(EU, "i-eu-1")  # the agent reset the renderer
     chloe = await broker.get_session(placed["chloe"].session.session_id)
-    print(f"  chloe  -> {chloe.state:<9} {chloe.region}/{chloe.instance_id} epoch={chloe.epoch} (new fencing epoch)")
+    print(
+        f"  chloe  -> {chloe.state:<9} {chloe.region}/{chloe.instance_id} epoch={chloe.epoch} (new fencing epoch)"
+    )
     dan = await broker.get_session(placed["dan"].session.session_id)
     position, wait = await broker.queue_position(dan)
     print(f"  dan    -> {dan.state:<9} position {position}, about {wait} s")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from control_plane.scripts import REGION_SCRIPTS, script_source, transition_table_lua
@@ -23,7 +25,7 @@ def test_every_state_has_a_row() -> None:
 
 def test_design_paths_are_allowed() -> None:
     path = ["provisioning", "booting", "ready", "reserved", "streaming", "recycling", "ready"]
-    for a, b in zip(path, path[1:], strict=False):
+    for a, b in itertools.pairwise(path):
         check_instance_transition(InstanceState(a), InstanceState(b))
     for state in InstanceState:
         if state not in (InstanceState.DRAINING, InstanceState.TERMINATED):
@@ -33,7 +35,13 @@ def test_design_paths_are_allowed() -> None:
 
 @pytest.mark.parametrize(
     ("current", "wanted"),
-    [("ready", "streaming"), ("terminated", "ready"), ("lost", "ready"), ("draining", "ready"), ("booting", "reserved")],
+    [
+        ("ready", "streaming"),
+        ("terminated", "ready"),
+        ("lost", "ready"),
+        ("draining", "ready"),
+        ("booting", "reserved"),
+    ],
 )
 def test_forbidden_transitions_name_both_states(current: str, wanted: str) -> None:
     with pytest.raises(TransitionError, match=f"from {current} to {wanted}"):
@@ -51,7 +59,9 @@ def test_lua_table_is_generated_from_the_python_table() -> None:
     for state, nexts in INSTANCE_TRANSITIONS.items():
         row = next(line for line in lua.splitlines() if line.strip().startswith(f"{state.value} ="))
         assert {n.value for n in nexts} == {
-            part.split("=")[0].strip() for part in row.split("{", 1)[1].rstrip("},").split(",") if "=" in part
+            part.split("=")[0].strip()
+            for part in row.split("{", 1)[1].rstrip("},").split(",")
+            if "=" in part
         }
     for name in REGION_SCRIPTS:
         assert script_source(name).startswith(lua)

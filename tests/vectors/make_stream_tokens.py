@@ -49,10 +49,26 @@ def build() -> dict[str, object]:
     v, kid, payload, sig = t.split(".")
     bad = [
         ("forged signature", f"{v}.{kid}.{payload}.{sig[:-2]}AA", "bad_signature"),
-        ("signed with a key not in the ring", sign(base, kid="k1", key=KEY_NOT_IN_RING), "bad_signature"),
-        ("payload swapped", f"{v}.{kid}.{sign(StreamClaims('s-abc123', 'i-0a1b2c3d', '127.11.0.6', 7, NOW + 300), kid='k1', key=KEYS['k1']).split('.')[2]}.{sig}", "bad_signature"),
+        (
+            "signed with a key not in the ring",
+            sign(base, kid="k1", key=KEY_NOT_IN_RING),
+            "bad_signature",
+        ),
+        (
+            "payload swapped",
+            f"{v}.{kid}.{sign(StreamClaims('s-abc123', 'i-0a1b2c3d', '127.11.0.6', 7, NOW + 300), kid='k1', key=KEYS['k1']).split('.')[2]}.{sig}",
+            "bad_signature",
+        ),
         ("unknown kid", sign(base, kid="k9", key=KEYS["k1"]), "unknown_kid"),
-        ("expired", sign(StreamClaims("s-abc123", "i-0a1b2c3d", "127.11.0.5", 7, NOW), kid="k1", key=KEYS["k1"]), "expired"),
+        (
+            "expired",
+            sign(
+                StreamClaims("s-abc123", "i-0a1b2c3d", "127.11.0.5", 7, NOW),
+                kid="k1",
+                key=KEYS["k1"],
+            ),
+            "expired",
+        ),
         ("version v2", f"v2.{kid}.{payload}.{sig}", "unsupported_version"),
         ("three parts", f"{v}.{kid}.{payload}", "malformed"),
         ("five parts", f"{t}.x", "malformed"),
@@ -63,12 +79,24 @@ def build() -> dict[str, object]:
         ("kid with dot-like junk", f"{v}.k%31.{payload}.{sig}", "malformed"),
         ("oversized", f"{v}.{kid}.{'A' * 600}.{sig}", "malformed"),
         ("four payload fields", _raw("k1", "s|i|127.11.0.5|7", KEYS["k1"]), "malformed"),
-        ("epoch with leading zero", _raw("k1", f"s|i|127.11.0.5|07|{NOW + 300}", KEYS["k1"]), "malformed"),
+        (
+            "epoch with leading zero",
+            _raw("k1", f"s|i|127.11.0.5|07|{NOW + 300}", KEYS["k1"]),
+            "malformed",
+        ),
         ("epoch zero", _raw("k1", f"s|i|127.11.0.5|0|{NOW + 300}", KEYS["k1"]), "malformed"),
-        ("negative expiry", _raw("k1", f"s|i|127.11.0.5|1|-5", KEYS["k1"]), "malformed"),
-        ("ip with leading zero", _raw("k1", f"s|i|127.011.0.5|1|{NOW + 300}", KEYS["k1"]), "malformed"),
+        ("negative expiry", _raw("k1", "s|i|127.11.0.5|1|-5", KEYS["k1"]), "malformed"),
+        (
+            "ip with leading zero",
+            _raw("k1", f"s|i|127.011.0.5|1|{NOW + 300}", KEYS["k1"]),
+            "malformed",
+        ),
         ("ip five parts", _raw("k1", f"s|i|127.11.0.5.1|1|{NOW + 300}", KEYS["k1"]), "malformed"),
-        ("session id with slash", _raw("k1", f"s/../x|i|127.11.0.5|1|{NOW + 300}", KEYS["k1"]), "malformed"),
+        (
+            "session id with slash",
+            _raw("k1", f"s/../x|i|127.11.0.5|1|{NOW + 300}", KEYS["k1"]),
+            "malformed",
+        ),
     ]
     return {
         "comment": "Shared stream-token vectors: Python (tests/unit/test_tokens.py) and Lua (router tests) must agree. Regenerate with tests/vectors/make_stream_tokens.py.",
