@@ -14,7 +14,7 @@ import dataclasses
 import json
 import secrets
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from control_plane import keys
 from control_plane.broker_settings import BrokerSettings
@@ -46,6 +46,22 @@ from streamfleet.lifecycle import (
 from streamfleet.tokens import is_canonical_ipv4
 
 
+class BrokerObserver(Protocol):
+    """Told about outcomes as they happen (metrics); must not block."""
+
+    def session_ended(self, reason: EndReason) -> None: ...
+
+    def queue_served(self, wait_s: float) -> None: ...
+
+
+class _NoObserver:
+    def session_ended(self, reason: EndReason) -> None:
+        pass
+
+    def queue_served(self, wait_s: float) -> None:
+        pass
+
+
 def _s(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -61,8 +77,10 @@ class Broker:
         regions: Sequence[str],
         settings: BrokerSettings | None = None,
         clock: Clock | None = None,
+        observer: BrokerObserver | None = None,
     ) -> None:
         self.redis = redis
+        self.observer: BrokerObserver = observer or _NoObserver()
         self.regions = tuple(regions)
         self.settings = settings or BrokerSettings()
         self.clock = clock or RedisClock()
@@ -196,22 +214,25 @@ class Broker:
         regions: Sequence[str],
         *,
         queue_regions: Sequence[str] | None = None,
+        relax_to: Sequence[str] | None = None,
         model: str = "",
         configuration: dict[str, Any] | None = None,
     ) -> Placement:
         """Place a client: first region (in the given order) with a ready
-        instance, else queue it in `queue_regions` (default: `regions`)."""
+        instance, else queue it in `queue_regions` (default: `regions`).
+        `relax_to` is where it may also wait once a policy relaxes; it is kept
+        as the session's `regions`."""
         check_client_id(client_id)
         if not regions:
             raise InvalidArgument("at least one region is required", field="regions")
-        for region in (*regions, *(queue_regions or ())):
+        for region in (*regions, *(queue_regions or ()), *(relax_to or ())):
             self._rkeys(region)
         waits_in = tuple(queue_regions) if queue_regions is not None else tuple(regions)
         sid = keys.new_session_id(client_id)
         secret = secrets.token_urlsafe(24)
         config_json = json.dumps(configuration or {}, separators=(",", ":"))
         created = await self._session(
-            "session_create", sid, client_id, secret, ",".join(regions),
+            "session_create", sid, client_id, secret, ",".join(relax_to or regions),
             self._now(), model, config_json, _ms(self.settings.queue_timeout_s),
         )  # fmt: skip
         got = created[1]
@@ -227,7 +248,7 @@ class Broker:
         # Built from what we just wrote: the hot path reads nothing back.
         session = Session(
             session_id=sid, client_id=client_id, secret=secret, state=SessionState.QUEUED,
-            regions=tuple(regions), created_ms=int(created[2]), model=model,
+            regions=tuple(relax_to or regions), created_ms=int(created[2]), model=model,
             configuration=config_json,
             queue_deadline_ms=int(created[2]) + _ms(self.settings.queue_timeout_s),
         )  # fmt: skip
@@ -374,6 +395,7 @@ class Broker:
                 raise StaleEpoch(f"session {session_id} is not at epoch {epoch}", field="epoch")
             prior = _s(got[2])
             return EndResult(False, SessionState(state), EndReason(prior) if prior else None)
+        self.observer.session_ended(reason)
         region, iid, ep, queue_regions = (_s(x) for x in got[1:])
         if region and iid and ep:
             await self._release(region, iid, session_id, int(ep), to_ready=False)
@@ -446,6 +468,7 @@ class Broker:
 
     async def _leave_other_queues(self, sid: str, served_in: str) -> None:
         session = await self.get_session(sid)
+        self.observer.queue_served(max(0.0, (await self.now_ms() - session.created_ms) / 1000))
         for r in session.queue_regions:
             if r != served_in and r in self._region_keys:
                 await self._region("region_queue", r, "remove", sid, "0", "0")
@@ -467,21 +490,31 @@ class Broker:
         await self.dispatch(region)
         return report
 
-    async def _stale_outbox(self, region: str) -> list[Any]:
+    async def now_ms(self) -> int:
+        """The broker's clock: the injected one, else Redis TIME."""
         now = self._now()
-        now_ms = (
-            int(now)
-            if now
-            else int(
-                (
-                    await self._r(
-                        "time",
-                    )
-                )[0]
-            )
-            * 1000
-        )
-        cutoff = now_ms - _ms(self.settings.outbox_grace_s)
+        if now:
+            return int(now)
+        seconds, micros = await self._r("time")
+        return int(seconds) * 1000 + int(micros) // 1000
+
+    async def count_arrival(self, region: str) -> None:
+        """One session creation that chose `region` first (pool managers forecast from it)."""
+        minute = await self.now_ms() // 60_000
+        await self._r("hincrby", keys.region_key(region, "arrivals"), str(minute), 1)
+
+    async def arrivals_per_min(self, region: str, minutes: int = 15) -> list[int]:
+        """Creations per minute, oldest first, the current minute last."""
+        key = keys.region_key(region, "arrivals")
+        now_minute = await self.now_ms() // 60_000
+        raw = {int(_s(k)): int(_s(v)) for k, v in (await self._r("hgetall", key)).items()}
+        stale = [str(m) for m in raw if m < now_minute - 60]
+        if stale:
+            await self._r("hdel", key, *stale)
+        return [raw.get(m, 0) for m in range(now_minute - minutes + 1, now_minute + 1)]
+
+    async def _stale_outbox(self, region: str) -> list[Any]:
+        cutoff = await self.now_ms() - _ms(self.settings.outbox_grace_s)
         result: list[Any] = await self._r(
             "zrangebyscore",
             keys.region_key(region, "outbox"),
@@ -542,6 +575,33 @@ class Broker:
             keys.region_key(region, "meta"),
             mapping={"constrained": "1" if constrained else "0", "reason": reason[:200]},
         )
+
+    async def instance_details(self, region: str) -> list[dict[str, Any]]:
+        """Every instance of a region with its state, session and ages (ops views)."""
+        names = ("state", "sess", "ip", "since", "hb", "drain", "info")
+        rk = self._rkeys(region)
+        state, sess, ip, since, _, drain, info = [
+            {_s(k): _s(v) for k, v in (await self._r("hgetall", rk[keys.REGION_KEY_NAMES.index(n)])).items()}
+            if n != "hb" else {} for n in names
+        ]  # fmt: skip
+        hb = {
+            _s(k): float(v)
+            for k, v in await self._r(
+                "zrange", rk[keys.REGION_KEY_NAMES.index("hb")], 0, -1, withscores=True
+            )
+        }
+        now = await self.now_ms()
+        rows = []
+        for iid, st in sorted(state.items()):
+            meta = json.loads(info.get(iid, "{}"))
+            rows.append({
+                "instance_id": iid, "state": st, "session_id": sess.get(iid),
+                "private_ip": ip.get(iid), "instance_type": meta.get("instance_type", ""),
+                "state_age_s": round((now - int(float(since.get(iid, now)))) / 1000, 1),
+                "heartbeat_age_s": round((now - hb[iid]) / 1000, 1) if iid in hb else None,
+                "draining": drain.get(iid) == "1",
+            })  # fmt: skip
+        return rows
 
     async def instance_states(self, region: str) -> dict[str, InstanceState]:
         raw = await self._r("hgetall", keys.region_key(region, "state"))

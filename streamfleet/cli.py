@@ -24,6 +24,7 @@ class Command(NamedTuple):
 # fmt: off
 COMMANDS: tuple[Command, ...] = (
     Command("demo", "control_plane.demo", "start a throwaway Redis and watch the broker assign, queue and end sessions"),
+    Command("control-plane", "control_plane.cli", "run the control plane: session, agent and ops APIs"),
     Command("agent", "regional_stack.agent.cli", "run the instance agent: signalling, lifecycle, renderer"),
     Command("pool-manager", "regional_stack.pool.cli", "size a region's warm pool (ASG)"),
     Command("simulate", "simulators.launch_day.cli", "simulate a launch day per pool policy"),

@@ -1,0 +1,113 @@
+"""Agent API (instance agent -> control plane), authenticated per region."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from control_plane.api.context import services
+from control_plane.api.problems import Problem
+from control_plane.api.security import bearer, same_secret
+from control_plane.api.sessions import read_json
+from control_plane.domain import StaleEpoch
+from streamfleet.lifecycle import EndReason, InstanceState
+from streamfleet.wire import (
+    AgentEvent,
+    Assignment,
+    HeartbeatRequest,
+    HeartbeatResponse,
+    RegisterRequest,
+    RegisterResponse,
+)
+
+routes = web.RouteTableDef()
+
+
+def authorize_region(request: web.Request, region: str) -> None:
+    svc = services(request)
+    token = bearer(request)
+    if region not in svc.settings.region_names:
+        raise Problem(422, "unknown-region", "Unknown region", region, field="region")
+    secret = svc.settings.agent_secrets.get(region)
+    if secret is None or not same_secret(token, secret.get_secret_value()):
+        raise Problem(403, "forbidden", "Not this region's agent secret", field="region")
+
+
+@routes.post("/v1/agents/register")
+async def register(request: web.Request) -> web.Response:
+    svc = services(request)
+    req = RegisterRequest.model_validate(await read_json(request))
+    authorize_region(request, req.region)
+    state = await svc.broker.register_instance(
+        req.region,
+        req.instance_id,
+        req.private_ip,
+        instance_type=req.instance_type,
+        version=req.version,
+    )
+    body = RegisterResponse(
+        instance_id=req.instance_id,
+        state=state,
+        heartbeat_interval_s=svc.settings.broker.heartbeat_interval_s,
+    )
+    return web.json_response(body.model_dump(mode="json"))
+
+
+@routes.post("/v1/agents/heartbeat")
+async def heartbeat(request: web.Request) -> web.Response:
+    svc = services(request)
+    req = HeartbeatRequest.model_validate(await read_json(request))
+    authorize_region(request, req.region)
+    reply = await svc.broker.heartbeat(
+        req.region, req.instance_id, req.state, req.session_id, req.epoch
+    )
+    assignment = None
+    if reply.session_id is not None:
+        claim = reply.claim_deadline_ms / 1000 if reply.claim_deadline_ms else None
+        assignment = Assignment(
+            session_id=reply.session_id, epoch=reply.epoch, claim_expires_unix=claim
+        )
+    body = HeartbeatResponse(
+        state=reply.state, assignment=assignment, commands=list(reply.commands)
+    )
+    return web.json_response(body.model_dump(mode="json"))
+
+
+@routes.post("/v1/agents/events")
+async def event(request: web.Request) -> web.Response:
+    svc = services(request)
+    ev = AgentEvent.model_validate(await read_json(request))
+    authorize_region(request, ev.region)
+    b = svc.broker
+    if ev.type == "ready":
+        await b.mark_ready(ev.region, ev.instance_id)
+        return web.json_response({"accepted": True}, status=202)
+    if ev.session_id is None or ev.epoch is None:
+        raise Problem(
+            422,
+            "validation",
+            "session_id and epoch are required for this event",
+            field="session_id",
+        )
+    try:
+        if ev.type in ("client_connected", "client_reconnected", "client_disconnected"):
+            connected = ev.type != "client_disconnected"
+            await b.client_event(
+                ev.region, ev.instance_id, ev.session_id, ev.epoch, connected=connected
+            )
+        elif ev.type == "session_ended":
+            reason_text = str(ev.detail.get("reason", ""))
+            if reason_text not in {r.value for r in EndReason}:
+                raise Problem(
+                    422, "validation", "detail.reason must be an end reason", field="detail.reason"
+                )
+            await b.end_session(ev.session_id, EndReason(reason_text), epoch=ev.epoch)
+        elif ev.type == "renderer_crashed":
+            # The renderer's state is gone with it: for the session that is the
+            # instance lost (the client may be re-placed with the same configuration).
+            await b.end_session(ev.session_id, EndReason.INSTANCE_LOST, epoch=ev.epoch)
+    except StaleEpoch as exc:
+        raise Problem(409, "stale-epoch", "Stale epoch", exc.detail, field="epoch") from None
+    states = await b.instance_states(ev.region)
+    return web.json_response(
+        {"accepted": True, "state": states.get(ev.instance_id, InstanceState.LOST)}, status=202
+    )

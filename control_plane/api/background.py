@@ -1,0 +1,62 @@
+"""Background work of every replica: reaping, queue dispatch and relaxing, snapshots.
+
+Every replica runs it. Reaping a region takes a short lease first so that N
+replicas do not all scan the same region each period; correctness never
+depends on the lease (each change is a compare-and-set script).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from control_plane import keys
+from control_plane.api.context import Services
+from streamfleet.lifecycle import SessionState
+
+log = logging.getLogger("streamfleet.control_plane.background")
+
+
+async def _reap_region(svc: Services, region: str, lease_ms: int) -> None:
+    lease = keys.region_key(region, "meta") + ":reaper-lease"
+    if not await svc.redis.set(lease, "1", nx=True, px=lease_ms):
+        return
+    await svc.broker.reap(region)
+    await _relax_waiting(svc, region)
+
+
+async def _relax_waiting(svc: Services, region: str) -> None:
+    """after_wait policy: a session queued longer than the relax time may also
+    wait in the regions outside its geography (kept as its `regions`)."""
+    if svc.settings.cross_geography != "after_wait":
+        return
+    now = await svc.broker.now_ms()
+    relax_ms = svc.settings.geography_relax_after_s * 1000
+    for raw in await svc.redis.zrange(keys.region_key(region, "queue"), 0, 199):
+        sid = raw.decode() if isinstance(raw, bytes) else str(raw)
+        with contextlib.suppress(Exception):
+            s = await svc.broker.get_session(sid)
+            if (
+                s.state is SessionState.QUEUED
+                and now - s.created_ms >= relax_ms
+                and set(s.regions) - set(s.queue_regions)
+            ):
+                await svc.broker.widen_queue(sid, s.regions)
+
+
+async def run_background(svc: Services) -> None:
+    interval = svc.settings.reaper_interval_s
+    lease_ms = max(100, int(interval * 900))
+    while True:
+        try:
+            for region in svc.settings.region_names:
+                await _reap_region(svc, region, lease_ms)
+            svc.snapshots = {r: await svc.broker.snapshot(r) for r in svc.settings.region_names}
+            svc.metrics.update(svc.snapshots)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Redis away or a bug: log, keep the loop alive, try next period.
+            log.exception("background pass failed")
+        await asyncio.sleep(interval)

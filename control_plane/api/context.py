@@ -1,0 +1,40 @@
+"""Typed application state: what handlers may reach, under web.AppKey."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from control_plane.broker import Broker
+from control_plane.domain import RegionSnapshot
+from control_plane.geo import GeoLocator, Network
+from control_plane.settings import ControlPlaneSettings
+
+
+@dataclass
+class Services:
+    """Everything a request needs, built once per app in cleanup_ctx."""
+
+    settings: ControlPlaneSettings
+    redis: Any
+    broker: Broker
+    geo: GeoLocator
+    trusted: list[Network]
+    keyring: dict[str, bytes]
+    rate_limit: Any
+    metrics: Any
+    snapshots: dict[str, RegionSnapshot] = field(default_factory=dict)
+
+    @property
+    def constrained(self) -> frozenset[str]:
+        return frozenset(r for r, s in self.snapshots.items() if s.constrained)
+
+
+SETTINGS = web.AppKey("settings", ControlPlaneSettings)
+SERVICES = web.AppKey("services", Services)
+
+
+def services(request: web.Request) -> Services:
+    return request.app[SERVICES]

@@ -1,0 +1,89 @@
+"""Prometheus metrics, one registry per app (several apps may share a process in tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aiohttp import web
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from control_plane.domain import Placement, RegionSnapshot
+from streamfleet.lifecycle import EndReason
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0)
+_WAIT_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.assignment_seconds = Histogram(
+            "streamfleet_assignment_seconds",
+            "Time to place a session (create call)",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.outcomes = Counter(
+            "streamfleet_assignment_outcomes", "Create outcomes", ["outcome"], registry=r
+        )
+        self.queue_depth = Gauge(
+            "streamfleet_queue_depth", "Sessions waiting", ["region"], registry=r
+        )
+        self.queue_wait = Histogram(
+            "streamfleet_queue_wait_seconds",
+            "Wait of sessions served from the queue",
+            buckets=_WAIT_BUCKETS,
+            registry=r,
+        )
+        self.instances = Gauge(
+            "streamfleet_instances", "Instances by state", ["region", "state"], registry=r
+        )
+        self.sessions = Gauge(
+            "streamfleet_sessions", "Live sessions by state", ["region", "state"], registry=r
+        )
+        self.ended = Counter(
+            "streamfleet_sessions_ended", "Sessions ended, by reason", ["reason"], registry=r
+        )
+        self.constrained = Gauge(
+            "streamfleet_region_constrained", "1 when a region cannot grow", ["region"], registry=r
+        )
+
+    def observe_assignment(self, placed: Placement, seconds: float) -> None:
+        self.assignment_seconds.observe(seconds)
+        outcome = (
+            "existing"
+            if placed.existing
+            else "assigned"
+            if placed.assigned
+            else placed.session.state.value
+        )
+        self.outcomes.labels(outcome).inc()
+
+    # BrokerObserver
+    def session_ended(self, reason: EndReason) -> None:
+        self.ended.labels(reason.value).inc()
+
+    def queue_served(self, wait_s: float) -> None:
+        self.queue_wait.observe(wait_s)
+
+    def update(self, snapshots: Mapping[str, RegionSnapshot]) -> None:
+        for region, snap in snapshots.items():
+            self.queue_depth.labels(region).set(snap.queue_depth)
+            self.constrained.labels(region).set(1 if snap.constrained else 0)
+            for state, count in snap.instances.items():
+                self.instances.labels(region, state).set(count)
+            self.sessions.labels(region, "queued").set(snap.queue_depth)
+            self.sessions.labels(region, "assigned").set(snap.instances.get("reserved", 0))
+            self.sessions.labels(region, "connected").set(snap.instances.get("streaming", 0))
+
+    def render(self) -> web.Response:
+        return web.Response(
+            body=generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )

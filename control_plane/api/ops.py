@@ -1,0 +1,87 @@
+"""Ops API (admin bearer): pools, instances, constraints, drains, ending sessions."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from control_plane.api.context import services
+from control_plane.api.problems import Problem
+from control_plane.api.security import require_admin
+from control_plane.api.sessions import read_json
+from control_plane.domain import UnknownSession
+from streamfleet.lifecycle import EndReason
+from streamfleet.wire import ConstraintRequest, DrainRequest
+
+routes = web.RouteTableDef()
+
+
+def known_region(request: web.Request) -> str:
+    region = request.match_info["region"]
+    if region not in services(request).settings.region_names:
+        raise Problem(404, "unknown-region", "Unknown region", region, field="region")
+    return region
+
+
+@routes.get("/v1/pools")
+async def pools(request: web.Request) -> web.Response:
+    require_admin(request)
+    b = services(request).broker
+    regions = {}
+    for region in b.regions:
+        snap = await b.snapshot(region)
+        regions[region] = {
+            "instances": snap.instances,
+            "queue_depth": snap.queue_depth,
+            "live_sessions": snap.live_sessions,
+            "constrained": snap.constrained,
+            "constraint_reason": snap.constraint_reason,
+            "arrivals_per_min": await b.arrivals_per_min(region),
+        }
+    return web.json_response({"regions": regions})
+
+
+@routes.get("/v1/pools/{region}/instances")
+async def instances(request: web.Request) -> web.Response:
+    require_admin(request)
+    region = known_region(request)
+    return web.json_response({"instances": await services(request).broker.instance_details(region)})
+
+
+@routes.put("/v1/pools/{region}/constraint")
+async def constraint(request: web.Request) -> web.Response:
+    require_admin(request)
+    region = known_region(request)
+    req = ConstraintRequest.model_validate(await read_json(request))
+    await services(request).broker.set_constrained(region, req.constrained, req.reason)
+    return web.Response(status=204)
+
+
+@routes.post("/v1/pools/{region}/instances/{instance_id}/drain")
+async def drain(request: web.Request) -> web.Response:
+    require_admin(request)
+    region = known_region(request)
+    req = (
+        DrainRequest.model_validate(await read_json(request))
+        if request.can_read_body
+        else DrainRequest()
+    )
+    state = await services(request).broker.drain(
+        region, request.match_info["instance_id"], force=req.force
+    )
+    return web.json_response(
+        {"instance_id": request.match_info["instance_id"], "state": state.value}, status=202
+    )
+
+
+@routes.post("/v1/admin/sessions/{session_id}/end")
+async def end_session(request: web.Request) -> web.Response:
+    require_admin(request)
+    try:
+        result = await services(request).broker.end_session(
+            request.match_info["session_id"], EndReason.DRAINED
+        )
+    except UnknownSession:
+        raise Problem(404, "unknown-session", "Unknown session", field="session_id") from None
+    return web.json_response(
+        {"ended_now": result.ended_now, "state": result.state.value}, status=202
+    )

@@ -1,0 +1,123 @@
+"""RFC 9457 problem details: every error the service returns, one shape.
+
+`type` is a stable URI per kind of problem; `field` names the offending input.
+Bad input is 4xx. Only a bug gives 500, and even then without a stack trace.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+from redis import exceptions as rx
+
+from control_plane.domain import (
+    BrokerError,
+    InvalidArgument,
+    SessionNotLive,
+    StaleEpoch,
+    UnknownInstance,
+    UnknownRegion,
+    UnknownSession,
+)
+
+log = logging.getLogger("streamfleet.control_plane")
+TYPE_BASE = "https://streamfleet.dev/problems/"
+CONTENT_TYPE = "application/problem+json"
+
+
+class Problem(web.HTTPException):
+    """Raise to answer with a problem document."""
+
+    def __init__(
+        self,
+        status: int,
+        kind: str,
+        title: str,
+        detail: str = "",
+        *,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.status_code = status
+        body: dict[str, Any] = {"type": TYPE_BASE + kind, "title": title, "status": status}
+        if detail:
+            body["detail"] = detail
+        if field:
+            body["field"] = field
+        body.update(extra or {})
+        super().__init__(text=json.dumps(body), content_type=CONTENT_TYPE, headers=headers)
+
+
+_BROKER_STATUS: dict[type[BrokerError], tuple[int, str]] = {
+    InvalidArgument: (422, "Invalid argument"),
+    UnknownRegion: (422, "Unknown region"),
+    UnknownSession: (404, "Unknown session"),
+    UnknownInstance: (404, "Unknown instance"),
+    StaleEpoch: (409, "Stale epoch"),
+    SessionNotLive: (409, "Session has ended"),
+}
+
+
+def from_broker(exc: BrokerError) -> Problem:
+    status, title = _BROKER_STATUS.get(type(exc), (400, "Bad request"))
+    return Problem(status, exc.code.replace("_", "-"), title, exc.detail, field=exc.field)
+
+
+def from_validation(exc: ValidationError) -> Problem:
+    errors = exc.errors(include_url=False, include_context=False, include_input=False)
+    loc = errors[0]["loc"] if errors else ()
+    msg = str(errors[0]["msg"]) if errors else "invalid"
+    field = ".".join(str(p) for p in loc) or None
+    return Problem(
+        422, "validation", "Request body is not valid", f"{field}: {msg}" if field else msg,
+        field=field, extra={"errors": [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in errors[:10]]},
+    )  # fmt: skip
+
+
+_HTTP_KINDS = {
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    413: ("body-too-large", "Request body too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+}
+
+
+@web.middleware
+async def problem_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except Problem:
+        raise
+    except BrokerError as exc:
+        raise from_broker(exc) from None
+    except ValidationError as exc:
+        raise from_validation(exc) from None
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        kind, title = _HTTP_KINDS.get(exc.status, ("http-error", exc.reason))
+        headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
+        raise Problem(exc.status, kind, title, headers=headers or None) from None
+    except (
+        rx.ConnectionError,
+        rx.TimeoutError,
+        rx.BusyLoadingError,
+        rx.ClusterDownError,
+        rx.TryAgainError,
+    ):
+        log.warning("redis unavailable for %s %s", request.method, request.path)
+        raise Problem(
+            503, "unavailable", "Session store unavailable", "try again shortly",
+            headers={"Retry-After": "1"},
+        ) from None  # fmt: skip
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        raise Problem(500, "internal", "Internal error") from None

@@ -1,0 +1,85 @@
+"""Who is calling: bearer secrets, client IP, rate limit, CORS."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from control_plane import keys
+from control_plane.api.context import SERVICES, services
+from control_plane.api.problems import Problem
+from control_plane.geo import client_ip
+
+
+def bearer(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Problem(
+            401, "unauthorized", "Bearer token required", "send Authorization: Bearer <token>",
+            headers={"WWW-Authenticate": 'Bearer realm="streamfleet"'},
+        )  # fmt: skip
+    return token.strip()
+
+
+def same_secret(given: str, expected: str) -> bool:
+    return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def require_admin(request: web.Request) -> None:
+    token = bearer(request)
+    if not same_secret(token, services(request).settings.admin_token.get_secret_value()):
+        raise Problem(403, "forbidden", "Not an admin token")
+
+
+def request_client_ip(request: web.Request) -> str | None:
+    svc = services(request)
+    if svc.settings.demo_visit_from and "X-Demo-Client-IP" in request.headers:
+        # Local demo only (off unless STREAMFLEET_DEMO_VISIT_FROM=true): lets the
+        # configurator page pretend to visit from elsewhere.
+        return request.headers["X-Demo-Client-IP"].strip()[:45]
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    return client_ip(peer[0] if peer else None, request.headers.get("X-Forwarded-For"), svc.trusted)
+
+
+async def check_rate_limit(request: web.Request) -> None:
+    svc = services(request)
+    ip = request_client_ip(request) or "unknown"
+    count, ttl = await svc.rate_limit(keys=[keys.ratelimit_key(ip)], args=[60_000])
+    if int(count) > svc.settings.rate_limit_per_minute:
+        retry = max(1, int(ttl) // 1000 + 1)
+        raise Problem(
+            429, "rate-limited", "Too many requests", f"at most {svc.settings.rate_limit_per_minute} per minute",
+            headers={"Retry-After": str(retry)},
+        )  # fmt: skip
+
+
+@web.middleware
+async def cors_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    origin = request.headers.get("Origin")
+    allowed = origin is not None and origin in request.app[SERVICES].settings.cors_origins
+    if (
+        request.method == "OPTIONS"
+        and allowed
+        and "Access-Control-Request-Method" in request.headers
+    ):
+        response: web.StreamResponse = web.Response(status=204)
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, DELETE"
+        response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+        response.headers["Access-Control-Max-Age"] = "600"
+    else:
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            if allowed:
+                exc.headers["Access-Control-Allow-Origin"] = origin or ""
+                exc.headers["Vary"] = "Origin"
+            raise
+    if allowed:
+        response.headers["Access-Control-Allow-Origin"] = origin or ""
+        response.headers["Vary"] = "Origin"
+    return response

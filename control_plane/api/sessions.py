@@ -1,0 +1,197 @@
+"""Session API (frontend -> control plane): create, read, follow, end."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+
+from control_plane.api.context import Services, services
+from control_plane.api.problems import Problem
+from control_plane.api.security import bearer, check_rate_limit, request_client_ip, same_secret
+from control_plane.domain import Placement, Session, UnknownSession
+from control_plane.placement import Site, rank_regions
+from streamfleet import tokens, turn
+from streamfleet.lifecycle import EndReason, SessionState
+from streamfleet.wire import CreateSessionRequest, SessionView
+
+routes = web.RouteTableDef()
+
+
+def iso(ms: float) -> str:
+    return (
+        dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
+        .isoformat(timespec="seconds")
+        .replace("+00:00", "Z")
+    )
+
+
+async def read_json(request: web.Request) -> Any:
+    if request.content_type != "application/json":
+        raise Problem(415, "unsupported-media-type", "Send application/json")
+    raw = await request.read()
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise Problem(400, "invalid-json", "Body is not valid JSON") from None
+
+
+def view(
+    svc: Services, s: Session, p: Placement | None = None, *, with_secret: bool = False
+) -> SessionView:
+    body: dict[str, Any] = {"session_id": s.session_id, "state": s.state.value}
+    if with_secret:
+        body["session_secret"] = s.secret
+    if s.state in (SessionState.ASSIGNED, SessionState.CONNECTED) and s.region and s.instance_id:
+        assert s.private_ip is not None and s.epoch is not None
+        expires = int(s.created_ms / 1000 + svc.settings.session_max_duration_s)
+        region = svc.settings.region(s.region)
+        kid = svc.settings.signing_kid()
+        token = tokens.sign(
+            tokens.StreamClaims(s.session_id, s.instance_id, s.private_ip, s.epoch, expires),
+            kid=kid, key=svc.keyring[kid],
+        )  # fmt: skip
+        base = f"{region.router_url.rstrip('/')}/i/{s.private_ip}/"
+        ws_base = base.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+        body.update(
+            region=s.region,
+            stream={"url": base, "signaling_url": ws_base + "signal", "token": token, "expires_at": iso(expires * 1000)},
+            ice_servers=turn.ice_servers(
+                region.turn_uris, svc.settings.turn_secret.get_secret_value(), s.session_id, expires
+            ),
+            claim_expires_at=iso(s.claim_deadline_ms) if s.claim_deadline_ms else None,
+        )  # fmt: skip
+    elif s.state is SessionState.QUEUED and p is not None:
+        body.update(position=p.position, estimated_wait_s=p.estimated_wait_s)
+    elif s.state is SessionState.ENDED:
+        body["end_reason"] = s.end_reason
+    return SessionView.model_validate(body)
+
+
+async def own_session(request: web.Request, *, secret: str | None = None) -> Session:
+    svc = services(request)
+    given = secret if secret is not None else bearer(request)
+    try:
+        s = await svc.broker.get_session(request.match_info["session_id"])
+    except UnknownSession:
+        s = None
+    # Unknown id and wrong secret look the same: no oracle for session ids.
+    if s is None or not same_secret(given, s.secret):
+        raise Problem(
+            404,
+            "unknown-session",
+            "Unknown session",
+            "no such session for this secret",
+            field="session_id",
+        )
+    return s
+
+
+async def queued_view(svc: Services, s: Session) -> SessionView:
+    position, wait = await svc.broker.queue_position(s)
+    return view(svc, s, Placement(s, position=position, estimated_wait_s=wait))
+
+
+def dump(v: SessionView) -> dict[str, Any]:
+    return v.model_dump(mode="json", exclude_none=True)
+
+
+@routes.post("/v1/sessions")
+async def create_session(request: web.Request) -> web.Response:
+    svc = services(request)
+    await check_rate_limit(request)
+    req = CreateSessionRequest.model_validate(await read_json(request))
+    for name in req.latencies_ms or {}:
+        if name not in svc.settings.region_names:
+            raise Problem(
+                422,
+                "unknown-region",
+                "Unknown region",
+                f"latencies_ms names {name}",
+                field=f"latencies_ms.{name}",
+            )
+    location = svc.geo.locate(request_client_ip(request))
+    ranking = rank_regions(
+        [Site(r.name, r.geography, r.lat, r.lon) for r in svc.settings.regions],
+        location,
+        default_order=svc.settings.default_region_order,
+        latencies_ms=req.latencies_ms,
+        constrained=svc.constrained,
+        cross_geography=svc.settings.cross_geography,
+        max_plausible_latency_ms=svc.settings.max_plausible_latency_ms,
+    )
+    started = time.perf_counter()
+    placed = await svc.broker.create_session(
+        req.client_id, ranking.first_try, queue_regions=ranking.queue_in, relax_to=ranking.later,
+        model=req.model, configuration=req.configuration,
+    )  # fmt: skip
+    svc.metrics.observe_assignment(placed, time.perf_counter() - started)
+    if not placed.existing:
+        await svc.broker.count_arrival(ranking.first_try[0])
+    v = view(svc, placed.session, placed, with_secret=True)
+    status = 201 if placed.assigned else 202 if placed.session.state is SessionState.QUEUED else 200
+    headers = {"Location": f"/v1/sessions/{placed.session.session_id}"}
+    if placed.existing:
+        headers["Idempotent-Replayed"] = "true"
+    return web.json_response(dump(v), status=status, headers=headers)
+
+
+@routes.get("/v1/sessions/{session_id}")
+async def get_session(request: web.Request) -> web.Response:
+    svc = services(request)
+    s = await own_session(request)
+    v = await queued_view(svc, s) if s.state is SessionState.QUEUED else view(svc, s)
+    return web.json_response(dump(v))
+
+
+@routes.delete("/v1/sessions/{session_id}")
+async def delete_session(request: web.Request) -> web.Response:
+    svc = services(request)
+    s = await own_session(request)
+    await svc.broker.end_session(s.session_id, EndReason.CLIENT_ENDED)
+    return web.json_response(dump(view(svc, await svc.broker.get_session(s.session_id))))
+
+
+@routes.get("/v1/sessions/{session_id}/events")
+async def session_events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: the session view whenever it changes, until it ends.
+
+    EventSource cannot send headers, so the secret may come as ?secret=.
+    """
+    svc = services(request)
+    secret = request.query.get("secret")
+    s = await own_session(
+        request,
+        secret=secret if secret is not None and "Authorization" not in request.headers else None,
+    )
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-store",
+            "X-Accel-Buffering": "no",
+        }
+    )
+    await response.prepare(request)
+    last = ""
+    quiet_since = time.monotonic()
+    deadline = (
+        time.monotonic() + svc.settings.session_max_duration_s + svc.settings.broker.queue_timeout_s
+    )
+    while time.monotonic() < deadline:
+        s = await svc.broker.get_session(s.session_id)
+        v = await queued_view(svc, s) if s.state is SessionState.QUEUED else view(svc, s)
+        text = json.dumps(dump(v), separators=(",", ":"))
+        if text != last:
+            await response.write(f"event: session\ndata: {text}\n\n".encode())
+            last, quiet_since = text, time.monotonic()
+        elif time.monotonic() - quiet_since > 15:
+            await response.write(b": keepalive\n\n")
+            quiet_since = time.monotonic()
+        if s.state is SessionState.ENDED:
+            break
+        await asyncio.sleep(svc.settings.sse_poll_s)
+    return response

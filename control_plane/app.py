@@ -1,0 +1,97 @@
+"""The control plane's composition root: `create_app(settings)` wires everything."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from importlib import resources
+from typing import Any
+
+import redis.asyncio as aioredis
+from aiohttp import web
+from redis.asyncio.cluster import RedisCluster
+
+from control_plane.api import agents, ops, sessions
+from control_plane.api.background import run_background
+from control_plane.api.context import SERVICES, SETTINGS, Services
+from control_plane.api.metrics import Metrics
+from control_plane.api.openapi import build_openapi
+from control_plane.api.problems import problem_middleware
+from control_plane.api.security import cors_middleware
+from control_plane.broker import Broker
+from control_plane.geo import GeoLocator, parse_networks
+from control_plane.settings import ControlPlaneSettings
+
+
+def redis_client(settings: ControlPlaneSettings) -> Any:
+    if settings.redis_cluster:
+        return RedisCluster.from_url(
+            settings.redis_url, max_connections=settings.redis_max_connections
+        )
+    return aioredis.Redis.from_url(
+        settings.redis_url, max_connections=settings.redis_max_connections
+    )
+
+
+async def _services(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    client = redis_client(settings)
+    metrics = Metrics()
+    rate_limit = client.register_script(
+        resources.files("control_plane.lua").joinpath("rate_limit.lua").read_text()
+    )
+    svc = Services(
+        settings=settings,
+        redis=client,
+        broker=Broker(client, settings.region_names, settings.broker, observer=metrics),
+        geo=GeoLocator(settings.geoip_db),
+        trusted=parse_networks(settings.trusted_proxies),
+        keyring=settings.keyring(),
+        rate_limit=rate_limit,
+        metrics=metrics,
+    )
+    app[SERVICES] = svc
+    background = asyncio.create_task(run_background(svc), name="streamfleet-background")
+    try:
+        yield
+    finally:
+        background.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await background
+        svc.geo.close()
+        await client.aclose()
+
+
+async def healthz(request: web.Request) -> web.Response:
+    await request.app[SERVICES].redis.ping()
+    return web.json_response({"status": "ok"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    rendered: web.Response = request.app[SERVICES].metrics.render()
+    return rendered
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(build_openapi())
+
+
+def create_app(settings: ControlPlaneSettings) -> web.Application:
+    missing = settings.missing_secrets()
+    if missing:
+        raise ValueError(f"set {', '.join(missing)} (see `streamfleet control-plane --help`)")
+    app = web.Application(
+        middlewares=[cors_middleware, problem_middleware], client_max_size=settings.max_body_bytes
+    )
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(_services)
+    app.add_routes(sessions.routes)
+    app.add_routes(agents.routes)
+    app.add_routes(ops.routes)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/v1/openapi.json", openapi)
+    if settings.web_dir is not None:
+        app.router.add_static("/web/", settings.web_dir, show_index=False)
+    return app

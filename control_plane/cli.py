@@ -1,0 +1,80 @@
+"""`streamfleet control-plane`: run the session, agent and ops APIs."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import textwrap
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from control_plane.broker_settings import BrokerSettings
+from control_plane.settings import ControlPlaneSettings
+
+
+def _settings_help() -> str:
+    lines = ["settings (environment variables; a JSON --config file gives defaults):"]
+
+    def rows(model: type[BaseModel], prefix: str) -> None:
+        for name, field in model.model_fields.items():
+            if name == "broker":
+                continue
+            env = f"{prefix}{name.upper()}"
+            default = field.default if field.default_factory is None else "(see docs)"
+            desc = field.description or ""
+            if "Secret" in str(field.annotation) or name in ("token_keys", "agent_secrets"):
+                default = "(secret, required)"
+            lines.append(f"  {env:<44} {desc} [default: {default}]")
+
+    rows(ControlPlaneSettings, "STREAMFLEET_")
+    rows(BrokerSettings, "STREAMFLEET_BROKER__")
+    return "\n".join(lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = textwrap.dedent(
+        """\
+        Run the control plane: the session API for the configurator frontend, the
+        agent API for instance agents, the ops API, /metrics and /v1/openapi.json.
+        It keeps no state of its own (Redis is the source of truth), so run as
+        many replicas as you like behind a load balancer.
+        """
+    )
+    parser.epilog = _settings_help()
+    parser.add_argument("--config", metavar="FILE", help="JSON file of settings (STREAMFLEET_CONFIG_FILE)")
+    parser.add_argument("--host", help="listen address (STREAMFLEET_HTTP_HOST)")
+    parser.add_argument("--port", type=int, help="listen port (STREAMFLEET_HTTP_PORT)")
+    parser.add_argument("--redis-url", help="Redis URL (STREAMFLEET_REDIS_URL)")
+
+
+def load_settings(args: argparse.Namespace) -> ControlPlaneSettings:
+    if args.config:
+        os.environ["STREAMFLEET_CONFIG_FILE"] = args.config
+    overrides: dict[str, Any] = {}
+    if args.host:
+        overrides["http_host"] = args.host
+    if args.port is not None:
+        overrides["http_port"] = args.port
+    if args.redis_url:
+        overrides["redis_url"] = args.redis_url
+    return ControlPlaneSettings(**overrides)
+
+
+def run(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from control_plane.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings(args)
+        app = create_app(settings)
+    except (ValidationError, ValueError) as exc:
+        print(f"streamfleet control-plane: bad settings: {exc}", file=sys.stderr)
+        return 2
+    print(f"control plane on http://{settings.http_host}:{settings.http_port} (redis {settings.redis_url.split('@')[-1]})", flush=True)
+    web.run_app(app, host=settings.http_host, port=settings.http_port, print=None, access_log=None)
+    return 0

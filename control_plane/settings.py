@@ -1,0 +1,207 @@
+"""Every setting of the control plane, in one object built once at start.
+
+Environment variables use the prefix STREAMFLEET_ (nested: STREAMFLEET_BROKER__CLAIM_TTL_S).
+An optional JSON file (STREAMFLEET_CONFIG_FILE or --config) supplies defaults
+that the environment overrides. Secrets are SecretStr: never printed or logged.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from control_plane.broker_settings import BrokerSettings
+from streamfleet.tokens import parse_keyring
+
+REGION_NAME_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]")
+
+
+class RegionConfig(BaseModel):
+    model_config = {"extra": "forbid", "frozen": True}
+
+    name: str
+    geography: str = Field(description="e.g. eu, us: placement stays inside it first")
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    router_url: str = Field(
+        description="the region's router, e.g. https://eu-central-1.stream.example.com"
+    )
+    turn_uris: list[str] = Field(
+        default_factory=list, description="turn:host:3478?transport=udp ..."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not REGION_NAME_RE.fullmatch(v):
+            raise ValueError("region names look like eu-central-1")
+        return v
+
+
+def default_regions() -> list[RegionConfig]:
+    rows = [
+        ("eu-central-1", "eu", 50.11, 8.68),
+        ("eu-west-1", "eu", 53.35, -6.26),
+        ("us-east-1", "us", 38.90, -77.04),
+        ("us-west-2", "us", 45.84, -119.70),
+    ]
+    return [
+        RegionConfig(
+            name=n,
+            geography=g,
+            lat=lat,
+            lon=lon,
+            router_url=f"http://127.0.0.1:{8001 + i}",
+            turn_uris=[],
+        )
+        for i, (n, g, lat, lon) in enumerate(rows)
+    ]
+
+
+class ControlPlaneSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="STREAMFLEET_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    config_file: Path | None = Field(None, description="JSON file with defaults for these settings")
+    http_host: str = Field("127.0.0.1", description="address to listen on")
+    http_port: int = Field(8080, ge=0, le=65535, description="port to listen on")
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0", description="Redis (or any Cluster node) URL"
+    )
+    redis_cluster: bool = Field(False, description="treat redis_url as a Redis Cluster")
+    redis_max_connections: int = Field(512, ge=8, description="connections per Redis node")
+    regions: list[RegionConfig] = Field(
+        default_factory=default_regions, description="JSON list of regions"
+    )
+    default_region_order: list[str] = Field(
+        default_factory=list, description="order for clients with no location (default: as listed)"
+    )
+    cross_geography: Literal["never", "after_wait", "always"] = Field(
+        "after_wait", description="when clients may be placed outside their geography"
+    )
+    geography_relax_after_s: float = Field(
+        30.0, ge=0, description="queue wait before after_wait relaxes"
+    )
+    max_plausible_latency_ms: float = Field(
+        2000.0, gt=0, description="client latencies above are ignored"
+    )
+    token_keys: dict[str, SecretStr] = Field(
+        default_factory=dict, description="JSON object kid -> base64url key (32+ bytes)"
+    )
+    token_signing_kid: str = Field(
+        "", description="kid that signs new tokens (default: the only/last one)"
+    )
+    turn_secret: SecretStr = Field(SecretStr(""), description="coturn static-auth-secret")
+    agent_secrets: dict[str, SecretStr] = Field(
+        default_factory=dict, description="JSON object region -> agent shared secret"
+    )
+    admin_token: SecretStr = Field(SecretStr(""), description="bearer token of the ops API")
+    session_max_duration_s: float = Field(
+        7200.0, gt=0, description="tokens and TURN credentials live this long"
+    )
+    geoip_db: Path | None = Field(None, description="GeoLite2/GeoIP2 City .mmdb file")
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description="CIDRs whose X-Forwarded-For is believed"
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list, description="frontend origins allowed by CORS"
+    )
+    rate_limit_per_minute: int = Field(120, ge=1, description="session API requests per client IP")
+    max_body_bytes: int = Field(16 * 1024, ge=1024, description="largest request body")
+    reaper_interval_s: float = Field(1.0, gt=0, description="how often each replica reaps")
+    sse_poll_s: float = Field(0.5, gt=0, description="how often a session's event stream looks")
+    web_dir: Path | None = Field(
+        None, description="serve the configurator and status pages from here"
+    )
+    demo_visit_from: bool = Field(False, description="honour X-Demo-Client-IP (local demo only!)")
+    broker: BrokerSettings = Field(default_factory=BrokerSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _JsonFileSource(settings_cls, env_settings))
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _cidrs(cls, v: list[str]) -> list[str]:
+        for cidr in v:
+            ipaddress.ip_network(cidr, strict=False)
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ControlPlaneSettings:
+        names = [r.name for r in self.regions]
+        if len(set(names)) != len(names) or not names:
+            raise ValueError("regions must be a non-empty list of distinct names")
+        for name in self.default_region_order:
+            if name not in names:
+                raise ValueError(f"default_region_order names unknown region {name}")
+        for name in self.agent_secrets:
+            if name not in names:
+                raise ValueError(f"agent_secrets names unknown region {name}")
+        parse_keyring({k: v.get_secret_value() for k, v in self.token_keys.items()})
+        if self.token_signing_kid and self.token_signing_kid not in self.token_keys:
+            raise ValueError("token_signing_kid is not in token_keys")
+        return self
+
+    # -- derived ------------------------------------------------------------
+
+    def missing_secrets(self) -> list[str]:
+        missing = []
+        if not self.token_keys:
+            missing.append("STREAMFLEET_TOKEN_KEYS")
+        if not self.turn_secret.get_secret_value():
+            missing.append("STREAMFLEET_TURN_SECRET")
+        if not self.agent_secrets:
+            missing.append("STREAMFLEET_AGENT_SECRETS")
+        if not self.admin_token.get_secret_value():
+            missing.append("STREAMFLEET_ADMIN_TOKEN")
+        return missing
+
+    @property
+    def region_names(self) -> list[str]:
+        return [r.name for r in self.regions]
+
+    def region(self, name: str) -> RegionConfig:
+        return next(r for r in self.regions if r.name == name)
+
+    def keyring(self) -> dict[str, bytes]:
+        return parse_keyring({k: v.get_secret_value() for k, v in self.token_keys.items()})
+
+    def signing_kid(self) -> str:
+        return self.token_signing_kid or list(self.token_keys)[-1]
+
+
+class _JsonFileSource(PydanticBaseSettingsSource):
+    """Defaults from a JSON file named by config_file (init/env win over it)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: PydanticBaseSettingsSource) -> None:
+        super().__init__(settings_cls)
+        self._env = env
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        import os
+
+        path = os.environ.get("STREAMFLEET_CONFIG_FILE")
+        if not path:
+            return {}
+        data = json.loads(Path(path).read_text())
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a JSON object of settings")
+        return data
