@@ -1,0 +1,1 @@
+"""One construct per component; grants between components are made by the stacks."""
