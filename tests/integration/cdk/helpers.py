@@ -82,13 +82,3 @@ def secrets_readable_by_role(template: Template) -> dict[str, set[str]]:
             for role in policy.get("Roles", []):
                 result.setdefault(role["Ref"], set()).update(names)
     return result
-
-
-def user_data(template: Template, launch_template: str) -> str:
-    resource = template.to_json()["Resources"][launch_template]
-    return flatten(resource["Properties"]["LaunchTemplateData"]["UserData"])
-
-
-def launch_template_of_group(template: Template, group_properties: dict[str, Any]) -> str:
-    _, group = one(template, "AWS::AutoScaling::AutoScalingGroup", group_properties)
-    return str(group["LaunchTemplate"]["LaunchTemplateId"]["Ref"])

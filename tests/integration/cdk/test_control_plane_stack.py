@@ -7,7 +7,6 @@ from aws_cdk.assertions import Capture, Match, Template
 
 from tests.integration.cdk.conftest import Synthesized
 from tests.integration.cdk.helpers import (
-    as_list,
     flatten,
     of_type,
     one,
@@ -315,4 +314,3 @@ def test_token_keys_have_the_contract_shape(default_app: Synthesized) -> None:
     )
     for props in of_type(template, "AWS::SecretsManager::Secret").values():
         assert "SecretString" not in props or "{{resolve:" in flatten(props["SecretString"])
-        assert as_list(props.get("ReplicaRegions", [])) is not None
