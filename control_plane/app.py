@@ -52,13 +52,16 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         metrics=metrics,
     )
     app[SERVICES] = svc
-    background = asyncio.create_task(run_background(svc), name="streamfleet-background")
+    stop = asyncio.Event()
+    background = asyncio.create_task(run_background(svc, stop), name="streamfleet-background")
     try:
         yield
     finally:
-        background.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await background
+        stop.set()
+        try:
+            await asyncio.wait_for(background, 5)
+        except (TimeoutError, asyncio.CancelledError):
+            background.cancel()
         svc.geo.close()
         await client.aclose()
 

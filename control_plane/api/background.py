@@ -45,10 +45,12 @@ async def _relax_waiting(svc: Services, region: str) -> None:
                 await svc.broker.widen_queue(sid, s.regions)
 
 
-async def run_background(svc: Services) -> None:
+async def run_background(svc: Services, stop: asyncio.Event) -> None:
+    """Until `stop` is set. Shutdown uses the event, not only cancellation:
+    a cancellation that lands inside a Redis call can be absorbed there."""
     interval = svc.settings.reaper_interval_s
     lease_ms = max(100, int(interval * 900))
-    while True:
+    while not stop.is_set():
         try:
             for region in svc.settings.region_names:
                 await _reap_region(svc, region, lease_ms)
@@ -59,4 +61,5 @@ async def run_background(svc: Services) -> None:
         except Exception:
             # Redis away or a bug: log, keep the loop alive, try next period.
             log.exception("background pass failed")
-        await asyncio.sleep(interval)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)

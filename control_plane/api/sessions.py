@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import time
@@ -181,6 +182,14 @@ async def session_events(request: web.Request) -> web.StreamResponse:
     deadline = (
         time.monotonic() + svc.settings.session_max_duration_s + svc.settings.broker.queue_timeout_s
     )
+    with contextlib.suppress(ConnectionResetError):  # the client went away: nothing to do
+        await _stream_changes(svc, response, s, deadline)
+    return response
+
+
+async def _stream_changes(svc: Services, response: web.StreamResponse, s: Session, deadline: float) -> None:
+    last = ""
+    quiet_since = time.monotonic()
     while time.monotonic() < deadline:
         s = await svc.broker.get_session(s.session_id)
         v = await queued_view(svc, s) if s.state is SessionState.QUEUED else view(svc, s)
@@ -194,4 +203,3 @@ async def session_events(request: web.Request) -> web.StreamResponse:
         if s.state is SessionState.ENDED:
             break
         await asyncio.sleep(svc.settings.sse_poll_s)
-    return response
