@@ -44,7 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         """
     )
     parser.epilog = _settings_help()
-    parser.add_argument("--config", metavar="FILE", help="JSON file of settings (STREAMFLEET_CONFIG_FILE)")
+    parser.add_argument(
+        "--config", metavar="FILE", help="JSON file of settings (STREAMFLEET_CONFIG_FILE)"
+    )
     parser.add_argument("--host", help="listen address (STREAMFLEET_HTTP_HOST)")
     parser.add_argument("--port", type=int, help="listen port (STREAMFLEET_HTTP_PORT)")
     parser.add_argument("--redis-url", help="Redis URL (STREAMFLEET_REDIS_URL)")
@@ -68,13 +70,18 @@ def run(args: argparse.Namespace) -> int:
 
     from control_plane.app import create_app
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         settings = load_settings(args)
         app = create_app(settings)
     except (ValidationError, ValueError) as exc:
         print(f"streamfleet control-plane: bad settings: {exc}", file=sys.stderr)
         return 2
-    print(f"control plane on http://{settings.http_host}:{settings.http_port} (redis {settings.redis_url.split('@')[-1]})", flush=True)
+    print(
+        f"control plane on http://{settings.http_host}:{settings.http_port} (redis {settings.redis_url.split('@')[-1]})",
+        flush=True,
+    )
     web.run_app(app, host=settings.http_host, port=settings.http_port, print=None, access_log=None)
     return 0

@@ -71,7 +71,8 @@ def from_broker(exc: BrokerError) -> Problem:
 
 def from_validation(exc: ValidationError) -> Problem:
     errors = exc.errors(include_url=False, include_context=False, include_input=False)
-    loc = errors[0]["loc"] if errors else ()
+    # pydantic marks a bad dict key with a trailing "[key]"; the field is the key itself.
+    loc = tuple(p for p in errors[0]["loc"] if p != "[key]") if errors else ()
     msg = str(errors[0]["msg"]) if errors else "invalid"
     field = ".".join(str(p) for p in loc) or None
     return Problem(

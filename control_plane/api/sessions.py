@@ -183,14 +183,18 @@ async def session_events(request: web.Request) -> web.StreamResponse:
         time.monotonic() + svc.settings.session_max_duration_s + svc.settings.broker.queue_timeout_s
     )
     with contextlib.suppress(ConnectionResetError):  # the client went away: nothing to do
-        await _stream_changes(svc, response, s, deadline)
+        await _stream_changes(svc, request, response, s, deadline)
     return response
 
 
-async def _stream_changes(svc: Services, response: web.StreamResponse, s: Session, deadline: float) -> None:
+async def _stream_changes(
+    svc: Services, request: web.Request, response: web.StreamResponse, s: Session, deadline: float
+) -> None:
     last = ""
     quiet_since = time.monotonic()
     while time.monotonic() < deadline:
+        if request.transport is None or request.transport.is_closing():
+            return  # the client left; do not hold the handler until a write fails
         s = await svc.broker.get_session(s.session_id)
         v = await queued_view(svc, s) if s.state is SessionState.QUEUED else view(svc, s)
         text = json.dumps(dump(v), separators=(",", ":"))

@@ -7,7 +7,12 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from tests.fixtures.control_plane import ControlPlane, geoip_path, running_control_plane, test_settings
+from tests.fixtures.control_plane import (
+    ControlPlane,
+    geoip_path,
+    plane_settings,
+    running_control_plane,
+)
 
 
 @pytest.fixture(scope="session")
@@ -25,8 +30,11 @@ async def clean_redis(redis_server: Any) -> str:
 
 @pytest.fixture
 async def cp(clean_redis: str, city_db: Path) -> AsyncIterator[ControlPlane]:
-    settings = test_settings(
-        clean_redis, geoip_db=city_db, trusted_proxies=["127.0.0.1/32"], cors_origins=["https://shop.example"]
+    settings = plane_settings(
+        clean_redis,
+        geoip_db=city_db,
+        trusted_proxies=["127.0.0.1/32"],
+        cors_origins=["https://shop.example"],
     )
     async with running_control_plane(settings) as plane:
         yield plane

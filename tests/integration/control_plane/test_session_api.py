@@ -38,7 +38,10 @@ async def test_create_queued_then_idempotent_repeat(cp: ControlPlane) -> None:
     assert status == 202 and first["state"] == "queued" and first["position"] == 1
     assert "stream" not in first
     status, again, headers = await cp.call(
-        "POST", "/v1/sessions", json={"client_id": "bob", "model": "roadster"}, headers={"X-Forwarded-For": FRA}
+        "POST",
+        "/v1/sessions",
+        json={"client_id": "bob", "model": "roadster"},
+        headers={"X-Forwarded-For": FRA},
     )
     assert status == 202 and again["session_id"] == first["session_id"]
     assert headers["Idempotent-Replayed"] == "true"
@@ -49,7 +52,9 @@ async def test_get_and_delete_need_the_session_secret(cp: ControlPlane) -> None:
     _, s = await cp.create("carol", ip=FRA)
     path = f"/v1/sessions/{s['session_id']}"
     status, body, headers = await cp.call("GET", path)
-    assert status == 401 and body["type"].endswith("/unauthorized") and "WWW-Authenticate" in headers
+    assert (
+        status == 401 and body["type"].endswith("/unauthorized") and "WWW-Authenticate" in headers
+    )
     status, body, _ = await cp.call("GET", path, token="not-the-secret")
     assert status == 404 and body["field"] == "session_id"
     status, body, _ = await cp.call("DELETE", path, token="not-the-secret")
@@ -58,7 +63,11 @@ async def test_get_and_delete_need_the_session_secret(cp: ControlPlane) -> None:
     assert status == 200 and body["state"] == "assigned" and "session_secret" not in body
     assert body["stream"]["token"] == s["stream"]["token"]  # stable across reads
     status, body, _ = await cp.call("DELETE", path, token=s["session_secret"])
-    assert status == 200 and body == {"session_id": s["session_id"], "state": "ended", "end_reason": "client_ended"}
+    assert status == 200 and body == {
+        "session_id": s["session_id"],
+        "state": "ended",
+        "end_reason": "client_ended",
+    }
     status, body, _ = await cp.call("DELETE", path, token=s["session_secret"])
     assert status == 200 and body["state"] == "ended"  # idempotent
     status, body, _ = await cp.call("GET", "/v1/sessions/not-a-session-id", token="x")
@@ -74,7 +83,9 @@ class EventReader:
         self.task = asyncio.create_task(self._read(cp, sid, secret))
 
     async def _read(self, cp: ControlPlane, sid: str, secret: str) -> None:
-        async with cp.http.get(f"{cp.url}/v1/sessions/{sid}/events", params={"secret": secret}) as resp:
+        async with cp.http.get(
+            f"{cp.url}/v1/sessions/{sid}/events", params={"secret": secret}
+        ) as resp:
             assert resp.status == 200 and resp.content_type == "text/event-stream"
             async for line in resp.content:
                 if line.startswith(b"data: "):
@@ -115,4 +126,8 @@ async def test_events_end_when_the_session_ends(cp: ControlPlane) -> None:
     await reader.until(lambda e: e["state"] == "queued")
     await cp.call("DELETE", f"/v1/sessions/{s['session_id']}", token=s["session_secret"])
     await asyncio.wait_for(reader.task, 10)  # the server closes the stream after "ended"
-    assert reader.events[-1] == {"session_id": s["session_id"], "state": "ended", "end_reason": "client_ended"}
+    assert reader.events[-1] == {
+        "session_id": s["session_id"],
+        "state": "ended",
+        "end_reason": "client_ended",
+    }
