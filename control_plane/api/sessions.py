@@ -177,8 +177,6 @@ async def session_events(request: web.Request) -> web.StreamResponse:
         }
     )
     await response.prepare(request)
-    last = ""
-    quiet_since = time.monotonic()
     deadline = (
         time.monotonic() + svc.settings.session_max_duration_s + svc.settings.broker.queue_timeout_s
     )
