@@ -110,7 +110,7 @@ async def test_cors_only_for_configured_origins(cp: ControlPlane) -> None:
         headers={"Origin": "https://shop.example", "Access-Control-Request-Method": "POST"},
     )  # fmt: skip
     assert status == 204 and "POST" in headers["Access-Control-Allow-Methods"]
-    status, body, headers = await cp.call(
+    status, _, headers = await cp.call(
         "POST", "/v1/sessions", json={}, headers={"Origin": "https://shop.example"}
     )
     assert status == 422 and headers["Access-Control-Allow-Origin"] == "https://shop.example"
