@@ -228,22 +228,28 @@ class Broker:
         for region in (*regions, *(queue_regions or ()), *(relax_to or ())):
             self._rkeys(region)
         waits_in = tuple(queue_regions) if queue_regions is not None else tuple(regions)
-        sid = keys.new_session_id(client_id)
-        secret = secrets.token_urlsafe(24)
         config_json = json.dumps(configuration or {}, separators=(",", ":"))
-        created = await self._session(
-            "session_create", sid, client_id, secret, ",".join(relax_to or regions),
-            self._now(), model, config_json, _ms(self.settings.queue_timeout_s),
-        )  # fmt: skip
-        got = created[1]
-        if not created[0]:
+        # A repeat that finds the client's session just as it ends creates a
+        # fresh one instead of answering with the ended session (bounded).
+        for _ in range(3):
+            sid = keys.new_session_id(client_id)
+            secret = secrets.token_urlsafe(24)
+            created = await self._session(
+                "session_create", sid, client_id, secret, ",".join(relax_to or regions),
+                self._now(), model, config_json, _ms(self.settings.queue_timeout_s),
+            )  # fmt: skip
+            if created[0]:
+                break
             # Idempotent repeat: report the live session, and make sure a
             # waiting one is still placed (its first call may have crashed).
-            existing = await self.get_session(_s(got))
+            existing = await self.get_session(_s(created[1]))
             if existing.state is SessionState.QUEUED:
                 return await self._place(
                     existing, regions, existing.queue_regions or waits_in, True
                 )
+            if existing.state is not SessionState.ENDED:
+                return Placement(existing, existing=True)
+        else:
             return Placement(existing, existing=True)
         # Built from what we just wrote: the hot path reads nothing back.
         session = Session(
