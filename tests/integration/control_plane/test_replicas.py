@@ -62,7 +62,10 @@ async def test_three_replicas_never_double_book(clean_redis: str, tmp_path: Path
                 status, body = await post(
                     "/v1/sessions", {"client_id": f"c{n % 200}", "model": "m"}, ""
                 )
-                assert status in (201, 202), body
+                # 200 + ended: the same client's other tab deleted it mid-placement.
+                assert status in (201, 202) or (status == 200 and body["state"] == "ended"), body
+                if status == 200:
+                    return
                 if n % 3 == 0:  # some leave at once, through another replica
                     url = rng.choice(urls) + f"/v1/sessions/{body['session_id']}"
                     async with http.delete(
