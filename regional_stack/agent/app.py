@@ -33,6 +33,7 @@ from regional_stack.agent.settings import AgentSettings
 from regional_stack.agent.signalling import SignallingHub
 from regional_stack.agent.supervisor import RendererSupervisor, render_argv
 from streamfleet import turn
+from streamfleet.lifecycle import InstanceState
 from streamfleet.tokens import TokenError, verify
 
 log = logging.getLogger("streamfleet.agent")
@@ -188,6 +189,13 @@ class Agent:
 
     # -- background loops ---------------------------------------------------------
     async def _control_loop(self) -> None:
+        while True:
+            await self._register()
+            while self.registered:
+                await self.heartbeat_once()
+                await asyncio.sleep(self.heartbeat_interval_s)
+
+    async def _register(self) -> None:
         assert self._cp is not None
         s = self.settings
         delay = 0.2
@@ -208,9 +216,9 @@ class Agent:
                 log.warning("register failed: %s; retrying in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-        while True:
-            await self.heartbeat_once()
-            await asyncio.sleep(self.heartbeat_interval_s)
+        if self.core.renderer_up and self.core.state is InstanceState.READY:
+            # Registration (re)starts us as booting over there; say we are ready.
+            self._enqueue_event(Report("ready", None, None))
 
     async def heartbeat_once(self) -> bool:
         """One heartbeat, answers applied in the order they were asked (hence the lock)."""
@@ -226,6 +234,9 @@ class Agent:
                 answer = await self._cp.heartbeat(body)
             except ControlPlaneError as exc:
                 log.warning("heartbeat failed: %s", exc)
+                if exc.status == 404:
+                    # The control plane lost us (e.g. its Redis was replaced): register again.
+                    self.registered = False
                 return False
             now = self.clock()
             self._apply(self.core.apply_assignment(answer.assignment, now))

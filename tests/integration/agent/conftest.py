@@ -1,8 +1,11 @@
-"""Fixtures for the agent tests: real coturn, a real agent process with its real
-renderer stub process, and a stand-in for the control plane's agent API.
+"""Fixtures for the agent tests, all real: Redis, the control plane (create_app),
+coturn, the agent process and the renderer stub process it starts.
 
-The stand-in (StandInControlPlane) implements docs/contracts.md "Agent API"
-and nothing else; the session-API tests use the real control plane.
+Tests drive the control plane through its session API and ops API, as the
+frontend and an operator would; the player is aiortc, relay-only through
+coturn. The player connects straight to the agent's private IP with the token
+the session API issued (what the regional router forwards; the router itself
+has its own tests).
 """
 
 from __future__ import annotations
@@ -14,25 +17,36 @@ import os
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+import redis.asyncio as aioredis
 from aiohttp import web
+from pydantic import SecretStr
 
+from control_plane.app import create_app
+from control_plane.broker_settings import BrokerSettings
+from control_plane.settings import ControlPlaneSettings, RegionConfig
 from regional_stack.coturn.local import start_coturn
+from regional_stack.signaling.player import Player
 from streamfleet import turn
 from streamfleet.localproc import ManagedProcess, free_port
 from streamfleet.tokens import StreamClaims, b64url_encode, sign
+from tests.fixtures.servers import RedisServer
 
 TURN_SECRET = "fake-turn-secret-for-tests"
 AGENT_SECRET = "fake-agent-secret-for-tests"
+ADMIN_TOKEN = "fake-admin-token-for-tests"
 TOKEN_KEY = b"k" * 32
 TOKEN_KEYS = {"t1": b64url_encode(TOKEN_KEY)}
 REGION = "eu-west-1"
-_ip_counter = itertools.count(10)
+REDIS_DB = 6
+_ids = itertools.count(10)
+
+Session = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -67,94 +81,124 @@ def coturn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coturn]:
         proc.stop()
 
 
+# -- control plane -----------------------------------------------------------
+
+
 @dataclass
-class StandInControlPlane:
-    """Records what agents say and answers heartbeats with an assignment we control."""
+class ControlPlane:
+    url: str
 
-    url: str = ""
-    registrations: list[dict[str, Any]] = field(default_factory=list)
-    heartbeats: list[dict[str, Any]] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
-    assignment: dict[str, Any] | None = None
-    commands: list[str] = field(default_factory=list)
-    epoch: int = 0
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    async def _call(
+        self, method: str, path: str, *, bearer: str | None = None, body: Any = None
+    ) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.request(method, self.url + path, json=body, headers=headers) as resp,
+        ):
+            text = await resp.text()
+            return resp.status, (json.loads(text) if text else None)
 
-    def _authorised(self, request: web.Request) -> bool:
-        return request.headers.get("Authorization") == f"Bearer {AGENT_SECRET}"
-
-    async def register(self, request: web.Request) -> web.Response:
-        if not self._authorised(request):
-            return web.json_response({"error": "unauthorised"}, status=401)
-        body = await request.json()
-        self.registrations.append(body)
-        self.changed.set()
-        return web.json_response(
-            {"instance_id": body["instance_id"], "state": "booting", "heartbeat_interval_s": 1.0}
+    async def create_session(self, client_id: str, **configuration: Any) -> Session:
+        status, body = await self._call(
+            "POST",
+            "/v1/sessions",
+            body={"client_id": client_id, "model": "car", "configuration": configuration},
         )
+        assert status == 201, (status, body)
+        return dict(body)
 
-    async def heartbeat(self, request: web.Request) -> web.Response:
-        if not self._authorised(request):
-            return web.json_response({"error": "unauthorised"}, status=401)
-        self.heartbeats.append(await request.json())
-        commands, self.commands = self.commands, []
-        return web.json_response({"assignment": self.assignment, "commands": commands})
+    async def get_session(self, session: Session) -> Session:
+        status, body = await self._call(
+            "GET", f"/v1/sessions/{session['session_id']}", bearer=session["session_secret"]
+        )
+        assert status == 200, (status, body)
+        return dict(body)
 
-    async def event(self, request: web.Request) -> web.Response:
-        if not self._authorised(request):
-            return web.json_response({"error": "unauthorised"}, status=401)
-        body = await request.json()
-        self.events.append(body)
-        ended = body["type"] == "session_ended"
-        if ended and self.assignment is not None and body.get("epoch") == self.assignment["epoch"]:
-            self.assignment = None
-        self.changed.set()
-        return web.Response(status=202)
+    async def delete_session(self, session: Session) -> None:
+        status, body = await self._call(
+            "DELETE", f"/v1/sessions/{session['session_id']}", bearer=session["session_secret"]
+        )
+        assert status < 300, (status, body)
 
-    def assign(self, session_id: str, *, claim_ttl_s: float = 90.0) -> int:
-        self.epoch += 1
-        self.assignment = {
-            "session_id": session_id,
-            "epoch": self.epoch,
-            "claim_expires_unix": time.time() + claim_ttl_s,
-        }
-        return self.epoch
-
-    def event_types(self) -> list[str]:
-        return [e["type"] for e in self.events]
-
-    async def wait_event(
-        self,
-        kind: str,
-        *,
-        within_s: float = 15.0,
-        where: Callable[[dict[str, Any]], bool] | None = None,
-    ) -> dict[str, Any]:
+    async def wait_session(
+        self, session: Session, check: Callable[[Session], bool], within_s: float = 15
+    ) -> Session:
         async with asyncio.timeout(within_s):
             while True:
-                for e in self.events:
-                    if e["type"] == kind and (where is None or where(e)):
-                        return e
-                self.changed.clear()
-                await self.changed.wait()
+                view = await self.get_session(session)
+                if check(view):
+                    return view
+                await asyncio.sleep(0.1)
+
+    async def wait_ended(self, session: Session, within_s: float = 15) -> str:
+        view = await self.wait_session(session, lambda v: v["state"] == "ended", within_s)
+        return str(view["end_reason"])
+
+    async def instance(self, instance_id: str) -> dict[str, Any] | None:
+        status, body = await self._call("GET", f"/v1/pools/{REGION}/instances", bearer=ADMIN_TOKEN)
+        assert status == 200, (status, body)
+        return next((i for i in body["instances"] if i["instance_id"] == instance_id), None)
+
+    async def wait_instance(self, instance_id: str, state: str, within_s: float = 20) -> None:
+        async with asyncio.timeout(within_s):
+            while True:
+                row = await self.instance(instance_id)
+                if row is not None and row["state"] == state:
+                    return
+                await asyncio.sleep(0.1)
+
+
+ControlPlaneFactory = Callable[..., Awaitable[ControlPlane]]
 
 
 @pytest.fixture
-async def stand_in() -> AsyncIterator[StandInControlPlane]:
-    cp = StandInControlPlane()
-    app = web.Application()
-    app.router.add_post("/v1/agents/register", cp.register)
-    app.router.add_post("/v1/agents/heartbeat", cp.heartbeat)
-    app.router.add_post("/v1/agents/events", cp.event)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    cp.url = f"http://127.0.0.1:{port}"
+async def start_control_plane(
+    redis_server: RedisServer, coturn: Coturn
+) -> AsyncIterator[ControlPlaneFactory]:
+    # A database of our own, emptied per test: no instance of an earlier test
+    # (its agent gone, its heartbeat still fresh) can take this test's session.
+    url = f"redis://127.0.0.1:{redis_server.port}/{REDIS_DB}"
+    client = aioredis.Redis.from_url(url)
+    await client.flushdb()
+    await client.aclose()
+    runners: list[web.AppRunner] = []
+
+    async def start(*, turn_secret: str = TURN_SECRET, **broker: Any) -> ControlPlane:
+        settings = ControlPlaneSettings(
+            redis_url=url,
+            regions=[
+                RegionConfig(
+                    name=REGION,
+                    geography="eu",
+                    lat=53.35,
+                    lon=-6.26,
+                    router_url="http://127.0.0.1:9",
+                    turn_uris=coturn.uris,
+                )
+            ],
+            token_keys={k: SecretStr(v) for k, v in TOKEN_KEYS.items()},
+            turn_secret=SecretStr(turn_secret),
+            agent_secrets={REGION: SecretStr(AGENT_SECRET)},
+            admin_token=SecretStr(ADMIN_TOKEN),
+            rate_limit_per_minute=10_000,
+            broker=BrokerSettings(**{"heartbeat_interval_s": 1.0, **broker}),
+        )
+        runner = web.AppRunner(create_app(settings), access_log=None)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        runners.append(runner)
+        return ControlPlane(f"http://127.0.0.1:{port}")
+
     try:
-        yield cp
+        yield start
     finally:
-        await runner.cleanup()
+        for runner in runners:
+            await runner.cleanup()
+
+
+# -- agent ---------------------------------------------------------------------
 
 
 @dataclass
@@ -168,16 +212,26 @@ class AgentProcess:
     def signal_url(self) -> str:
         return f"ws://{self.private_ip}:{self.port}/signal"
 
+    def player(self, session: Session, *, token: str | None = None) -> Player:
+        """A relay-only player for a session-API answer, straight to this agent."""
+        assert session["stream"]["signaling_url"].endswith(f"/i/{self.private_ip}/signal")
+        return Player(
+            self.signal_url,
+            session["stream"]["token"] if token is None else token,
+            ice_servers=session["ice_servers"],
+        )
+
     def token(self, session_id: str, epoch: int, *, ttl_s: int = 300, **overrides: Any) -> str:
-        claims = {
+        """A token signed with the control plane's key, for claims it would never issue."""
+        claims: dict[str, Any] = {
             "session_id": session_id,
             "instance_id": self.instance_id,
             "private_ip": self.private_ip,
             "epoch": epoch,
             "expires_unix": int(time.time()) + ttl_s,
+            **overrides,
         }
-        claims.update(overrides)
-        return sign(StreamClaims(**claims), kid="t1", key=overrides.pop("key", TOKEN_KEY))
+        return sign(StreamClaims(**claims), kid="t1", key=TOKEN_KEY)
 
     async def health(self) -> dict[str, Any]:
         async with (
@@ -210,14 +264,14 @@ AgentFactory = Callable[..., Awaitable[AgentProcess]]
 async def start_agent(tmp_path: Path, coturn: Coturn) -> AsyncIterator[AgentFactory]:
     started: list[AgentProcess] = []
 
-    async def start(control_plane_url: str, **settings: Any) -> AgentProcess:
-        n = next(_ip_counter)
+    async def start(control_plane: ControlPlane, **settings: Any) -> AgentProcess:
+        n = next(_ids)
         private_ip = f"127.44.{os.getpid() % 250}.{n % 250}"
         instance_id = f"i-test{os.getpid()}x{n}"
         port = free_port(private_ip)
         env = {
             **os.environ,
-            "STREAMFLEET_AGENT_CONTROL_PLANE_URL": control_plane_url,
+            "STREAMFLEET_AGENT_CONTROL_PLANE_URL": control_plane.url,
             "STREAMFLEET_AGENT_REGION": REGION,
             "STREAMFLEET_AGENT_SECRET": AGENT_SECRET,
             "STREAMFLEET_AGENT_INSTANCE_ID": instance_id,
@@ -243,6 +297,7 @@ async def start_agent(tmp_path: Path, coturn: Coturn) -> AsyncIterator[AgentFact
         agent = AgentProcess(proc, instance_id, private_ip, port)
         started.append(agent)
         await agent.wait_health(lambda h: h["state"] == "ready" and h["registered"])
+        await control_plane.wait_instance(instance_id, "ready")
         return agent
 
     try:

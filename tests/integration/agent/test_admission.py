@@ -6,7 +6,7 @@ import aiohttp
 import pytest
 
 from regional_stack.signaling.player import Player, SignallingRefused
-from tests.integration.agent.conftest import AgentFactory, Coturn, StandInControlPlane
+from tests.integration.agent.conftest import AgentFactory, ControlPlaneFactory
 
 
 async def _refusal(url: str, token: str) -> tuple[int, dict[str, str]]:
@@ -25,64 +25,64 @@ async def _refused(player: Player) -> SignallingRefused:
 
 
 async def test_bad_tokens_are_refused_before_media(
-    coturn: Coturn, stand_in: StandInControlPlane, start_agent: AgentFactory
+    start_control_plane: ControlPlaneFactory, start_agent: AgentFactory
 ) -> None:
-    agent = await start_agent(stand_in.url)
-    epoch = stand_in.assign("sess-adm")
-    ice = coturn.ice_servers("sess-adm")
-    good = agent.token("sess-adm", epoch)
+    cp = await start_control_plane()
+    agent = await start_agent(cp)
+    session = await cp.create_session("client-adm")
+    sid = session["session_id"]
+    good = session["stream"]["token"]
+    epoch = (await agent.wait_health(lambda h: h["epoch"] is not None))["epoch"]
     head, kid, payload, sig = good.split(".")
     forged = ".".join((head, kid, payload, ("A" if sig[0] != "A" else "B") + sig[1:]))
+    http_url = agent.signal_url.replace("ws:", "http:")
     cases = {
         "wrong signature": (forged, 401, "bad_signature"),
-        "expired": (agent.token("sess-adm", epoch, ttl_s=-5), 401, "expired"),
-        "other instance": (
-            agent.token("sess-adm", epoch, instance_id="i-someoneelse"),
-            403,
-            "another instance",
-        ),
-        "other private ip": (
-            agent.token("sess-adm", epoch, private_ip="127.44.250.250"),
-            403,
-            "another instance",
-        ),
+        "expired": (agent.token(sid, epoch, ttl_s=-5), 401, "expired"),
+        "other instance": (agent.token(sid, epoch, instance_id="i-someoneelse"), 403, "another"),
+        "other private ip": (agent.token(sid, epoch, private_ip="127.44.250.250"), 403, "another"),
+        "future epoch": (agent.token(sid, epoch + 5), 403, "epoch"),
         "no token": ("", 401, "missing_token"),
     }
     for name, (token, status, words) in cases.items():
-        refused = await _refused(Player(agent.signal_url, token or None, ice_servers=ice))
+        refused = await _refused(agent.player(session, token=token))
         assert refused.status == status, name
-        http_status, body = await _refusal(agent.signal_url.replace("ws:", "http:"), token)
+        http_status, body = await _refusal(http_url, token)
         assert http_status == status, name
         assert words in body["error"] + " " + body["detail"], (name, body)
-    # Stale epoch: a newer assignment replaced the one the token was signed for.
-    new_epoch = stand_in.assign("sess-adm-2")
-    assert new_epoch == epoch + 1
-    await agent.wait_health(lambda h: h["epoch"] == new_epoch)
-    stale = agent.token("sess-adm", epoch)
-    refused = await _refused(Player(agent.signal_url, stale, ice_servers=ice))
+    view = await cp.get_session(session)
+    assert view["state"] == "assigned"  # nobody connected
+
+    # Stale epoch: the session ends, the instance is assigned again (epoch + 1);
+    # the first session's token, not yet expired, must not reach the GPU.
+    await cp.delete_session(session)
+    await cp.wait_instance(agent.instance_id, "ready")
+    second = await cp.create_session("client-adm-2")
+    await agent.wait_health(lambda h: h["session_id"] == second["session_id"])
+    refused = await _refused(agent.player(session))
     assert refused.status == 403
-    _, body = await _refusal(agent.signal_url.replace("ws:", "http:"), stale)
+    _, body = await _refusal(http_url, good)
     assert "epoch" in body["detail"]
-    # A future epoch the control plane never issued: the agent asks, then refuses.
-    refused = await _refused(
-        Player(agent.signal_url, agent.token("sess-adm-2", new_epoch + 5), ice_servers=ice)
-    )
-    assert refused.status == 403
-    assert not [e for e in stand_in.events if e["type"] == "client_connected"]
+    # The current token still works.
+    player = agent.player(second)
+    await player.connect()
+    try:
+        await player.wait_first_frame(within_s=15)
+    finally:
+        await player.close()
 
 
 async def test_second_player_is_refused(
-    coturn: Coturn, stand_in: StandInControlPlane, start_agent: AgentFactory
+    start_control_plane: ControlPlaneFactory, start_agent: AgentFactory
 ) -> None:
-    agent = await start_agent(stand_in.url)
-    epoch = stand_in.assign("sess-two")
-    token = agent.token("sess-two", epoch)
-    first = Player(agent.signal_url, token, ice_servers=coturn.ice_servers("sess-two"))
+    cp = await start_control_plane()
+    agent = await start_agent(cp)
+    session = await cp.create_session("client-two")
+    first = agent.player(session)
     await first.connect()
     try:
         await first.wait_first_frame(within_s=15)
-        second = Player(agent.signal_url, token, ice_servers=coturn.ice_servers("sess-two"))
-        refused = await _refused(second)
+        refused = await _refused(agent.player(session))
         assert refused.status == 409
         # The first player is unaffected.
         seq = await first.send_input({"type": "toggle_frunk"})

@@ -6,22 +6,19 @@ import time
 
 import pytest
 
-from regional_stack.signaling.player import NoRelayCandidate, Player, StreamEnded
-from tests.integration.agent.conftest import AgentFactory, Coturn, StandInControlPlane
+from regional_stack.signaling.player import NoRelayCandidate, StreamEnded
+from tests.integration.agent.conftest import AgentFactory, ControlPlaneFactory
 
 FAST_S = 8.0  # ICE would otherwise wait ~30 s before giving up
 
 
-async def test_player_with_wrong_turn_secret_fails_fast(
-    coturn: Coturn, stand_in: StandInControlPlane, start_agent: AgentFactory
+async def test_control_plane_with_wrong_turn_secret_fails_fast(
+    start_control_plane: ControlPlaneFactory, start_agent: AgentFactory
 ) -> None:
-    agent = await start_agent(stand_in.url)
-    epoch = stand_in.assign("sess-turn")
-    player = Player(
-        agent.signal_url,
-        agent.token("sess-turn", epoch),
-        ice_servers=coturn.ice_servers("sess-turn", secret="not-the-coturn-secret"),
-    )
+    cp = await start_control_plane(turn_secret="not-the-coturn-secret")
+    agent = await start_agent(cp)
+    session = await cp.create_session("client-turn")
+    player = agent.player(session)
     started = time.monotonic()
     await player.connect()
     try:
@@ -33,16 +30,13 @@ async def test_player_with_wrong_turn_secret_fails_fast(
         await player.close()
 
 
-async def test_renderer_with_wrong_turn_secret_fails_fast(
-    coturn: Coturn, stand_in: StandInControlPlane, start_agent: AgentFactory
+async def test_agent_with_wrong_turn_secret_fails_fast(
+    start_control_plane: ControlPlaneFactory, start_agent: AgentFactory
 ) -> None:
-    agent = await start_agent(stand_in.url, turn_secret="not-the-coturn-secret")
-    epoch = stand_in.assign("sess-turn-r")
-    player = Player(
-        agent.signal_url,
-        agent.token("sess-turn-r", epoch),
-        ice_servers=coturn.ice_servers("sess-turn-r"),
-    )
+    cp = await start_control_plane()
+    agent = await start_agent(cp, turn_secret="not-the-coturn-secret")
+    session = await cp.create_session("client-turn-r")
+    player = agent.player(session)
     started = time.monotonic()
     await player.connect()
     try:
