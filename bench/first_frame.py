@@ -8,9 +8,9 @@ UIInteraction with sequence number N, stop the clock at the first decoded
 frame whose pixel marker says N.
 
 Real parts: coturn, the agent process, the renderer stub process, aiortc.
-The session API is the real control plane when `control_plane.app` exists
-(with a throwaway Redis); until then a stand-in that speaks the same
-session-API and agent-API shapes (docs/contracts.md).
+The session API is the real control plane (`create_app`, in this process)
+on a throwaway Redis. The player connects straight to the agent's private IP
+with the issued token (the router has its own benchmark).
 
 Progress goes to stderr; the last stdout line is one JSON object.
 """
@@ -30,17 +30,22 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from pydantic import SecretStr
 
+from control_plane.app import create_app
+from control_plane.broker_settings import BrokerSettings
+from control_plane.settings import ControlPlaneSettings, RegionConfig
 from regional_stack.coturn.local import start_coturn
 from regional_stack.signaling.player import Player
-from streamfleet import turn
-from streamfleet.localproc import ManagedProcess, free_port
-from streamfleet.tokens import StreamClaims, b64url_encode, sign
+from streamfleet.localproc import ManagedProcess, free_port, start_redis
+from streamfleet.tokens import b64url_encode
 
 TURN_SECRET = "fake-turn-secret-for-bench"
 AGENT_SECRET = "fake-agent-secret-for-bench"
 TOKEN_KEY = b"b" * 32
 REGION = "eu-west-1"
+ADMIN_TOKEN = "fake-admin-token-for-bench"
+INSTANCE_ID = "i-bench0001"
 
 
 def log(msg: str) -> None:
@@ -52,77 +57,39 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-class StandInControlPlane:
-    """Session API + agent API for one instance, in the shapes of docs/contracts.md."""
-
-    def __init__(self, turn_uris: list[str]) -> None:
-        self.turn_uris = turn_uris
-        self.instance: dict[str, Any] | None = None
-        self.assignment: dict[str, Any] | None = None
-        self.commands: list[str] = []
-        self.epoch = 0
-        self.ready = asyncio.Event()
-        self.url = ""
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/v1/agents/register", self.register)
-        app.router.add_post("/v1/agents/heartbeat", self.heartbeat)
-        app.router.add_post("/v1/agents/events", self.event)
-        app.router.add_post("/v1/sessions", self.create)
-        app.router.add_delete("/v1/sessions/{sid}", self.delete)
-        return app
-
-    async def register(self, request: web.Request) -> web.Response:
-        self.instance = await request.json()
-        return web.json_response({"instance_id": self.instance["instance_id"], "state": "booting",
-                                  "heartbeat_interval_s": 1.0})  # fmt: skip
-
-    async def heartbeat(self, request: web.Request) -> web.Response:
-        await request.json()
-        commands, self.commands = self.commands, []
-        return web.json_response({"assignment": self.assignment, "commands": commands})
-
-    async def event(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        if body["type"] == "ready":
-            self.ready.set()
-        return web.Response(status=202)
-
-    async def create(self, request: web.Request) -> web.Response:
-        await request.json()
-        if self.instance is None or not self.ready.is_set():
-            return web.json_response({"type": "no_capacity"}, status=503)
-        self.ready.clear()
-        self.epoch += 1
-        sid = f"bench-{self.epoch}"
-        now = int(time.time())
-        self.assignment = {"session_id": sid, "epoch": self.epoch, "claim_expires_unix": now + 90}
-        ip, port = self.instance["private_ip"], self.instance["port"]
-        token = sign(
-            StreamClaims(sid, self.instance["instance_id"], ip, self.epoch, now + 3600),
-            kid="b1",
-            key=TOKEN_KEY,
-        )
-        return web.json_response(
-            {
-                "session_id": sid,
-                "session_secret": "stand-in",
-                "state": "assigned",
-                "region": REGION,
-                "stream": {"signaling_url": f"ws://{ip}:{port}/signal", "token": token},
-                "ice_servers": turn.ice_servers(self.turn_uris, TURN_SECRET, sid, now + 3600),
-            },
-            status=201,
-        )
-
-    async def delete(self, request: web.Request) -> web.Response:
-        self.assignment = None
-        self.commands.append("end_session")
-        return web.Response(status=204)
+def control_plane_settings(redis_url: str, turn_uris: list[str]) -> ControlPlaneSettings:
+    region = RegionConfig(name=REGION, geography="eu", lat=53.35, lon=-6.26,
+                          router_url="http://127.0.0.1:9", turn_uris=turn_uris)  # fmt: skip
+    return ControlPlaneSettings(
+        redis_url=redis_url,
+        regions=[region],
+        token_keys={"b1": SecretStr(b64url_encode(TOKEN_KEY))},
+        turn_secret=SecretStr(TURN_SECRET),
+        agent_secrets={REGION: SecretStr(AGENT_SECRET)},
+        admin_token=SecretStr(ADMIN_TOKEN),
+        rate_limit_per_minute=100_000,
+        broker=BrokerSettings(heartbeat_interval_s=1.0),
+    )
 
 
-async def one_session(http: aiohttp.ClientSession, cp_url: str, n: int) -> tuple[float, Player]:
+async def instance_state(http: aiohttp.ClientSession, cp_url: str, instance_id: str) -> str:
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with http.get(f"{cp_url}/v1/pools/{REGION}/instances", headers=headers) as resp:
+        rows = (await resp.json())["instances"]
+    return next((str(r["state"]) for r in rows if r["instance_id"] == instance_id), "unknown")
+
+
+async def wait_ready(http: aiohttp.ClientSession, cp_url: str, instance_id: str) -> None:
+    async with asyncio.timeout(60):
+        while True:
+            if await instance_state(http, cp_url, instance_id) == "ready":
+                return
+            await asyncio.sleep(0.05)
+
+
+async def one_session(
+    http: aiohttp.ClientSession, cp_url: str, n: int, agent_url: str
+) -> tuple[float, Player]:
     started = time.monotonic()
     async with http.post(
         f"{cp_url}/v1/sessions",
@@ -131,9 +98,8 @@ async def one_session(http: aiohttp.ClientSession, cp_url: str, n: int) -> tuple
         if resp.status != 201:
             raise RuntimeError(f"POST /v1/sessions: {resp.status} {await resp.text()}")
         body = await resp.json()
-    player = Player(
-        body["stream"]["signaling_url"], body["stream"]["token"], ice_servers=body["ice_servers"]
-    )
+    # Straight to the agent's private IP: the router has its own benchmark.
+    player = Player(agent_url, body["stream"]["token"], ice_servers=body["ice_servers"])
     player.session = body  # type: ignore[attr-defined]
     await player.connect()
     await player.wait_first_frame(within_s=15)
@@ -154,20 +120,22 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     coturn = start_coturn(port=turn_port, secret=TURN_SECRET, workdir=workdir / "coturn",
                           min_port=base, max_port=base + 49)  # fmt: skip
     turn_uris = [f"turn:127.0.0.1:{turn_port}?transport=udp"]
-    cp = StandInControlPlane(turn_uris)
-    runner = web.AppRunner(cp.app(), access_log=None)
+    redis_port = free_port()
+    redis = start_redis(redis_port, workdir / "redis")
+    settings = control_plane_settings(f"redis://127.0.0.1:{redis_port}/0", turn_uris)
+    runner = web.AppRunner(create_app(settings), access_log=None)
     await runner.setup()
     cp_port = free_port()
     await web.TCPSite(runner, "127.0.0.1", cp_port).start()
-    cp.url = f"http://127.0.0.1:{cp_port}"
+    cp_url = f"http://127.0.0.1:{cp_port}"
     private_ip = "127.45.0.10"
     agent_port = free_port(private_ip)
     env = {
         **os.environ,
-        "STREAMFLEET_AGENT_CONTROL_PLANE_URL": cp.url,
+        "STREAMFLEET_AGENT_CONTROL_PLANE_URL": cp_url,
         "STREAMFLEET_AGENT_REGION": REGION,
         "STREAMFLEET_AGENT_SECRET": AGENT_SECRET,
-        "STREAMFLEET_AGENT_INSTANCE_ID": "i-bench0001",
+        "STREAMFLEET_AGENT_INSTANCE_ID": INSTANCE_ID,
         "STREAMFLEET_AGENT_PRIVATE_IP": private_ip,
         "STREAMFLEET_AGENT_PORT": str(agent_port),
         "STREAMFLEET_AGENT_STREAMER_PORT": str(free_port()),
@@ -182,15 +150,15 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         name="agent", argv=[sys.executable, "-m", "streamfleet.cli", "agent"],
         log_path=workdir / "agent.log", env=env,
     ).start()  # fmt: skip
+    agent_url = f"ws://{private_ip}:{agent_port}/signal"
     first_frames: list[float] = []
     latencies: list[float] = []
     try:
         async with aiohttp.ClientSession() as http:
             for n in range(args.sessions):
                 # The instance must be warm (ready) before the clock starts.
-                await asyncio.wait_for(cp.ready.wait(), 60)
-                cp.instance = {**(cp.instance or {}), "port": agent_port}
-                ms, player = await one_session(http, cp.url, n)
+                await wait_ready(http, cp_url, INSTANCE_ID)
+                ms, player = await one_session(http, cp_url, n, agent_url)
                 first_frames.append(ms)
                 log(f"session {n + 1}/{args.sessions}: first frame {ms:.0f} ms")
                 if n == args.sessions - 1:
@@ -200,16 +168,17 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                         await player.wait_for_seq(seq, within_s=5)
                         latencies.append((time.monotonic() - t0) * 1000)
                     log(f"input to frame p50 {statistics.median(latencies):.1f} ms")
-                await end_session(http, cp.url, player)
+                await end_session(http, cp_url, player)
     finally:
         agent.stop()
         await runner.cleanup()
+        redis.stop()
         coturn.stop()
     return {
         "bench": "first_frame",
         "sessions": len(first_frames),
         "inputs": len(latencies),
-        "control_plane": "stand-in",
+        "control_plane": "create_app + redis",
         "first_frame_p50_ms": round(statistics.median(first_frames), 1),
         "first_frame_p99_ms": round(pct(first_frames, 0.99), 1),
         "first_frame_max_ms": round(max(first_frames), 1),
