@@ -159,6 +159,22 @@ class ControlPlaneSettings(BaseSettings):
 
     # -- derived ------------------------------------------------------------
 
+    def to_env(self) -> dict[str, str]:
+        """These settings as STREAMFLEET_* variables, secrets included (for a child process)."""
+        data = json.loads(self.model_dump_json())
+        for name in ("token_keys", "agent_secrets"):
+            data[name] = {k: v.get_secret_value() for k, v in getattr(self, name).items()}
+        for name in ("turn_secret", "admin_token"):
+            data[name] = getattr(self, name).get_secret_value()
+        env = {}
+        for key, value in data.items():
+            if value is None or key == "config_file":
+                continue
+            env[f"STREAMFLEET_{key.upper()}"] = (
+                value if isinstance(value, str) else json.dumps(value)
+            )
+        return env
+
     def missing_secrets(self) -> list[str]:
         missing = []
         if not self.token_keys:

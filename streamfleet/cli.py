@@ -23,6 +23,7 @@ class Command(NamedTuple):
 # One line per subcommand. Keep the summaries short: they form `--help`.
 # fmt: off
 COMMANDS: tuple[Command, ...] = (
+    Command("up", "simulators.local_stack.cli", "run the whole system locally (moto, stubs, real servers) until Ctrl-C"),
     Command("demo", "control_plane.demo", "start a throwaway Redis and watch the broker assign, queue and end sessions"),
     Command("control-plane", "control_plane.cli", "run the control plane: session, agent and ops APIs"),
     Command("agent", "regional_stack.agent.cli", "run the instance agent: signalling, lifecycle, renderer"),

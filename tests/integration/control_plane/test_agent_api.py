@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.fixtures.control_plane import ADMIN, ControlPlane, agent_secret
-from tests.fixtures.geoip import ip_of
+from simulators.geoip_db import ip_of
 
 EU = "eu-central-1"
 FRA = ip_of("frankfurt")

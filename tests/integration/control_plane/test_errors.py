@@ -6,7 +6,7 @@ import pytest
 
 from control_plane.api.openapi import OPERATIONS
 from tests.fixtures.control_plane import ADMIN, ControlPlane, plane_settings, running_control_plane
-from tests.fixtures.geoip import ip_of
+from simulators.geoip_db import ip_of
 
 FRA = ip_of("frankfurt")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.fixtures.control_plane import ADMIN, ControlPlane
-from tests.fixtures.geoip import ip_of
+from simulators.geoip_db import ip_of
 
 EU, EUW = "eu-central-1", "eu-west-1"
 FRA = ip_of("frankfurt")

@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 from tests.fixtures.control_plane import ControlPlane, plane_settings, running_control_plane
-from tests.fixtures.geoip import ip_of
+from simulators.geoip_db import ip_of
 
 EU, EUW, USE, USW = "eu-central-1", "eu-west-1", "us-east-1", "us-west-2"
 

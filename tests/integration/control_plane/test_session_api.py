@@ -9,7 +9,7 @@ import time
 from streamfleet.tokens import verify
 from streamfleet.turn import turn_credential
 from tests.fixtures.control_plane import TURN_SECRET, ControlPlane
-from tests.fixtures.geoip import ip_of
+from simulators.geoip_db import ip_of
 
 FRA = ip_of("frankfurt")
 

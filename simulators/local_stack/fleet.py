@@ -1,0 +1,135 @@
+"""The fleet simulator: each instance moto runs becomes a real agent process.
+
+moto's instances have no operating system; here an "instance" is an agent
+(plus the renderer stub it supervises) bound to a loopback address in the
+region's /16. When the Auto Scaling group no longer lists an instance (the
+pool manager or a scale-in terminated it), its agent is stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+
+from regional_stack.pool.moto_fixture import aws_client, fake_aws_environment
+from simulators.local_stack.plan import AGENT_PORT, RegionPlan, StackPlan
+from streamfleet.localproc import ManagedProcess
+
+log = logging.getLogger("streamfleet.up.fleet")
+GROUP = "streamfleet-gpu"
+
+
+@dataclass
+class Instance:
+    region: str
+    instance_id: str
+    private_ip: str
+    process: ManagedProcess
+    restarts: int = 0
+
+
+@dataclass
+class Fleet:
+    plan: StackPlan
+    moto_url: str
+    instances: dict[str, Instance] = field(default_factory=dict)
+    _next_index: dict[str, int] = field(default_factory=dict)
+    _free_indexes: dict[str, list[int]] = field(default_factory=dict)
+
+    def _in_service(self, region: str) -> set[str]:
+        autoscaling = aws_client("autoscaling", region, self.moto_url)
+        groups = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[GROUP])[
+            "AutoScalingGroups"
+        ]
+        return {
+            i["InstanceId"]
+            for g in groups
+            for i in g.get("Instances", [])
+            if i.get("LifecycleState") in ("InService", "Pending")
+        }
+
+    def _ip_for(self, region: RegionPlan) -> tuple[int, str]:
+        free = self._free_indexes.setdefault(region.name, [])
+        if free:
+            n = free.pop(0)
+        else:
+            n = self._next_index.get(region.name, 0)
+            self._next_index[region.name] = n + 1
+        return n, region.instance_ip(n)
+
+    def _agent_env(self, region: RegionPlan, instance_id: str, ip: str) -> dict[str, str]:
+        p = self.plan
+        env = {**os.environ, **fake_aws_environment()}
+        env.update(
+            {
+                "STREAMFLEET_AGENT_CONTROL_PLANE_URL": p.control_plane_url,
+                "STREAMFLEET_AGENT_REGION": region.name,
+                "STREAMFLEET_AGENT_SECRET": p.agent_secrets[region.name],
+                "STREAMFLEET_AGENT_INSTANCE_ID": instance_id,
+                "STREAMFLEET_AGENT_PRIVATE_IP": ip,
+                "STREAMFLEET_AGENT_PORT": str(AGENT_PORT),
+                "STREAMFLEET_AGENT_TOKEN_KEYS": json.dumps({"k1": p.token_key}),
+                "STREAMFLEET_AGENT_TURN_URIS": json.dumps(
+                    [f"turn:127.0.0.1:{region.turn_port}?transport=udp"]
+                ),
+                "STREAMFLEET_AGENT_TURN_SECRET": p.turn_secret,
+                "STREAMFLEET_AGENT_ICE_TRANSPORT_POLICY": "relay",
+                # Each instance's renderer talks to its own agent on its own address.
+                "STREAMFLEET_AGENT_STREAMER_HOST": ip,
+            }
+        )
+        return env
+
+    def _start_agent(self, region: RegionPlan, instance_id: str, ip: str) -> ManagedProcess:
+        return ManagedProcess(
+            name=f"agent:{region.name}/{instance_id}",
+            argv=[sys.executable, "-m", "streamfleet.cli", "agent"],
+            log_path=self.plan.workdir / "agents" / f"{region.name}-{instance_id}.log",
+            env=self._agent_env(region, instance_id, ip),
+        ).start()
+
+    async def sync(self) -> list[str]:
+        """Start agents for new instances, stop those of vanished ones; returns what changed."""
+        changes = []
+        for region in self.plan.regions:
+            try:
+                wanted = await asyncio.to_thread(self._in_service, region.name)
+            except Exception as exc:  # moto briefly busy: try again next pass
+                log.warning("listing %s instances failed: %s", region.name, exc)
+                continue
+            mine = {iid for iid, inst in self.instances.items() if inst.region == region.name}
+            for iid in sorted(wanted - mine):
+                n, ip = self._ip_for(region)
+                proc = await asyncio.to_thread(self._start_agent, region, iid, ip)
+                self.instances[iid] = Instance(region.name, iid, ip, proc)
+                changes.append(f"{region.name}: instance {iid} running as agent on {ip}")
+            for iid in sorted(mine - wanted):
+                inst = self.instances.pop(iid)
+                await asyncio.to_thread(inst.process.stop)
+                self._free_indexes.setdefault(region.name, []).append(
+                    int(inst.private_ip.split(".")[2]) * 250
+                    + int(inst.private_ip.split(".")[3])
+                    - 1
+                )
+                changes.append(f"{region.name}: instance {iid} terminated, agent stopped")
+            for inst in self.instances.values():
+                if inst.region == region.name and not inst.process.alive() and inst.restarts < 5:
+                    # A crashed agent is a crashed instance OS: bring it back, as EC2 would reboot.
+                    inst.restarts += 1
+                    inst.process = await asyncio.to_thread(
+                        self._start_agent, region, inst.instance_id, inst.private_ip
+                    )
+                    changes.append(f"{region.name}: agent {inst.instance_id} restarted")
+        return changes
+
+    def stop_all(self) -> None:
+        for inst in self.instances.values():
+            inst.process.stop()
+        self.instances.clear()
+
+    def pids(self) -> list[int]:
+        return [i.process.pid for i in self.instances.values() if i.process.alive()]

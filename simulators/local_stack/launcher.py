@@ -1,0 +1,269 @@
+"""Start, supervise and stop every process of the local stack, in order."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from control_plane.settings import ControlPlaneSettings, RegionConfig
+from nginx_lua.process import start_nginx, stop_nginx
+from nginx_lua.render import RouterSettings, render_router
+from regional_stack.coturn.local import start_coturn
+from regional_stack.pool.moto_fixture import create_regional_stack, fake_aws_environment
+from simulators.geoip_db import write_city_db
+from simulators.local_stack.fleet import Fleet
+from simulators.local_stack.plan import AGENT_PORT, StackPlan
+from streamfleet.localproc import ManagedProcess, port_open, start_redis
+
+log = logging.getLogger("streamfleet.up")
+Progress = Callable[[str], None]
+
+
+class PortInUse(RuntimeError):
+    pass
+
+
+def _http_json(url: str, token: str | None = None) -> Any:
+    request = urllib.request.Request(
+        url, headers={"Authorization": f"Bearer {token}"} if token else {}
+    )
+    with urllib.request.urlopen(request, timeout=2) as resp:  # noqa: S310 - loopback URL we built
+        return json.loads(resp.read())
+
+
+def web_dir() -> Path:
+    return Path(__file__).resolve().parents[2] / "web"
+
+
+class LocalStack:
+    def __init__(self, plan: StackPlan, progress: Progress) -> None:
+        self.plan = plan
+        self.say = progress
+        self.core: list[tuple[ManagedProcess, Callable[[], ManagedProcess]]] = []
+        self.fleet = Fleet(plan, f"http://127.0.0.1:{plan.moto_port}")
+        self.redis_url = plan.redis_url or f"redis://127.0.0.1:{plan.redis_port}/0"
+
+    # -- start ------------------------------------------------------------------
+
+    def _keep(self, start: Callable[[], ManagedProcess]) -> ManagedProcess:
+        """Start a core process and remember how, so the supervisor can restart it."""
+        proc = start()
+        self.core.append((proc, start))
+        return proc
+
+    def check_ports(self) -> None:
+        busy = [p for p in self.plan.all_ports if port_open("127.0.0.1", p)]
+        if busy:
+            raise PortInUse(
+                f"port(s) {', '.join(map(str, busy))} already in use on 127.0.0.1; pass --base-port"
+            )
+
+    def control_plane_settings(self, geoip: Path) -> ControlPlaneSettings:
+        p = self.plan
+        return ControlPlaneSettings(
+            http_port=p.control_plane_port,
+            redis_url=self.redis_url,
+            regions=[
+                RegionConfig(
+                    name=r.name,
+                    geography=r.geography,
+                    lat=r.lat,
+                    lon=r.lon,
+                    router_url=r.router_url,
+                    turn_uris=[f"turn:127.0.0.1:{r.turn_port}?transport=udp"],
+                )  # fmt: skip
+                for r in p.regions
+            ],
+            token_keys={"k1": p.token_key},
+            turn_secret=p.turn_secret,
+            agent_secrets=p.agent_secrets,
+            admin_token=p.admin_token,
+            geoip_db=geoip,
+            demo_visit_from=p.demo_visit_from,
+            web_dir=web_dir(),
+        )
+
+    async def start(self, ready_timeout: float = 180.0) -> dict[str, Any]:
+        p, work = self.plan, self.plan.workdir
+        work.mkdir(parents=True, exist_ok=True)
+        self.check_ports()
+        if p.redis_url is None:
+            self.say(f"starting redis on 127.0.0.1:{p.redis_port}")
+            self._keep(lambda: start_redis(p.redis_port, work / "redis"))
+        else:
+            self.say(f"using redis at {p.redis_url.split('@')[-1]}")
+        self.say(f"starting moto (local AWS) on 127.0.0.1:{p.moto_port}")
+        self._keep(self._start_moto)
+        for i, r in enumerate(p.regions):
+            self.say(f"  {r.name}: VPC, subnets, launch template, Auto Scaling group")
+            await asyncio.to_thread(
+                create_regional_stack,
+                f"http://127.0.0.1:{p.moto_port}",
+                r.name,
+                cidr_second_octet=10 + i,
+            )
+        geoip = write_city_db(work / "city.mmdb")
+        settings = self.control_plane_settings(geoip)
+        self.say(f"starting the control plane on {p.control_plane_url}")
+        self._keep(lambda: self._start_control_plane(settings))
+        for r in p.regions:
+            self.say(
+                f"  {r.name}: coturn :{r.turn_port}, router {r.router_url}, pool manager ({p.policy}, {r.pool_size} hot)"
+            )
+            self._keep(lambda r=r: start_coturn(  # type: ignore[misc]
+                port=r.turn_port, secret=p.turn_secret, workdir=work / "coturn" / r.name,
+                min_port=r.relay_ports[0], max_port=r.relay_ports[1],
+            ))  # fmt: skip
+            self._keep(lambda r=r: self._start_router(r))  # type: ignore[misc]
+            self._keep(lambda r=r: self._start_pool_manager(r))  # type: ignore[misc]
+        await self._wait_for_instances(ready_timeout)
+        return self.ready_info()
+
+    def _start_moto(self) -> ManagedProcess:
+        moto = str(Path(sys.executable).with_name("moto_server"))
+        proc = ManagedProcess(
+            name="moto", argv=[moto, "-H", "127.0.0.1", "-p", str(self.plan.moto_port)],
+            log_path=self.plan.workdir / "moto.log", env={**os.environ, **fake_aws_environment()},
+        ).start()  # fmt: skip
+        proc.wait_ready(lambda: port_open("127.0.0.1", self.plan.moto_port), timeout=30)
+        return proc
+
+    def _start_control_plane(self, settings: ControlPlaneSettings) -> ManagedProcess:
+        env = {**os.environ, **settings.to_env()}
+        proc = ManagedProcess(
+            name="control-plane", argv=[sys.executable, "-m", "streamfleet.cli", "control-plane"],
+            log_path=self.plan.workdir / "control-plane.log", env=env,
+        ).start()  # fmt: skip
+        url = self.plan.control_plane_url + "/healthz"
+        proc.wait_ready(lambda: _ok(url), timeout=30)
+        return proc
+
+    def _start_router(self, r: Any) -> ManagedProcess:
+        prefix = self.plan.workdir / "routers" / r.name
+        prefix.mkdir(parents=True, exist_ok=True)
+        key_file = prefix / "keys.json"
+        key_file.write_text(json.dumps({"k1": self.plan.token_key}))
+        key_file.chmod(0o600)
+        conf = render_router(
+            prefix,
+            RouterSettings(
+                region=r.name, listen=f"127.0.0.1:{r.router_port}", region_cidr=r.cidr,
+                agent_port=AGENT_PORT, key_file=key_file, worker_processes="1",
+            ),
+        )  # fmt: skip
+        return start_nginx(
+            prefix, conf, ready_url=f"{r.router_url}/healthz", name=f"router:{r.name}"
+        )
+
+    def _start_pool_manager(self, r: Any) -> ManagedProcess:
+        env = {**os.environ, **fake_aws_environment()}
+        env.update({
+            "STREAMFLEET_POOL_CONTROL_PLANE_URL": self.plan.control_plane_url,
+            "STREAMFLEET_POOL_ADMIN_TOKEN": self.plan.admin_token,
+            "STREAMFLEET_POOL_REGION": r.name,
+            "STREAMFLEET_POOL_AWS_ENDPOINT_URL": f"http://127.0.0.1:{self.plan.moto_port}",
+            "STREAMFLEET_POOL_POLICY": self.plan.policy,
+            "STREAMFLEET_POOL_STATIC_COUNT": str(r.pool_size),
+            "STREAMFLEET_POOL_BUFFER_SIZE": str(r.pool_size),
+            "STREAMFLEET_POOL_MAX_SIZE": "20",
+            "STREAMFLEET_POOL_INTERVAL_S": "2",
+            "STREAMFLEET_POOL_SCALE_IN_COOLDOWN_S": "20",
+            "STREAMFLEET_POOL_COLD_LEAD_S": "5",
+            "STREAMFLEET_POOL_WARM_LEAD_S": "3",
+        })  # fmt: skip
+        return ManagedProcess(
+            name=f"pool-manager:{r.name}",
+            argv=[sys.executable, "-m", "streamfleet.cli", "pool-manager", "--region", r.name],
+            log_path=self.plan.workdir / f"pool-manager-{r.name}.log", env=env,
+        ).start()  # fmt: skip
+
+    async def _wait_for_instances(self, timeout: float) -> None:
+        wanted = {r.name: r.pool_size for r in self.plan.regions}
+        self.say(f"waiting for warm instances: {', '.join(f'{k} {v}' for k, v in wanted.items())}")
+        deadline = asyncio.get_running_loop().time() + timeout
+        shown = ""
+        while True:
+            for change in await self.fleet.sync():
+                self.say("  " + change)
+            self.check_core_alive()
+            pools = await asyncio.to_thread(
+                _http_json, self.plan.control_plane_url + "/v1/pools", self.plan.admin_token
+            )
+            ready = {r: pools["regions"][r]["instances"]["ready"] for r in wanted}
+            line = ", ".join(f"{r} {ready[r]}/{n}" for r, n in wanted.items())
+            if line != shown:
+                self.say(f"  ready: {line}")
+                shown = line
+            if all(ready[r] >= n for r, n in wanted.items()):
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(
+                    f"instances not ready after {timeout:.0f} s ({line}); logs in {self.plan.workdir}"
+                )
+            await asyncio.sleep(0.5)
+
+    def ready_info(self) -> dict[str, Any]:
+        p = self.plan
+        return {
+            "control_plane_url": p.control_plane_url,
+            "configurator_url": f"{p.control_plane_url}/web/configurator/index.html",
+            "status_url": f"{p.control_plane_url}/web/status/index.html#token={p.admin_token}",
+            "admin_token": p.admin_token,
+            "regions": {r.name: r.router_url for r in p.regions},
+            "turn": {r.name: f"turn:127.0.0.1:{r.turn_port}?transport=udp" for r in p.regions},
+            "redis_url": self.redis_url,
+            "moto_url": f"http://127.0.0.1:{p.moto_port}",
+            "workdir": str(p.workdir),
+            "demo_visit_from": p.demo_visit_from,
+        }
+
+    # -- run --------------------------------------------------------------------
+
+    def check_core_alive(self) -> None:
+        for i, (proc, start) in enumerate(self.core):
+            if not proc.alive():
+                self.say(f"{proc.name} exited; restarting it (log: {proc.log_path})")
+                self.core[i] = (start(), start)
+
+    async def supervise(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                for change in await self.fleet.sync():
+                    self.say(change)
+                self.check_core_alive()
+            except Exception as exc:  # keep supervising; say what happened
+                self.say(f"supervisor: {exc}")
+            try:
+                await asyncio.wait_for(stop.wait(), 1.0)
+            except TimeoutError:
+                pass
+
+    def stop(self) -> None:
+        """Agents first (they end sessions), then everything else in reverse start order."""
+        self.say("stopping agents")
+        self.fleet.stop_all()
+        for proc, _ in reversed(self.core):
+            self.say(f"stopping {proc.name}")
+            if proc.name.startswith("router:"):
+                stop_nginx(proc)
+            else:
+                proc.stop()
+        self.core.clear()
+
+    def pids(self) -> list[int]:
+        return [proc.pid for proc, _ in self.core if proc.alive()] + self.fleet.pids()
+
+
+def _ok(url: str) -> bool:
+    try:
+        _http_json(url)
+        return True
+    except OSError:
+        return False

@@ -1,0 +1,126 @@
+"""What `streamfleet up` will start, where: ports, addresses, secrets. Pure."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from streamfleet.tokens import b64url_encode
+
+# The regions of DESIGN.md, with the second octet of each one's loopback /16.
+KNOWN_REGIONS: dict[str, tuple[str, float, float, int]] = {
+    "eu-central-1": ("eu", 50.11, 8.68, 11),
+    "eu-west-1": ("eu", 53.35, -6.26, 12),
+    "us-east-1": ("us", 38.90, -77.04, 13),
+    "us-west-2": ("us", 45.84, -119.70, 14),
+}
+AGENT_PORT = 8700
+
+
+@dataclass(frozen=True)
+class RegionPlan:
+    name: str
+    geography: str
+    lat: float
+    lon: float
+    octet: int
+    pool_size: int
+    router_port: int
+    turn_port: int
+    relay_ports: tuple[int, int]
+
+    @property
+    def cidr(self) -> str:
+        return f"127.{self.octet}.0.0/16"
+
+    @property
+    def router_url(self) -> str:
+        return f"http://127.0.0.1:{self.router_port}"
+
+    def instance_ip(self, n: int) -> str:
+        """The n-th instance's private IP (n from 0): a loopback address of the region."""
+        return f"127.{self.octet}.{n // 250}.{n % 250 + 1}"
+
+
+@dataclass(frozen=True)
+class StackPlan:
+    workdir: Path
+    regions: tuple[RegionPlan, ...]
+    control_plane_port: int
+    moto_port: int
+    redis_port: int
+    redis_url: str | None  # an existing Redis, else one is started on redis_port
+    demo_visit_from: bool
+    policy: str
+    token_key: str = field(default_factory=lambda: b64url_encode(secrets.token_bytes(32)))
+    turn_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    agent_secrets: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def control_plane_url(self) -> str:
+        return f"http://127.0.0.1:{self.control_plane_port}"
+
+    @property
+    def all_ports(self) -> list[int]:
+        ports = [self.control_plane_port, self.moto_port]
+        if self.redis_url is None:
+            ports.append(self.redis_port)
+        for r in self.regions:
+            ports += [r.router_port, r.turn_port]
+        return ports
+
+
+def make_plan(
+    *,
+    workdir: Path,
+    regions: list[str],
+    pool_sizes: dict[str, int],
+    base_port: int,
+    redis_url: str | None,
+    demo_visit_from: bool,
+    policy: str = "static",
+) -> StackPlan:
+    unknown = [r for r in regions if r not in KNOWN_REGIONS]
+    if unknown:
+        raise ValueError(
+            f"unknown region(s) {', '.join(unknown)}; choose from {', '.join(KNOWN_REGIONS)}"
+        )
+    if not regions:
+        raise ValueError("at least one region")
+    plans = []
+    for i, name in enumerate(regions):
+        geo, lat, lon, octet = KNOWN_REGIONS[name]
+        plans.append(
+            RegionPlan(
+                name=name, geography=geo, lat=lat, lon=lon, octet=octet,
+                pool_size=pool_sizes.get(name, pool_sizes.get("*", 1)),
+                router_port=base_port + 1 + i, turn_port=base_port + 11 + i,
+                relay_ports=(50000 + i * 500, 50000 + i * 500 + 499),
+            )
+        )  # fmt: skip
+    plan = StackPlan(
+        workdir=workdir,
+        regions=tuple(plans),
+        control_plane_port=base_port,
+        moto_port=base_port + 20,
+        redis_port=base_port + 21,
+        redis_url=redis_url,
+        demo_visit_from=demo_visit_from,
+        policy=policy,
+    )
+    plan.agent_secrets.update({r: secrets.token_urlsafe(24) for r in regions})
+    return plan
+
+
+def parse_pool_sizes(specs: list[str]) -> dict[str, int]:
+    """`3` (every region) or `eu-central-1=0` items -> {"*": 3, "eu-central-1": 0}."""
+    sizes: dict[str, int] = {}
+    for spec in specs:
+        name, sep, value = spec.rpartition("=")
+        key = name if sep else "*"
+        if not value.isdigit() or int(value) > 50:
+            raise ValueError(f"pool size {spec!r}: a number 0-50, optionally region=N")
+        sizes[key] = int(value)
+    return sizes
