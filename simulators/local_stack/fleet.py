@@ -103,7 +103,7 @@ class Fleet:
                 continue
             mine = {iid for iid, inst in self.instances.items() if inst.region == region.name}
             for iid in sorted(wanted - mine):
-                n, ip = self._ip_for(region)
+                _, ip = self._ip_for(region)
                 proc = await asyncio.to_thread(self._start_agent, region, iid, ip)
                 self.instances[iid] = Instance(region.name, iid, ip, proc)
                 changes.append(f"{region.name}: instance {iid} running as agent on {ip}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -78,7 +79,7 @@ class LocalStack:
                     lon=r.lon,
                     router_url=r.router_url,
                     turn_uris=[f"turn:127.0.0.1:{r.turn_port}?transport=udp"],
-                )  # fmt: skip
+                )
                 for r in p.regions
             ],
             token_keys={"k1": p.token_key},
@@ -240,10 +241,8 @@ class LocalStack:
                 self.check_core_alive()
             except Exception as exc:  # keep supervising; say what happened
                 self.say(f"supervisor: {exc}")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
-            except TimeoutError:
-                pass
 
     def stop(self) -> None:
         """Agents first (they end sessions), then everything else in reverse start order."""
