@@ -57,8 +57,8 @@ class LocalAws:
 
     def reset(self) -> None:
         url = f"{self.endpoint_url}/moto-api/reset"
-        request = urllib.request.Request(url, method="POST")  # noqa: S310 - loopback URL
-        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback URL we built
+        request = urllib.request.Request(url, method="POST")
+        with urllib.request.urlopen(request, timeout=10):
             pass
 
 

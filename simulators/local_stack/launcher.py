@@ -35,7 +35,7 @@ def _http_json(url: str, token: str | None = None) -> Any:
     request = urllib.request.Request(
         url, headers={"Authorization": f"Bearer {token}"} if token else {}
     )
-    with urllib.request.urlopen(request, timeout=2) as resp:  # noqa: S310 - loopback URL we built
+    with urllib.request.urlopen(request, timeout=2) as resp:
         return json.loads(resp.read())
 
 

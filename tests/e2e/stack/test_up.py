@@ -21,7 +21,7 @@ def http(
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(request, timeout=5) as resp:  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=5) as resp:
             raw = resp.read()
             return resp.status, json.loads(raw) if raw else None
     except urllib.error.HTTPError as exc:

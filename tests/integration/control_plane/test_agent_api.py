@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.fixtures.control_plane import ADMIN, ControlPlane, agent_secret
 from simulators.geoip_db import ip_of
+from tests.fixtures.control_plane import ADMIN, ControlPlane, agent_secret
 
 EU = "eu-central-1"
 FRA = ip_of("frankfurt")

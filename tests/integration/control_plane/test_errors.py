@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from control_plane.api.openapi import OPERATIONS
-from tests.fixtures.control_plane import ADMIN, ControlPlane, plane_settings, running_control_plane
 from simulators.geoip_db import ip_of
+from tests.fixtures.control_plane import ADMIN, ControlPlane, plane_settings, running_control_plane
 
 FRA = ip_of("frankfurt")
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.fixtures.control_plane import ADMIN, ControlPlane
 from simulators.geoip_db import ip_of
+from tests.fixtures.control_plane import ADMIN, ControlPlane
 
 EU, EUW = "eu-central-1", "eu-west-1"
 FRA = ip_of("frankfurt")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from tests.fixtures.control_plane import ControlPlane, plane_settings, running_control_plane
 from simulators.geoip_db import ip_of
+from tests.fixtures.control_plane import ControlPlane, plane_settings, running_control_plane
 
 EU, EUW, USE, USW = "eu-central-1", "eu-west-1", "us-east-1", "us-west-2"
 

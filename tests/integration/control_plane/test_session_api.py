@@ -6,10 +6,10 @@ import asyncio
 import json
 import time
 
+from simulators.geoip_db import ip_of
 from streamfleet.tokens import verify
 from streamfleet.turn import turn_credential
 from tests.fixtures.control_plane import TURN_SECRET, ControlPlane
-from simulators.geoip_db import ip_of
 
 FRA = ip_of("frankfurt")
 
