@@ -1,0 +1,390 @@
+// The configurator page: ask for a session, wait in the queue if needed,
+// connect the stream, send input, show live figures, end the session on leave.
+// Every failure ends up in showMessage() with a sentence a visitor understands.
+
+import { SessionApi, ApiError, NetworkError, describeEndReason } from "./session-api.js";
+import { StreamConnection, StreamError } from "./stream.js";
+import { InputSequencer } from "./input.js";
+import { LiveFigures } from "./figures.js";
+
+const MODEL = "roadster";
+const RECONNECT_ATTEMPTS = 5;
+const RECONNECT_BACKOFF_MS = [500, 1000, 2000, 4000, 8000];
+
+const $ = (id) => document.getElementById(id);
+const video = $("video");
+const api = new SessionApi(""); // same origin: the control plane serves this page
+
+// One client id per browser tab: a reload finds the same session again (the
+// create call is idempotent per client id), while two tabs are two visitors.
+const clientId =
+  sessionStorage.getItem("streamfleet.client_id") ||
+  `web-${crypto.randomUUID()}`;
+sessionStorage.setItem("streamfleet.client_id", clientId);
+
+const sequencer = new InputSequencer();
+let current = null; // {id, secret, view, stopFollow, connection, reconnecting}
+const scene = { paint: $("paint").value, wheels: $("wheels").value };
+
+const figures = new LiveFigures(video, () => current?.connection?.pc ?? null, sequencer, showFigures);
+
+// ---- messages and overlay -------------------------------------------------
+
+/** kind: "info" | "warn" | "error" */
+function showMessage(kind, text) {
+  const box = $("message");
+  box.hidden = !text;
+  box.dataset.kind = kind;
+  box.textContent = text || "";
+  box.setAttribute("role", kind === "error" ? "alert" : "status");
+}
+
+function showOverlay(kind, title, detail = "") {
+  const overlay = $("overlay");
+  overlay.dataset.kind = kind;
+  overlay.hidden = kind === "none";
+  $("overlay-title").textContent = title;
+  $("overlay-detail").textContent = detail;
+}
+
+function setState(text) {
+  $("fig-state").textContent = text;
+  document.body.dataset.state = text; // handy for styling and for the e2e tests
+}
+
+function setBusy(live) {
+  $("start").disabled = live;
+  $("leave").disabled = !live;
+  $("visit-from").disabled = live;
+}
+
+function showFigures(f) {
+  const fmt = (v, unit, digits = 0) => (v === null || v === undefined ? "—" : `${v.toFixed(digits)} ${unit}`);
+  $("fig-fps").textContent = fmt(f.fps, "fps", 1);
+  $("fig-rtt").textContent = fmt(f.rttMs, "ms") + (f.candidateType ? ` (${f.candidateType})` : "");
+  $("fig-latency").textContent =
+    f.inputToFrameMs === null ? "send some input" : `${fmt(f.inputToFrameMs, "ms")} (median ${fmt(f.inputToFrameMedianMs, "ms")})`;
+  $("fig-size").textContent = f.width ? `${f.width}×${f.height}` : "—";
+}
+
+// ---- session lifecycle -----------------------------------------------------
+
+async function start() {
+  showMessage("info", "");
+  setBusy(true);
+  setState("requesting");
+  showOverlay("wait", "Finding you a machine…", "Picking the nearest region with a free GPU.");
+  api.demoClientIp = $("visit-from").value || null;
+  let created;
+  try {
+    created = await api.create({ clientId, model: MODEL, configuration: { ...scene } });
+  } catch (err) {
+    setBusy(false);
+    setState("—");
+    return failCreate(err);
+  }
+  const view = created.session;
+  current = { id: view.session_id, secret: view.session_secret, view: null, connection: null };
+  // Follow the session for its whole life: queue position while waiting, the
+  // assignment when it comes, and the server's reason if it ever ends it.
+  current.stopFollow = api.follow(current.id, current.secret, {
+    onView: onSessionView,
+    onTrouble: () => {
+      if (current?.view?.state === "queued") showMessage("warn", "Lost contact with the queue; reconnecting…");
+    },
+  });
+  onSessionView(view);
+}
+
+function failCreate(err) {
+  if (err instanceof ApiError && err.status === 429) {
+    const wait = err.retryAfterS ?? 10;
+    showOverlay("error", "Too many requests", `Please wait ${wait} s before trying again.`);
+    showMessage("error", `Too many session requests from your address. Try again in ${wait} s.`);
+    countdownStart(wait);
+  } else if (err instanceof ApiError && err.status === 503) {
+    const wait = err.retryAfterS ?? 10;
+    showOverlay("error", "No capacity right now", err.message);
+    showMessage("error", `The service is overloaded (${err.message}). Try again in ${wait} s.`);
+    countdownStart(wait);
+  } else if (err instanceof ApiError) {
+    showOverlay("error", "The session could not be created", err.message);
+    showMessage("error", `Could not start: ${err.problem.title || "error"} — ${err.message} (HTTP ${err.status}).`);
+  } else if (err instanceof NetworkError) {
+    showOverlay("error", "Cannot reach the service", "Check your connection and try again.");
+    showMessage("error", `Could not start: ${err.message}.`);
+  } else {
+    showOverlay("error", "Something went wrong", String(err));
+    showMessage("error", String(err));
+  }
+}
+
+/** Keep Start disabled until Retry-After has passed, showing the remaining seconds. */
+function countdownStart(seconds) {
+  const button = $("start");
+  let left = Math.max(1, Math.min(seconds, 3600));
+  button.disabled = true;
+  button.textContent = `Start (${left} s)`;
+  const timer = setInterval(() => {
+    left -= 1;
+    if (left > 0 && !current) {
+      button.textContent = `Start (${left} s)`;
+      return;
+    }
+    clearInterval(timer);
+    button.textContent = "Start";
+    button.disabled = current !== null;
+  }, 1000);
+}
+
+function onSessionView(view) {
+  if (!current || view.session_id !== current.id) return;
+  current.view = view;
+  setState(view.state);
+  if (view.region) $("fig-region").textContent = view.region;
+  if (view.state === "queued") {
+    const eta = view.estimated_wait_s ? `about ${formatDuration(view.estimated_wait_s)}` : "soon";
+    showOverlay("queue", `You are number ${view.position} in the queue`, `Expected wait: ${eta}. Keep this page open.`);
+    $("overlay").dataset.position = String(view.position);
+  } else if ((view.state === "assigned" || view.state === "connected") && !current.connection) {
+    connect(view);
+  } else if (view.state === "ended") {
+    finish(view.end_reason);
+  }
+}
+
+async function connect(view) {
+  showMessage("info", "");
+  showOverlay("wait", "Connecting to your machine…", `Region ${view.region}.`);
+  const connection = new StreamConnection({
+    signalingUrl: view.stream.signaling_url,
+    token: view.stream.token,
+    iceServers: view.ice_servers,
+    video,
+    onStop: (err) => onStreamStopped(err),
+    onChannelOpen: () => {
+      $("controls").disabled = false;
+      // Bring the renderer to the scene this visitor chose before connecting.
+      sendInput({ type: "configure", configuration: { ...scene } });
+    },
+  });
+  current.connection = connection;
+  current.tokenExpiresAt = Date.parse(view.stream.expires_at);
+  try {
+    await connection.connect();
+  } catch (err) {
+    return onStreamStopped(err);
+  }
+  onConnected();
+}
+
+function onConnected() {
+  showMessage("info", "");
+  showOverlay("none", "");
+  figures.resetCounters();
+  figures.start();
+}
+
+/** The stream stopped or could not start: end, explain, or try to reconnect. */
+async function onStreamStopped(err) {
+  if (!current) return;
+  $("controls").disabled = true;
+  if (err.kind === "ended") {
+    // The agent closed with a reason; the session API has the authoritative one.
+    return finish(await endReasonOr(err.reason));
+  }
+  if (err.kind === "turn") {
+    showOverlay("error", "The media relay refused us", err.message);
+    showMessage("error", `Cannot stream: ${err.message}. Please try again later.`);
+    return abandon();
+  }
+  await reconnect(err);
+}
+
+async function reconnect(err) {
+  if (current.reconnecting) return;
+  current.reconnecting = true;
+  try {
+    for (let attempt = 1; attempt <= RECONNECT_ATTEMPTS && current; attempt++) {
+      const delay = RECONNECT_BACKOFF_MS[attempt - 1];
+      showOverlay("wait", "Connection lost — reconnecting…", `${capitalise(err.message)}. Attempt ${attempt} of ${RECONNECT_ATTEMPTS}.`);
+      showMessage("warn", `Connection lost (${err.message}). Reconnecting, attempt ${attempt} of ${RECONNECT_ATTEMPTS}…`);
+      await sleep(delay);
+      if (!current) return;
+      if (Date.now() >= current.tokenExpiresAt) {
+        showOverlay("error", "Your stream pass has expired", "Start again to get a new one.");
+        showMessage("error", "Your stream token has expired, so the connection cannot be resumed. Start a new session.");
+        return abandon();
+      }
+      // Ask the control plane first: if the session is over, say why instead of retrying.
+      try {
+        const view = await api.get(current.id, current.secret);
+        if (view.state === "ended") return finish(view.end_reason);
+      } catch (apiErr) {
+        if (apiErr instanceof ApiError && apiErr.status === 404) return finish(null);
+        continue; // the control plane is unreachable too: the network is still down
+      }
+      try {
+        await current.connection.connect();
+        current.reconnecting = false;
+        showMessage("info", "Reconnected.");
+        onConnected();
+        return;
+      } catch (next) {
+        if (next.kind === "ended") return finish(await endReasonOr(next.reason));
+        if (next.kind === "turn") return onStreamStopped(next);
+        err = next;
+      }
+    }
+    if (current) {
+      showOverlay("error", "Could not reconnect", "Start again to get a new session.");
+      showMessage("error", `Could not reconnect after ${RECONNECT_ATTEMPTS} attempts (${err.message}).`);
+      await abandon();
+    }
+  } finally {
+    if (current) current.reconnecting = false;
+  }
+}
+
+async function endReasonOr(fallback) {
+  try {
+    const view = await api.get(current.id, current.secret);
+    if (view.state === "ended") return view.end_reason;
+  } catch {
+    /* fall through: the agent's reason is good enough */
+  }
+  return fallback || null;
+}
+
+/** The server ended the session: show why and reset. */
+function finish(reason) {
+  if (!current) return;
+  const text = describeEndReason(reason);
+  teardown();
+  setState("ended");
+  const kind = reason === "client_ended" ? "info" : "error";
+  showOverlay(kind === "info" ? "idle" : "error", "Session ended", text);
+  showMessage(kind, text);
+}
+
+/** We give up on the stream: end the session so the machine is freed, keep the message shown. */
+async function abandon() {
+  const { id, secret } = current;
+  teardown();
+  setState("ended");
+  try {
+    await api.end(id, secret);
+  } catch {
+    /* the server ends it anyway once the claim or reconnect window runs out */
+  }
+}
+
+/** The visitor leaves: end the session now, so the machine goes to the next one. */
+async function leave() {
+  if (!current) return;
+  const { id, secret } = current;
+  teardown();
+  showOverlay("wait", "Ending the session…");
+  try {
+    await api.end(id, secret);
+    setState("ended");
+    showOverlay("idle", "Session ended", "Thanks for visiting. Press “Start” for a new one.");
+    showMessage("info", "Session ended. The machine is free for the next visitor.");
+  } catch (err) {
+    showMessage("error", `Could not end the session cleanly (${err.message}); it will time out on its own.`);
+  }
+}
+
+function teardown() {
+  figures.stop();
+  current?.stopFollow?.();
+  current?.connection?.close();
+  current = null;
+  $("controls").disabled = true;
+  setBusy(false);
+}
+
+// ---- input -----------------------------------------------------------------
+
+function sendInput(descriptor) {
+  const connection = current?.connection;
+  if (!connection?.ready) return;
+  connection.sendInput({ ...descriptor, seq: sequencer.next() });
+}
+
+$("controls").addEventListener("click", (event) => {
+  const button = event.target.closest("button");
+  if (!button) return;
+  if (button.dataset.color) return setPaint(button.dataset.color);
+  const type = button.dataset.input;
+  if (type === "orbit") sendInput({ type, dx_deg: Number(button.dataset.dx) });
+  else if (type === "zoom") sendInput({ type, factor: Number(button.dataset.factor) });
+  else if (type === "toggle_frunk" || type === "toggle_doors") {
+    button.setAttribute("aria-pressed", String(button.getAttribute("aria-pressed") !== "true"));
+    sendInput({ type });
+  }
+});
+
+function setPaint(color) {
+  scene.paint = color;
+  $("paint").value = color;
+  sendInput({ type: "set_paint", color });
+}
+$("paint").addEventListener("input", (e) => setPaint(e.target.value));
+$("wheels").addEventListener("change", (e) => {
+  scene.wheels = e.target.value;
+  sendInput({ type: "set_wheels", style: e.target.value });
+});
+
+// Drag to orbit: at most one message per animation frame, however fast the mouse.
+let drag = null;
+video.addEventListener("pointerdown", (e) => {
+  drag = { x: e.clientX, pending: 0 };
+  video.setPointerCapture(e.pointerId);
+});
+video.addEventListener("pointermove", (e) => {
+  if (!drag) return;
+  drag.pending += (e.clientX - drag.x) * 0.5;
+  drag.x = e.clientX;
+  if (drag.scheduled) return;
+  drag.scheduled = true;
+  requestAnimationFrame(() => {
+    if (!drag) return;
+    drag.scheduled = false;
+    if (Math.abs(drag.pending) >= 1) sendInput({ type: "orbit", dx_deg: Math.round(drag.pending) });
+    drag.pending = 0;
+  });
+});
+video.addEventListener("pointerup", () => (drag = null));
+video.addEventListener("pointercancel", () => (drag = null));
+
+// ---- wiring ----------------------------------------------------------------
+
+$("start").addEventListener("click", start);
+$("leave").addEventListener("click", leave);
+// Leaving the page ends the session at once instead of after the reconnect
+// window; keepalive lets the DELETE outlive the page.
+window.addEventListener("pagehide", () => {
+  if (current) api.end(current.id, current.secret, { keepalive: true }).catch(() => {});
+});
+
+function formatDuration(s) {
+  return s < 90 ? `${Math.round(s)} s` : `${Math.round(s / 60)} min`;
+}
+function capitalise(s) {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+// For the browser console and the end-to-end tests: read-only views of the live objects.
+window.streamfleet = {
+  get session() {
+    return current ? { id: current.id, state: current.view?.state, region: current.view?.region } : null;
+  },
+  get pc() {
+    return current?.connection?.pc ?? null;
+  },
+  figures: figures.figures,
+};
