@@ -9,7 +9,7 @@ import signal
 
 EPILOG = """\
 All settings come from the environment (prefix STREAMFLEET_AGENT_); the flags
-below override the most common ones. Secrets (SECRET, TURN_SECRET, TOKEN_KEYS)
+above override the most common ones. Secrets (SECRET, TURN_SECRET, TOKEN_KEYS)
 are read only from the environment.
 
 Renderer: RENDERER_COMMAND is started by the agent, restarted if it dies, and
