@@ -51,3 +51,6 @@ clean: ## remove the venv and caches
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache
 
 -include mk/*.mk
+
+bench-api: setup ## session API create+delete pairs vs. a no-op aiohttp handler (wrk); last line is JSON
+	$(PY) bench/api.py

@@ -119,6 +119,8 @@ async def problem_middleware(
             503, "unavailable", "Session store unavailable", "try again shortly",
             headers={"Retry-After": "1"},
         ) from None  # fmt: skip
+    except ConnectionResetError:
+        raise  # the client went away: nobody to answer, nothing to log
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         raise Problem(500, "internal", "Internal error") from None
