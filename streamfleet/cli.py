@@ -24,6 +24,7 @@ class Command(NamedTuple):
 # fmt: off
 COMMANDS: tuple[Command, ...] = (
     Command("up", "simulators.local_stack.cli", "run the whole system locally (moto, stubs, real servers) until Ctrl-C"),
+    Command("status", "simulators.status_cli", "print every region's instances, queue and sessions (ops API)"),
     Command("demo", "control_plane.demo", "start a throwaway Redis and watch the broker assign, queue and end sessions"),
     Command("control-plane", "control_plane.cli", "run the control plane: session, agent and ops APIs"),
     Command("agent", "regional_stack.agent.cli", "run the instance agent: signalling, lifecycle, renderer"),

@@ -6,6 +6,7 @@ visits from; every region has one warm instance.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -111,3 +112,50 @@ def test_session_ended_by_the_server_says_why(
     assert "operator took the streaming machine out of service" in page.message()
     page.page.screenshot(path=str(artifacts / "configurator-ended-by-server.png"))
     assert page.page.is_enabled("#start")
+
+
+def test_status_cli_prints_the_same_figures(stack: Stack) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "streamfleet.cli", "status",
+         "--control-plane-url", stack.info["control_plane_url"]],
+        env={**os.environ, "STREAMFLEET_ADMIN_TOKEN": stack.info["admin_token"]},
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    header = lines[0].split()
+    pools = stack.ops("/v1/pools")["regions"]  # nothing changes state while this test runs
+    for region in REGIONS.split(","):
+        summary = next(line for line in lines if line.startswith(region + " ")).split()
+        for column in ("ready", "streaming", "queue"):
+            key = "queue_depth" if column == "queue" else None
+            want = pools[region][key] if key else pools[region]["instances"][column]
+            assert summary[header.index(column)] == str(want), (column, summary)
+        for instance in stack.instances(region):
+            assert instance["instance_id"] in done.stdout
+
+    refused = subprocess.run(
+        [sys.executable, "-m", "streamfleet.cli", "status",
+         "--control-plane-url", stack.info["control_plane_url"], "--admin-token", "wrong"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert refused.returncode == 1
+    assert "refused the admin token" in refused.stderr
+
+
+def test_drain_button_drains_the_instance(stack: Stack, context: BrowserContext) -> None:
+    # Last in this module: a drained instance does not come back.
+    [instance] = stack.instances("eu-west-1")
+    status = context.new_page()
+    status.on("dialog", lambda dialog: dialog.accept())  # the "Drain ...?" confirmation
+    status.goto(stack.status_url)
+    row = f"section[data-region='eu-west-1'] tr[data-instance='{instance['instance_id']}']"
+    status.click(f"{row} button.drain")
+    status.wait_for_selector(f"{row} button.drain[disabled]", timeout=10_000)
+    [after] = [
+        i for i in stack.instances("eu-west-1") if i["instance_id"] == instance["instance_id"]
+    ]
+    assert after["draining"] or after["state"] in ("draining", "terminated")

@@ -1,0 +1,153 @@
+"""`streamfleet status`: the ops status page as a table in the terminal.
+
+Reads the ops API (docs/contracts.md "Ops API") with the admin token:
+`GET /v1/pools` for the per-region counts, `GET /v1/pools/{region}/instances`
+for one row per instance. `render` is pure, so the table is tested without I/O.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+STATES = (
+    "provisioning",
+    "booting",
+    "ready",
+    "reserved",
+    "streaming",
+    "recycling",
+    "draining",
+    "lost",
+)
+INSTANCE_COLUMNS = ("instance", "state", "private ip", "session", "in state", "heartbeat")
+
+
+class StatusError(RuntimeError):
+    """The control plane could not be read; the message says why."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--control-plane-url",
+        default=os.environ.get("STREAMFLEET_CONTROL_PLANE_URL", "http://127.0.0.1:8080"),
+        help="control plane base URL (env STREAMFLEET_CONTROL_PLANE_URL, default %(default)s)",
+    )
+    parser.add_argument(
+        "--admin-token",
+        default=None,
+        help="ops API bearer token (default: env STREAMFLEET_ADMIN_TOKEN)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the raw figures as JSON")
+    parser.add_argument(
+        "--watch", type=float, metavar="SECONDS", help="redraw every SECONDS until Ctrl-C"
+    )
+
+
+def fetch(url: str, token: str, path: str, timeout: float = 5.0) -> Any:
+    request = urllib.request.Request(
+        url.rstrip("/") + path, headers={"Authorization": f"Bearer {token}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):
+            raise StatusError(
+                f"the control plane refused the admin token (HTTP {exc.code})"
+            ) from exc
+        raise StatusError(f"{path}: HTTP {exc.code}") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise StatusError(f"cannot reach {url}: {exc}") from exc
+
+
+def collect(url: str, token: str) -> dict[str, Any]:
+    """{region: {pool figures..., "list": [instances]}} in the control plane's order."""
+    pools: dict[str, Any] = fetch(url, token, "/v1/pools")["regions"]
+    return {
+        region: {**figures, "list": fetch(url, token, f"/v1/pools/{region}/instances")["instances"]}
+        for region, figures in pools.items()
+    }
+
+
+def age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=False)).rstrip()
+
+    return [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+
+
+def render(regions: Mapping[str, Mapping[str, Any]]) -> str:
+    """The status as text: one summary table, then each region's instances."""
+    header = ["region", *STATES, "queue", "sessions", "constrained"]
+    rows = [
+        [
+            name,
+            *(str(r["instances"].get(s, 0)) for s in STATES),
+            str(r["queue_depth"]),
+            str(r["live_sessions"]),
+            (r.get("constraint_reason") or "yes") if r["constrained"] else "no",
+        ]
+        for name, r in regions.items()
+    ]
+    out = table(header, rows)
+    for name, r in regions.items():
+        out += ["", f"{name}:"]
+        if not r["list"]:
+            out.append("  no instances")
+            continue
+        inst_rows = [
+            [
+                i["instance_id"],
+                i["state"]
+                + (" (draining)" if i.get("draining") and i["state"] != "draining" else ""),
+                i.get("private_ip") or "",
+                i.get("session_id") or "",
+                age(i.get("state_age_s")),
+                age(i.get("heartbeat_age_s")),
+            ]
+            for i in r["list"]
+        ]
+        out += ["  " + line for line in table(INSTANCE_COLUMNS, inst_rows)]
+    return "\n".join(out)
+
+
+def run(args: argparse.Namespace) -> int:
+    token = args.admin_token or os.environ.get("STREAMFLEET_ADMIN_TOKEN", "")
+    if not token:
+        print("streamfleet status: set --admin-token or STREAMFLEET_ADMIN_TOKEN", file=sys.stderr)
+        return 2
+    while True:
+        try:
+            regions = collect(args.control_plane_url, token)
+        except StatusError as exc:
+            print(f"streamfleet status: {exc}", file=sys.stderr)
+            return 1
+        if args.json:
+            print(json.dumps(regions, indent=2))
+        else:
+            if args.watch:
+                print("\033[H\033[2J", end="")  # clear the terminal between redraws
+            print(render(regions))
+        if not args.watch:
+            return 0
+        time.sleep(args.watch)

@@ -1,0 +1,49 @@
+"""`streamfleet status` table rendering (pure; the e2e tests run it against a real stack)."""
+
+from __future__ import annotations
+
+from simulators.status_cli import age, render
+
+POOLS = {
+    "eu-central-1": {
+        "instances": {"ready": 2, "streaming": 1},
+        "queue_depth": 3,
+        "live_sessions": 1,
+        "constrained": True,
+        "constraint_reason": "InsufficientInstanceCapacity",
+        "list": [
+            {"instance_id": "i-a", "state": "streaming", "private_ip": "127.11.0.1",
+             "session_id": "s1", "state_age_s": 125.0, "heartbeat_age_s": 0.4, "draining": True},
+            {"instance_id": "i-b", "state": "ready", "private_ip": "127.11.0.2",
+             "session_id": None, "state_age_s": 4.0, "heartbeat_age_s": 1.0, "draining": False},
+        ],
+    },
+    "us-west-2": {
+        "instances": {}, "queue_depth": 0, "live_sessions": 0, "constrained": False, "list": [],
+    },
+}  # fmt: skip
+
+
+def test_summary_row_per_region_with_counts_queue_and_constraint() -> None:
+    lines = render(POOLS).splitlines()
+    header = lines[0].split()
+    eu = lines[2].split()
+    assert eu[0] == "eu-central-1"
+    assert eu[header.index("ready")] == "2"
+    assert eu[header.index("streaming")] == "1"
+    assert eu[header.index("queue")] == "3"
+    assert eu[header.index("sessions")] == "1"
+    assert eu[-1] == "InsufficientInstanceCapacity"
+    assert lines[3].split()[-1] == "no"
+
+
+def test_instance_rows_show_state_session_and_ages() -> None:
+    text = render(POOLS)
+    row = next(line for line in text.splitlines() if "i-a" in line)
+    assert "streaming (draining)" in row
+    assert "s1" in row and "2 min" in row
+    assert "us-west-2:\n  no instances" in text
+
+
+def test_age_units() -> None:
+    assert [age(None), age(5), age(600), age(7200)] == ["-", "5 s", "10 min", "2.0 h"]
