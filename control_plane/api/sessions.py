@@ -153,8 +153,14 @@ async def get_session(request: web.Request) -> web.Response:
 async def delete_session(request: web.Request) -> web.Response:
     svc = services(request)
     s = await own_session(request)
-    await svc.broker.end_session(s.session_id, EndReason.CLIENT_ENDED)
-    return web.json_response(dump(view(svc, await svc.broker.get_session(s.session_id))))
+    result = await svc.broker.end_session(s.session_id, EndReason.CLIENT_ENDED)
+    # The answer follows from the end result: no second read of the session.
+    body = {
+        "session_id": s.session_id,
+        "state": "ended",
+        "end_reason": (result.reason or EndReason.CLIENT_ENDED).value,
+    }
+    return web.json_response(body)
 
 
 @routes.get("/v1/sessions/{session_id}/events")
