@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, sync_playwright
 
 from simulators.local_stack.testing import running_stack
 
@@ -33,7 +33,7 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "e2e-web"
-VIEWPORT = {"width": 1280, "height": 760}
+VIEWPORT: ViewportSize = {"width": 1280, "height": 760}
 # Media can take a few seconds on two busy cores: the stream deadline is generous,
 # every wait is still bounded.
 STREAM_TIMEOUT_MS = 30_000
