@@ -74,7 +74,10 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument(
-        "--instances", type=int, default=40_000, help="ready instances, so creates are assignments"
+        "--instances",
+        type=int,
+        default=10_000,
+        help="ready instances (the design target of 10,000)",
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="sf-bench-api-") as tmp:
