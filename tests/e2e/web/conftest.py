@@ -39,7 +39,9 @@ VIEWPORT: ViewportSize = {"width": 1280, "height": 760}
 STREAM_TIMEOUT_MS = 30_000
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in
+# the main thread while it is open, which would break every asyncio test after it.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
