@@ -170,11 +170,8 @@ def test_control_plane_settings_are_the_ones_it_reads(
     settings = settings_in(text)
     fields = {f"STREAMFLEET_{name.upper()}" for name in ControlPlaneSettings.model_fields}
     assert set(settings) <= fields
-    # docs/contracts.md names them all but the two that only matter behind a load balancer.
-    assert set(settings) - contract_settings() == {
-        "STREAMFLEET_HTTP_HOST",
-        "STREAMFLEET_TRUSTED_PROXIES",
-    }
+    # docs/contracts.md names every setting the instance sets.
+    assert set(settings) - contract_settings() == set()
     secrets = {n: v.removeprefix("secret:") for n, v in settings.items() if v.startswith("secret:")}
     assert secrets == {
         "STREAMFLEET_REDIS_URL": "streamfleet/redis-url",
