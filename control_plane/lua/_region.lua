@@ -20,6 +20,14 @@ local function set_state(iid, state, now)
   end
 end
 
+-- Is `iid` serving (reserved or streaming) session `sid` at fencing `epoch`?
+local function serves(iid, sid, epoch)
+  local state = redis.call('HGET', K_STATE, iid)
+  return (state == 'reserved' or state == 'streaming')
+    and redis.call('HGET', K_SESS, iid) == sid
+    and redis.call('HGET', K_EPOCH, iid) == epoch
+end
+
 -- Where an instance goes when its session is over: ops' drain wins.
 local function after_session(iid)
   if redis.call('HGET', K_DRAIN, iid) == '1' then return 'draining' end

@@ -5,12 +5,8 @@
 -- Returns: {1, state} or {0, 'stale'} (not this session at this epoch).
 local iid, sid, epoch, now = ARGV[1], ARGV[2], ARGV[3], now_ms(ARGV[4])
 local what, window_ms = ARGV[5], tonumber(ARGV[6])
+if not serves(iid, sid, epoch) then return {0, 'stale'} end
 local state = redis.call('HGET', K_STATE, iid)
-if (state ~= 'reserved' and state ~= 'streaming')
-   or redis.call('HGET', K_SESS, iid) ~= sid
-   or redis.call('HGET', K_EPOCH, iid) ~= epoch then
-  return {0, 'stale'}
-end
 if what == 'connected' then
   if state == 'reserved' then set_state(iid, 'streaming', now) end
   redis.call('ZREM', K_DISC, iid)

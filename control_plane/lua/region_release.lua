@@ -7,12 +7,8 @@
 --          instance no longer serves that session at that epoch.
 local iid, sid, epoch, now = ARGV[1], ARGV[2], ARGV[3], now_ms(ARGV[4])
 local mode, claim_ms = ARGV[5], tonumber(ARGV[6])
+if not serves(iid, sid, epoch) then return {0, 'stale'} end
 local state = redis.call('HGET', K_STATE, iid)
-if (state ~= 'reserved' and state ~= 'streaming')
-   or redis.call('HGET', K_SESS, iid) ~= sid
-   or redis.call('HGET', K_EPOCH, iid) ~= epoch then
-  return {0, 'stale'}
-end
 local entry = false
 if mode == 'ready' and state == 'reserved' then
   entry = become_ready(iid, now, claim_ms)

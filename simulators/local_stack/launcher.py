@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from control_plane.settings import ControlPlaneSettings, RegionConfig
-from nginx_lua.process import start_nginx, stop_nginx
+from nginx_lua.process import http_ok, start_nginx, stop_nginx
 from nginx_lua.render import RouterSettings, render_router
 from regional_stack.coturn.local import start_coturn
 from regional_stack.pool.moto_fixture import create_regional_stack, fake_aws_environment
@@ -143,7 +143,7 @@ class LocalStack:
             log_path=self.plan.workdir / "control-plane.log", env=env,
         ).start()  # fmt: skip
         url = self.plan.control_plane_url + "/healthz"
-        proc.wait_ready(lambda: _ok(url), timeout=30)
+        proc.wait_ready(lambda: http_ok(url), timeout=30)
         return proc
 
     def _start_router(self, r: Any) -> ManagedProcess:
@@ -258,11 +258,3 @@ class LocalStack:
 
     def pids(self) -> list[int]:
         return [proc.pid for proc, _ in self.core if proc.alive()] + self.fleet.pids()
-
-
-def _ok(url: str) -> bool:
-    try:
-        _http_json(url)
-        return True
-    except OSError:
-        return False
