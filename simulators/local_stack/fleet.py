@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass, field
 
 from regional_stack.pool.moto_fixture import aws_client, fake_aws_environment
-from simulators.local_stack.plan import AGENT_PORT, RegionPlan, StackPlan
+from simulators.local_stack.plan import RegionPlan, StackPlan
 from streamfleet.localproc import ManagedProcess
 
 log = logging.getLogger("streamfleet.up.fleet")
@@ -71,7 +71,8 @@ class Fleet:
                 "STREAMFLEET_AGENT_SECRET": p.agent_secrets[region.name],
                 "STREAMFLEET_AGENT_INSTANCE_ID": instance_id,
                 "STREAMFLEET_AGENT_PRIVATE_IP": ip,
-                "STREAMFLEET_AGENT_PORT": str(AGENT_PORT),
+                "STREAMFLEET_AGENT_PORT": str(p.agent_port),
+                "STREAMFLEET_AGENT_STREAMER_PORT": str(p.streamer_port),
                 "STREAMFLEET_AGENT_TOKEN_KEYS": json.dumps({"k1": p.token_key}),
                 "STREAMFLEET_AGENT_TURN_URIS": json.dumps(
                     [f"turn:127.0.0.1:{region.turn_port}?transport=udp"]

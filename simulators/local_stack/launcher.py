@@ -20,7 +20,7 @@ from regional_stack.coturn.local import start_coturn
 from regional_stack.pool.moto_fixture import create_regional_stack, fake_aws_environment
 from simulators.geoip_db import write_city_db
 from simulators.local_stack.fleet import Fleet
-from simulators.local_stack.plan import AGENT_PORT, StackPlan
+from simulators.local_stack.plan import StackPlan
 from streamfleet.localproc import ManagedProcess, port_open, start_redis
 
 log = logging.getLogger("streamfleet.up")
@@ -156,7 +156,7 @@ class LocalStack:
             prefix,
             RouterSettings(
                 region=r.name, listen=f"127.0.0.1:{r.router_port}", region_cidr=r.cidr,
-                agent_port=AGENT_PORT, key_file=key_file, worker_processes="1",
+                agent_port=self.plan.agent_port, key_file=key_file, worker_processes="1",
             ),
         )  # fmt: skip
         return start_nginx(

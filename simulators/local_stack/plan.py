@@ -15,7 +15,14 @@ KNOWN_REGIONS: dict[str, tuple[str, float, float, int]] = {
     "us-east-1": ("us", 38.90, -77.04, 13),
     "us-west-2": ("us", 45.84, -119.70, 14),
 }
-AGENT_PORT = 8700
+# Offsets from --base-port: every port a stack uses follows it, so two stacks (or a
+# stack and the test suite) coexist on one host. Instance addresses are shared
+# loopback /16s, so the agent and streamer ports must differ per stack instead.
+AGENT_PORT_OFFSET = 30
+STREAMER_PORT_OFFSET = 31
+RELAY_PORTS_OFFSET = 100
+RELAY_PORTS_PER_REGION = 200
+PORT_SPAN = RELAY_PORTS_OFFSET + 4 * RELAY_PORTS_PER_REGION
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,8 @@ class StackPlan:
     moto_port: int
     redis_port: int
     redis_url: str | None  # an existing Redis, else one is started on redis_port
+    agent_port: int
+    streamer_port: int
     demo_visit_from: bool
     policy: str
     token_key: str = field(default_factory=lambda: b64url_encode(secrets.token_bytes(32)))
@@ -64,7 +73,7 @@ class StackPlan:
 
     @property
     def all_ports(self) -> list[int]:
-        ports = [self.control_plane_port, self.moto_port]
+        ports = [self.control_plane_port, self.moto_port, self.agent_port, self.streamer_port]
         if self.redis_url is None:
             ports.append(self.redis_port)
         for r in self.regions:
@@ -97,7 +106,10 @@ def make_plan(
                 name=name, geography=geo, lat=lat, lon=lon, octet=octet,
                 pool_size=pool_sizes.get(name, pool_sizes.get("*", 1)),
                 router_port=base_port + 1 + i, turn_port=base_port + 11 + i,
-                relay_ports=(50000 + i * 500, 50000 + i * 500 + 499),
+                relay_ports=(
+                    base_port + RELAY_PORTS_OFFSET + i * RELAY_PORTS_PER_REGION,
+                    base_port + RELAY_PORTS_OFFSET + (i + 1) * RELAY_PORTS_PER_REGION - 1,
+                ),
             )
         )  # fmt: skip
     plan = StackPlan(
@@ -107,6 +119,8 @@ def make_plan(
         moto_port=base_port + 20,
         redis_port=base_port + 21,
         redis_url=redis_url,
+        agent_port=base_port + AGENT_PORT_OFFSET,
+        streamer_port=base_port + STREAMER_PORT_OFFSET,
         demo_visit_from=demo_visit_from,
         policy=policy,
     )

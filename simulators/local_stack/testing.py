@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -13,12 +14,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from simulators.local_stack.plan import PORT_SPAN
 from streamfleet.localproc import port_open
 
 
-def free_base_port(span: int = 22) -> int:
-    """A base port whose whole block (base .. base+span) is free right now."""
-    for base in range(20000, 40000, 97):
+def free_base_port(span: int = PORT_SPAN) -> int:
+    """A base port whose whole block (base .. base+span) is free right now.
+
+    Starts at a random block so that concurrent test runs rarely race for one.
+    """
+    start = random.randrange(20000, 40000 - span, 1000)
+    for base in [*range(start, 40000 - span, 1000), *range(20000, start, 1000)]:
         if not any(port_open("127.0.0.1", base + i) for i in range(span)):
             return base
     raise RuntimeError("no free block of ports between 20000 and 40000")
