@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from importlib import resources
-from typing import Any
 
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -18,18 +16,20 @@ from control_plane.api.metrics import Metrics
 from control_plane.api.openapi import build_openapi
 from control_plane.api.problems import problem_middleware
 from control_plane.api.security import cors_middleware
-from control_plane.broker import Broker
+from control_plane.broker import Broker, RedisClient, as_client
 from control_plane.geo import GeoLocator, parse_networks
 from control_plane.settings import ControlPlaneSettings
 
 
-def redis_client(settings: ControlPlaneSettings) -> Any:
+def redis_client(settings: ControlPlaneSettings) -> RedisClient:
     if settings.redis_cluster:
-        return RedisCluster.from_url(
-            settings.redis_url, max_connections=settings.redis_max_connections
+        return as_client(
+            RedisCluster.from_url(
+                settings.redis_url, max_connections=settings.redis_max_connections
+            )
         )
-    return aioredis.Redis.from_url(
-        settings.redis_url, max_connections=settings.redis_max_connections
+    return as_client(
+        aioredis.Redis.from_url(settings.redis_url, max_connections=settings.redis_max_connections)
     )
 
 
@@ -37,17 +37,12 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     client = redis_client(settings)
     metrics = Metrics()
-    rate_limit = client.register_script(
-        resources.files("control_plane.lua").joinpath("rate_limit.lua").read_text()
-    )
     svc = Services(
         settings=settings,
-        redis=client,
         broker=Broker(client, settings.region_names, settings.broker, observer=metrics),
         geo=GeoLocator(settings.geoip_db),
         trusted=parse_networks(settings.trusted_proxies),
         keyring=settings.keyring(),
-        rate_limit=rate_limit,
         metrics=metrics,
     )
     app[SERVICES] = svc
@@ -66,7 +61,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    await request.app[SERVICES].redis.ping()
+    await request.app[SERVICES].broker.reads.ping()
     return web.json_response({"status": "ok"})
 
 

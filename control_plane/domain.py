@@ -52,6 +52,28 @@ class SessionNotLive(BrokerError):
     code = "session_not_live"
 
 
+class TransitionRefused(BrokerError):
+    """The store refused a lifecycle move the table does not allow; names both states."""
+
+    code = "transition_refused"
+
+    def __init__(self, kind: str, ident: str, current: str, wanted: str) -> None:
+        super().__init__(f"{kind} {ident} cannot go from {current} to {wanted}", field="state")
+        self.kind, self.ident, self.current, self.wanted = kind, ident, current, wanted
+
+
+class IpConflict(BrokerError):
+    """A live instance's private IP never changes."""
+
+    code = "ip_conflict"
+
+
+class StoreUnavailable(BrokerError):
+    """Redis is briefly unreachable, loading or failing over: retry shortly."""
+
+    code = "unavailable"
+
+
 @dataclass(frozen=True, slots=True)
 class Session:
     """A session as the broker knows it (secret included: callers guard it)."""

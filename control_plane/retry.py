@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from redis import exceptions as rx
 from tenacity import (
     AsyncRetrying,
     retry_if_exception_type,
@@ -20,15 +19,13 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from control_plane.domain import StoreUnavailable
+
 T = TypeVar("T")
 
-RETRYABLE_REDIS_ERRORS: tuple[type[BaseException], ...] = (
-    rx.ConnectionError,
-    rx.TimeoutError,
-    rx.BusyLoadingError,
-    rx.TryAgainError,
-    rx.ClusterDownError,
-)
+# The broker's adapter (control_plane/broker/plumbing.py) turns every
+# "Redis briefly away" error into StoreUnavailable; nothing else is retried.
+RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (StoreUnavailable,)
 
 
 async def with_redis_retry(
@@ -36,7 +33,7 @@ async def with_redis_retry(
 ) -> T:
     """Run `call` again on a retryable Redis error: jittered exponential backoff."""
     async for attempt in AsyncRetrying(
-        retry=retry_if_exception_type(RETRYABLE_REDIS_ERRORS),
+        retry=retry_if_exception_type(RETRYABLE_ERRORS),
         wait=wait_random_exponential(multiplier=0.05, max=1.0),
         stop=stop_after_attempt(attempts) | stop_after_delay(max_seconds),
         reraise=True,

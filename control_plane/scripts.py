@@ -7,10 +7,19 @@ the state machine is written once, in Python, and enforced in Redis.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
 from importlib import resources
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from streamfleet.lifecycle import INSTANCE_TRANSITIONS
+from streamfleet.lifecycle import (
+    INSTANCE_INITIAL,
+    INSTANCE_TRANSITIONS,
+    SESSION_INITIAL,
+    SESSION_TRANSITIONS,
+)
+
+E = TypeVar("E", bound=StrEnum)
 
 REGION_SCRIPTS = (
     "region_register",
@@ -31,6 +40,8 @@ SESSION_SCRIPTS = (
     "session_enqueue",
     "session_end",
 )
+# Scripts that need no lifecycle prelude.
+PLAIN_SCRIPTS = ("rate_limit",)
 
 
 class ScriptRunner(Protocol):
@@ -39,12 +50,20 @@ class ScriptRunner(Protocol):
     async def __call__(self, keys: list[str], args: list[str | int]) -> Any: ...
 
 
+def _lua_table(name: str, table: Mapping[E, Iterable[E]], initial: Iterable[E]) -> str:
+    rows = [("new", initial), *((state.value, nexts) for state, nexts in table.items())]
+    body = "\n".join(
+        f"  {state} = {{{', '.join(f'{n.value} = true' for n in sorted(nexts))}}},"
+        for state, nexts in rows
+    )
+    return f"local {name} = {{\n{body}\n}}\n"
+
+
 def transition_table_lua() -> str:
-    rows = []
-    for state, nexts in INSTANCE_TRANSITIONS.items():
-        inner = ", ".join(f"{n.value} = true" for n in sorted(nexts))
-        rows.append(f"  {state.value} = {{{inner}}},")
-    return "local INSTANCE_NEXT = {\n" + "\n".join(rows) + "\n}\n"
+    """The lifecycle tables as Lua, prepended to every script (`check_move` reads them)."""
+    return _lua_table("INSTANCE_NEXT", INSTANCE_TRANSITIONS, INSTANCE_INITIAL) + _lua_table(
+        "SESSION_NEXT", SESSION_TRANSITIONS, SESSION_INITIAL
+    )
 
 
 def _read(name: str) -> str:
@@ -53,6 +72,8 @@ def _read(name: str) -> str:
 
 def script_source(name: str) -> str:
     """The full text Redis runs for `name`: preludes + the script itself."""
+    if name in PLAIN_SCRIPTS:
+        return _read(name)
     prelude = _read("_region") if name.startswith("region_") else _read("_session")
     return transition_table_lua() + _read("_common") + prelude + _read(name)
 
@@ -63,7 +84,7 @@ class Scripts:
     def __init__(self, client: Any) -> None:
         self._by_name: dict[str, ScriptRunner] = {
             name: client.register_script(script_source(name))
-            for name in REGION_SCRIPTS + SESSION_SCRIPTS
+            for name in REGION_SCRIPTS + SESSION_SCRIPTS + PLAIN_SCRIPTS
         }
 
     def __getitem__(self, name: str) -> ScriptRunner:

@@ -55,18 +55,36 @@ class EndReason(StrEnum):
 
 
 _I = InstanceState
+# Why each edge exists (docs/design.md, "Lifecycle tables", says the same in prose):
 INSTANCE_TRANSITIONS: dict[InstanceState, frozenset[InstanceState]] = {
+    # The cloud launched it; its agent registers (booting). Ops may drain it
+    # before it ever boots; it may never heartbeat at all (lost).
     _I.PROVISIONING: frozenset({_I.BOOTING, _I.DRAINING, _I.LOST}),
+    # The renderer loaded (ready), ops drained it, or it went silent.
     _I.BOOTING: frozenset({_I.READY, _I.DRAINING, _I.LOST}),
-    _I.READY: frozenset({_I.RESERVED, _I.DRAINING, _I.LOST}),
-    _I.RESERVED: frozenset({_I.STREAMING, _I.RECYCLING, _I.DRAINING, _I.LOST}),
+    # Assigned to a session (reserved), drained, or went silent; its renderer
+    # crashed while idle, so it must reset before it serves anyone (recycling).
+    _I.READY: frozenset({_I.RESERVED, _I.RECYCLING, _I.DRAINING, _I.LOST}),
+    # The client connected (streaming); the reservation was withdrawn before any
+    # client touched the GPU, e.g. a bind lost a race (ready, no reset needed);
+    # the session ended otherwise (recycling, or draining if ops asked); lost.
+    _I.RESERVED: frozenset({_I.STREAMING, _I.READY, _I.RECYCLING, _I.DRAINING, _I.LOST}),
+    # The session ended (recycling, or draining if ops asked), or it went silent.
     _I.STREAMING: frozenset({_I.RECYCLING, _I.DRAINING, _I.LOST}),
+    # The agent reset the renderer (ready), drained, or went silent.
     _I.RECYCLING: frozenset({_I.READY, _I.DRAINING, _I.LOST}),
-    # A lost instance that heartbeats again must reset before it serves anyone.
+    # A lost instance that speaks again must reset before it serves anyone
+    # (recycling); ops may drain it; the cloud may take it away (terminated).
     _I.LOST: frozenset({_I.RECYCLING, _I.DRAINING, _I.TERMINATED}),
-    _I.DRAINING: frozenset({_I.TERMINATED}),
+    # Idle and out of service: the pool manager (or the cloud) terminates it,
+    # or it dies before that (lost, then terminated by the cloud).
+    _I.DRAINING: frozenset({_I.TERMINATED, _I.LOST}),
+    # Final: an instance id is never reused.
     _I.TERMINATED: frozenset(),
 }
+# States an instance may be created in: the cloud's launch (provisioning) or an
+# agent registering an instance nobody announced (booting).
+INSTANCE_INITIAL = frozenset({_I.PROVISIONING, _I.BOOTING})
 
 _S = SessionState
 SESSION_TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
@@ -75,6 +93,7 @@ SESSION_TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
     _S.CONNECTED: frozenset({_S.ENDED}),
     _S.ENDED: frozenset(),
 }
+SESSION_INITIAL = frozenset({_S.QUEUED})
 
 LIVE_SESSION_STATES = frozenset({_S.QUEUED, _S.ASSIGNED, _S.CONNECTED})
 SERVING_INSTANCE_STATES = frozenset({_I.RESERVED, _I.STREAMING})
@@ -89,8 +108,16 @@ class TransitionError(ValueError):
         self.wanted = wanted
 
 
+def instance_move_allowed(current: InstanceState | None, wanted: InstanceState) -> bool:
+    """`current` None: the instance does not exist yet. A move to the same
+    state is a no-op, always allowed."""
+    if current is None:
+        return wanted in INSTANCE_INITIAL
+    return current == wanted or wanted in INSTANCE_TRANSITIONS[current]
+
+
 def check_instance_transition(current: InstanceState, wanted: InstanceState) -> None:
-    if wanted not in INSTANCE_TRANSITIONS[current]:
+    if not instance_move_allowed(current, wanted):
         raise TransitionError("instance", current, wanted)
 
 

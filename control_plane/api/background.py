@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 
-from control_plane import keys
 from control_plane.api.context import Services
 from streamfleet.lifecycle import SessionState
 
@@ -19,8 +18,7 @@ log = logging.getLogger("streamfleet.control_plane.background")
 
 
 async def _reap_region(svc: Services, region: str, lease_ms: int) -> None:
-    lease = keys.region_key(region, "meta") + ":reaper-lease"
-    if not await svc.redis.set(lease, "1", nx=True, px=lease_ms):
+    if not await svc.broker.reads.take_lease(region, lease_ms):
         return
     await svc.broker.reap(region)
     await _relax_waiting(svc, region)
@@ -33,8 +31,7 @@ async def _relax_waiting(svc: Services, region: str) -> None:
         return
     now = await svc.broker.now_ms()
     relax_ms = svc.settings.geography_relax_after_s * 1000
-    for raw in await svc.redis.zrange(keys.region_key(region, "queue"), 0, 199):
-        sid = raw.decode() if isinstance(raw, bytes) else str(raw)
+    for sid in await svc.broker.reads.queue_head(region, 200):
         with contextlib.suppress(Exception):
             s = await svc.broker.get_session(sid)
             if (

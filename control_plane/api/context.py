@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from aiohttp import web
 
+from control_plane.api.metrics import Metrics
 from control_plane.broker import Broker
 from control_plane.domain import RegionSnapshot
 from control_plane.geo import GeoLocator, Network
@@ -18,13 +18,11 @@ class Services:
     """Everything a request needs, built once per app in cleanup_ctx."""
 
     settings: ControlPlaneSettings
-    redis: Any
     broker: Broker
     geo: GeoLocator
     trusted: list[Network]
     keyring: dict[str, bytes]
-    rate_limit: Any
-    metrics: Any
+    metrics: Metrics
     snapshots: dict[str, RegionSnapshot] = field(default_factory=dict)
 
     @property

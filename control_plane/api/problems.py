@@ -13,13 +13,15 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
-from redis import exceptions as rx
 
 from control_plane.domain import (
     BrokerError,
     InvalidArgument,
+    IpConflict,
     SessionNotLive,
     StaleEpoch,
+    StoreUnavailable,
+    TransitionRefused,
     UnknownInstance,
     UnknownRegion,
     UnknownSession,
@@ -61,6 +63,8 @@ _BROKER_STATUS: dict[type[BrokerError], tuple[int, str]] = {
     UnknownInstance: (404, "Unknown instance"),
     StaleEpoch: (409, "Stale epoch"),
     SessionNotLive: (409, "Session has ended"),
+    TransitionRefused: (409, "State change not allowed"),
+    IpConflict: (409, "Private IP conflict"),
 }
 
 
@@ -97,6 +101,12 @@ async def problem_middleware(
         return await handler(request)
     except Problem:
         raise
+    except StoreUnavailable:
+        log.warning("session store unavailable for %s %s", request.method, request.path)
+        raise Problem(
+            503, "unavailable", "Session store unavailable", "try again shortly",
+            headers={"Retry-After": "1"},
+        ) from None  # fmt: skip
     except BrokerError as exc:
         raise from_broker(exc) from None
     except ValidationError as exc:
@@ -107,18 +117,6 @@ async def problem_middleware(
         kind, title = _HTTP_KINDS.get(exc.status, ("http-error", exc.reason))
         headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
         raise Problem(exc.status, kind, title, headers=headers or None) from None
-    except (
-        rx.ConnectionError,
-        rx.TimeoutError,
-        rx.BusyLoadingError,
-        rx.ClusterDownError,
-        rx.TryAgainError,
-    ):
-        log.warning("redis unavailable for %s %s", request.method, request.path)
-        raise Problem(
-            503, "unavailable", "Session store unavailable", "try again shortly",
-            headers={"Retry-After": "1"},
-        ) from None  # fmt: skip
     except ConnectionResetError:
         raise  # the client went away: nobody to answer, nothing to log
     except Exception:

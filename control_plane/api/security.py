@@ -7,7 +7,6 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from control_plane import keys
 from control_plane.api.context import SERVICES, services
 from control_plane.api.problems import Problem
 from control_plane.geo import client_ip
@@ -47,9 +46,9 @@ def request_client_ip(request: web.Request) -> str | None:
 async def check_rate_limit(request: web.Request) -> None:
     svc = services(request)
     ip = request_client_ip(request) or "unknown"
-    count, ttl = await svc.rate_limit(keys=[keys.ratelimit_key(ip)], args=[60_000])
-    if int(count) > svc.settings.rate_limit_per_minute:
-        retry = max(1, int(ttl) // 1000 + 1)
+    got = await svc.broker.store.rate_count(ip, 60_000)
+    if got.count > svc.settings.rate_limit_per_minute:
+        retry = max(1, got.reset_ms // 1000 + 1)
         raise Problem(
             429, "rate-limited", "Too many requests", f"at most {svc.settings.rate_limit_per_minute} per minute",
             headers={"Retry-After": str(retry)},

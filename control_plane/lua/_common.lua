@@ -1,6 +1,7 @@
 -- Shared prelude, prepended to every script by control_plane/scripts.py
--- together with the generated transition table (INSTANCE_NEXT, from
--- streamfleet/lifecycle.py, the one place transitions are defined).
+-- together with the generated transition tables (INSTANCE_NEXT and
+-- SESSION_NEXT, from streamfleet/lifecycle.py, the one place transitions are
+-- defined; the pseudo-state `new` lists the states a record may be created in).
 --
 -- Time: ARGV "now" in milliseconds when the caller injects a clock (tests);
 -- empty means "ask Redis" so one clock orders everything.
@@ -12,6 +13,27 @@ local function now_ms(arg)
 end
 
 local function can_move(from, to)
-  local nexts = INSTANCE_NEXT[from]
-  return nexts ~= nil and nexts[to] == true
+  local nexts = INSTANCE_NEXT[from or 'new']
+  return from == to or (nexts ~= nil and nexts[to] == true)
+end
+
+-- The one transition check. Called before any write of the move it guards,
+-- so a refused move changes nothing. The error reply is typed:
+-- "TRANSITION <kind> <id> <current or new> <wanted>" (control_plane/broker/store.py
+-- turns it into lifecycle.TransitionError).
+local function check_move(kind, id, from, to)
+  local table_ = INSTANCE_NEXT
+  if kind == 'session' then table_ = SESSION_NEXT end
+  local nexts = table_[from or 'new']
+  if from == to or (nexts ~= nil and nexts[to] == true) then return end
+  error({err = 'TRANSITION ' .. kind .. ' ' .. id .. ' ' .. (from or 'new') .. ' ' .. to})
+end
+
+-- Outbox entries: the one encoding (control_plane/broker/outbox.py decodes it).
+local function outbox_bind(sid, iid, epoch, ip, deadline)
+  return table.concat({'bind', sid, iid, tostring(epoch), ip, tostring(deadline)}, '|')
+end
+
+local function outbox_end(sid, iid, epoch, reason)
+  return table.concat({'end', sid, iid or '', epoch or '', reason}, '|')
 end

@@ -4,7 +4,12 @@ local K_STATE, K_EPOCH, K_SESS, K_IP, K_SINCE, K_DRAIN, K_READY, K_HB,
       KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8],
       KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13], KEYS[14], KEYS[15]
 
+-- Every instance state change goes through here (checked first, so a refused
+-- move writes nothing); a move to the current state is a no-op.
 local function set_state(iid, state, now)
+  local from = redis.call('HGET', K_STATE, iid)
+  if from == state then return end
+  check_move('instance', iid, from or false, state)
   redis.call('HSET', K_STATE, iid, state)
   redis.call('HSET', K_SINCE, iid, now)
   if state == 'ready' then
@@ -39,17 +44,17 @@ end
 -- entry makes sure a crashed caller's bind is finished by the reaper.
 -- Returns the outbox entry, or false.
 local function serve_queue_head(iid, now, claim_ms)
-  local head = redis.call('ZPOPMIN', K_QUEUE)
+  local head = redis.call('ZRANGE', K_QUEUE, 0, 0)
   if head[1] == nil then return false end
   local sid = head[1]
+  set_state(iid, 'reserved', now)
+  redis.call('ZREM', K_QUEUE, sid)
   redis.call('ZREM', K_QDL, sid)
   local epoch = redis.call('HINCRBY', K_EPOCH, iid, 1)
-  set_state(iid, 'reserved', now)
   redis.call('HSET', K_SESS, iid, sid)
   local deadline = now + claim_ms
   redis.call('ZADD', K_CLAIMS, deadline, iid)
-  local ip = redis.call('HGET', K_IP, iid)
-  local entry = table.concat({'bind', sid, iid, tostring(epoch), ip, tostring(deadline)}, '|')
+  local entry = outbox_bind(sid, iid, epoch, redis.call('HGET', K_IP, iid), deadline)
   redis.call('ZADD', K_OUTBOX, now, entry)
   return entry
 end
@@ -60,11 +65,9 @@ local function become_ready(iid, now, claim_ms)
     set_state(iid, 'draining', now)
     return false
   end
-  redis.call('HDEL', K_SESS, iid)
-  local entry = serve_queue_head(iid, now, claim_ms)
-  if entry then return entry end
   set_state(iid, 'ready', now)
-  return false
+  redis.call('HDEL', K_SESS, iid)
+  return serve_queue_head(iid, now, claim_ms)
 end
 
 -- The instance stops serving its session for `reason`; the session side
@@ -75,7 +78,7 @@ local function stop_serving(iid, to_state, reason, now)
   set_state(iid, to_state, now)
   redis.call('HDEL', K_SESS, iid)
   if sid then
-    local entry = table.concat({'end', sid, iid, epoch, reason}, '|')
+    local entry = outbox_end(sid, iid, epoch, reason)
     redis.call('ZADD', K_OUTBOX, now, entry)
     return entry
   end

@@ -9,7 +9,6 @@ local sid, region, iid, ip, epoch, claim = ARGV[1], ARGV[2], ARGV[3], ARGV[4], A
 local now = now_ms(ARGV[7])
 local state = redis.call('HGET', K_SESSION, 'state')
 if state ~= 'queued' then return {0, state or 'unknown'} end
-redis.call('HSET', K_SESSION, 'state', 'assigned', 'region', region, 'instance_id', iid,
-  'private_ip', ip, 'epoch', epoch, 'claim_deadline_ms', claim, 'assigned_ms', now)
-mirror_state(sid, 'assigned')
+session_move(sid, 'assigned', {'region', region, 'instance_id', iid,
+  'private_ip', ip, 'epoch', epoch, 'claim_deadline_ms', claim, 'assigned_ms', now})
 return {1}

@@ -7,7 +7,6 @@ local s = redis.call('HMGET', K_SESSION, 'state', 'epoch')
 if s[1] ~= 'assigned' and s[1] ~= 'connected' then return {0, s[1] or 'unknown'} end
 if s[2] ~= epoch then return {0, 'stale_epoch'} end
 if s[1] == 'assigned' then
-  redis.call('HSET', K_SESSION, 'state', 'connected', 'connected_ms', now)
-  mirror_state(sid, 'connected')
+  session_move(sid, 'connected', {'connected_ms', now})
 end
 return {1}

@@ -9,9 +9,7 @@ local sid, client_id, secret, regions = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now, model, configuration, queue_ms = now_ms(ARGV[5]), ARGV[6], ARGV[7], tonumber(ARGV[8])
 local cur = redis.call('HMGET', K_CLIENT, 'sid', 'state')
 if cur[1] and LIVE[cur[2]] then return {0, cur[1]} end
-redis.call('HSET', K_SESSION,
-  'state', 'queued', 'client_id', client_id, 'secret', secret, 'regions', regions,
+session_move(sid, 'queued', {'client_id', client_id, 'secret', secret, 'regions', regions,
   'created_ms', now, 'model', model, 'configuration', configuration,
-  'queue_deadline_ms', now + queue_ms)
-redis.call('HSET', K_CLIENT, 'sid', sid, 'state', 'queued')
+  'queue_deadline_ms', now + queue_ms})
 return {1, sid, now}

@@ -13,8 +13,6 @@ if not s[1] then return {0, 'unknown', ''} end
 if not LIVE[s[1]] then return {0, s[1], s[6] or ''} end
 if required ~= '' and s[1] ~= required then return {0, s[1], ''} end
 if epoch ~= '' and s[2] ~= epoch then return {0, 'stale_epoch', ''} end
-redis.call('HSET', K_SESSION, 'state', 'ended', 'end_reason', reason, 'ended_ms', now,
-  'previous_state', s[1])
-if redis.call('HGET', K_CLIENT, 'sid') == sid then redis.call('DEL', K_CLIENT) end
+session_move(sid, 'ended', {'end_reason', reason, 'ended_ms', now, 'previous_state', s[1]})
 redis.call('PEXPIRE', K_SESSION, retention)
 return {1, s[3] or '', s[4] or '', s[2] or '', s[5] or ''}

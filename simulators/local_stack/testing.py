@@ -26,7 +26,7 @@ def free_base_port(span: int = PORT_SPAN) -> int:
     start = random.randrange(20000, 40000 - span, 1000)
     for base in [*range(start, 40000 - span, 1000), *range(20000, start, 1000)]:
         if not any(port_open("127.0.0.1", base + i) for i in range(span)):
-            return base
+            return int(base)
     raise RuntimeError("no free block of ports between 20000 and 40000")
 
 

@@ -7,9 +7,9 @@ from collections import Counter
 from pathlib import Path
 
 import redis.asyncio as aioredis
-from redis import exceptions as rx
 
 from control_plane.broker import Broker
+from control_plane.domain import StoreUnavailable
 from control_plane.retry import with_redis_retry
 from streamfleet.lifecycle import SessionState
 from streamfleet.localproc import free_port, start_redis
@@ -38,7 +38,7 @@ async def test_restart_mid_burst(tmp_path: Path) -> None:
         async def client_call(i: int) -> None:
             try:
                 await broker.create_session(f"burst-{i}", [EU, EUW])
-            except rx.ConnectionError:
+            except StoreUnavailable:  # the adapter's word for a Redis connection error
                 failures["connection"] += 1
 
         burst = [asyncio.create_task(client_call(i)) for i in range(300)]
@@ -63,7 +63,7 @@ async def test_restart_mid_burst(tmp_path: Path) -> None:
         assert len({(s.region, s.instance_id) for s in sessions if s.instance_id}) == 40
         await check_invariants(broker)
         # The script cache was empty after the restart; calls reloaded it.
-        assert (await client.script_exists(broker._scripts.sha("region_reserve")))[0]
+        assert (await client.script_exists(broker.conn.scripts.sha("region_reserve")))[0]
     finally:
         await client.aclose()
         server.stop()

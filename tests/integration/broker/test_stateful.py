@@ -4,12 +4,19 @@ Crashes are injected by running one script of a two-call change and never
 the second (the caller "died" between them). The `settle` rule then lets
 claim TTL + a reaper period pass with live agents, after which nothing may
 have leaked (invariant 2).
+
+Every step is also checked against the lifecycle table: each instance's state
+after a step must be reachable from its state before the step by allowed
+moves (a script makes at most three, e.g. new -> booting -> ready -> reserved), and no
+script may be refused a move (TransitionRefused is never expected, except for
+re-registering a terminated instance, whose id is final).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -27,8 +34,21 @@ from control_plane import keys
 from control_plane.broker import Broker
 from control_plane.broker_settings import BrokerSettings
 from control_plane.clock import ManualClock
-from control_plane.domain import BrokerError, Session
-from streamfleet.lifecycle import EndReason, InstanceState, SessionState
+from control_plane.domain import (
+    InvalidArgument,
+    Session,
+    SessionNotLive,
+    StaleEpoch,
+    TransitionRefused,
+    UnknownInstance,
+    UnknownSession,
+)
+from streamfleet.lifecycle import (
+    EndReason,
+    InstanceState,
+    SessionState,
+    instance_move_allowed,
+)
 
 from .invariants import all_sessions, check_invariants
 
@@ -39,7 +59,18 @@ SETTINGS = BrokerSettings(
     claim_ttl_s=30, reconnect_window_s=20, heartbeat_interval_s=5, missed_heartbeats=3,
     queue_timeout_s=120, outbox_grace_s=2,
 )  # fmt: skip
-EXPECTED = (BrokerError,)
+# Normal refusals of wrong calls; TransitionRefused is deliberately not here.
+EXPECTED = (InvalidArgument, UnknownSession, UnknownInstance, StaleEpoch, SessionNotLive)
+
+
+def reachable(before: InstanceState | None, after: InstanceState, moves: int = 3) -> bool:
+    """Can `after` follow `before` by at most `moves` allowed moves?"""
+    if instance_move_allowed(before, after):
+        return True
+    return moves > 1 and any(
+        instance_move_allowed(before, mid) and reachable(mid, after, moves - 1)
+        for mid in InstanceState
+    )
 
 
 class BrokerMachine(RuleBasedStateMachine):
@@ -55,6 +86,7 @@ class BrokerMachine(RuleBasedStateMachine):
         self.epochs: dict[tuple[str, str], int] = {}
         self.queues: dict[str, dict[str, float]] = {r: {} for r in REGIONS}
         self.placed: dict[str, str | None] = {}
+        self.instance_states: dict[tuple[str, str], InstanceState] = {}
 
     def run(self, coro: Any) -> Any:
         return self.loop.run_until_complete(coro)
@@ -79,7 +111,11 @@ class BrokerMachine(RuleBasedStateMachine):
     def register(self, inst: tuple[str, str], as_ready: bool) -> None:
         region, iid = inst
         ip = f"127.{11 + REGIONS.index(region)}.0.{int(iid[-1]) + 1}"
-        self.run(self.broker.register_instance(region, iid, ip, ready=as_ready))
+        try:
+            self.run(self.broker.register_instance(region, iid, ip, ready=as_ready))
+        except TransitionRefused as refused:
+            assert refused.current == InstanceState.TERMINATED, refused
+            return
         self.alive.add(inst)
 
     async def _beat(self, region: str, iid: str) -> None:
@@ -161,12 +197,10 @@ class BrokerMachine(RuleBasedStateMachine):
     def crash_after_reserve(self, client: str, region: str) -> None:
         async def go() -> None:
             sid = keys.new_session_id(client)
-            b = self.broker
-            got = await b._session(
-                "session_create", sid, client, "s", region, b._now(), "", "{}", 120_000
-            )
-            if got[0]:
-                await b._region("region_reserve", region, sid, b._now(), 30_000, 15_000)
+            store = self.broker.store
+            got = await store.create(sid, client, "s", [region], "", "{}")
+            if got.created:
+                await store.reserve(region, sid)
 
         self.run(go())
 
@@ -175,22 +209,17 @@ class BrokerMachine(RuleBasedStateMachine):
         async def go() -> None:
             s = await self._session_of(client)
             if s is not None:
-                b = self.broker
-                await b._session(
-                    "session_end", s.session_id, "client_ended", "", b._now(), 60_000, ""
-                )
+                await self.broker.store.end(s.session_id, EndReason.CLIENT_ENDED, None, None)
 
         self.run(go())
 
     @rule(region=st.sampled_from(REGIONS))
     def crash_in_dispatch(self, region: str) -> None:
-        b = self.broker
-        self.run(b._region("region_dispatch", region, b._now(), 30_000, 15_000, 10))
+        self.run(self.broker.store.dispatch(region, 10))
 
     @rule(region=st.sampled_from(REGIONS))
     def crash_in_reap(self, region: str) -> None:
-        b = self.broker
-        self.run(b._region("region_reap", region, b._now(), 15_000, 100))
+        self.run(self.broker.store.reap(region))
 
     # -- repair -----------------------------------------------------------------
 
@@ -204,18 +233,29 @@ class BrokerMachine(RuleBasedStateMachine):
                 for region, iid in sorted(self.alive):
                     with contextlib.suppress(*EXPECTED):
                         await self._beat(region, iid)
+                    await self._check_moves()
                 for region in REGIONS:
                     await self.broker.reap(region)
+                    await self._check_moves()
             await check_invariants(self.broker, settled=True)
 
         self.run(go())
 
     # -- invariants -------------------------------------------------------------
 
+    async def _check_moves(self) -> None:
+        """The lifecycle table: every change since the last check was allowed."""
+        for region in REGIONS:
+            for iid, state in (await self.broker.instance_states(region)).items():
+                before = self.instance_states.get((region, iid))
+                assert reachable(before, state), f"{iid}: {before} -> {state}"
+                self.instance_states[(region, iid)] = state
+
     @invariant()
     def invariants_hold(self) -> None:
         async def go() -> None:
             await check_invariants(self.broker)
+            await self._check_moves()
             # 4. Fencing epochs only ever grow.
             for region in REGIONS:
                 raw = await self.redis.hgetall(keys.region_key(region, "epoch"))
@@ -263,7 +303,8 @@ def test_broker_state_machine(redis_server: Any) -> None:
     run_state_machine_as_test(
         BrokerMachine,
         settings=settings(
-            max_examples=300,
+            # STREAMFLEET_STATEFUL_EXAMPLES: fewer for a quick local check.
+            max_examples=int(os.environ.get("STREAMFLEET_STATEFUL_EXAMPLES", "300")),
             stateful_step_count=25,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],

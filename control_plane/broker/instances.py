@@ -1,0 +1,93 @@
+"""What agents, ops and the cloud do to instances: register, heartbeat, the
+player's connects and drops, drain, terminate."""
+
+from __future__ import annotations
+
+import json
+
+from control_plane.broker.settlement import Settlement
+from control_plane.broker.store import Store
+from control_plane.domain import (
+    HeartbeatReply,
+    InvalidArgument,
+    StaleEpoch,
+    UnknownInstance,
+    check_instance_id,
+)
+from streamfleet.lifecycle import InstanceState, SessionState
+from streamfleet.tokens import is_canonical_ipv4
+
+
+class Instances:
+    def __init__(self, store: Store, settlement: Settlement) -> None:
+        self.store = store
+        self.settlement = settlement
+
+    async def register_instance(
+        self,
+        region: str,
+        instance_id: str,
+        private_ip: str,
+        *,
+        instance_type: str = "",
+        version: str = "",
+        ready: bool = False,
+    ) -> InstanceState:
+        check_instance_id(instance_id)
+        if not is_canonical_ipv4(private_ip):
+            raise InvalidArgument("private_ip must be a dotted quad", field="private_ip")
+        info = json.dumps({"instance_type": instance_type, "version": version})
+        got = await self.store.register(region, instance_id, private_ip, info, ready=ready)
+        await self.settlement.settle(region, [got.bind])
+        return got.state
+
+    async def mark_ready(self, region: str, instance_id: str) -> HeartbeatReply:
+        """The agent reset its renderer: booting/recycling -> ready."""
+        return await self.heartbeat(region, instance_id, InstanceState.READY)
+
+    async def heartbeat(
+        self,
+        region: str,
+        instance_id: str,
+        reported: InstanceState,
+        session_id: str | None = None,
+        epoch: int | None = None,
+    ) -> HeartbeatReply:
+        check_instance_id(instance_id)
+        got = await self.store.heartbeat(region, instance_id, reported, session_id, epoch)
+        if got is None:
+            raise UnknownInstance(f"instance {instance_id} must register", field="instance_id")
+        await self.settlement.settle(region, [got.bind])
+        return HeartbeatReply(
+            state=got.state,
+            session_id=got.session_id,
+            epoch=got.epoch,
+            claim_deadline_ms=got.claim_deadline_ms,
+            commands=got.commands,
+        )
+
+    async def client_event(
+        self, region: str, instance_id: str, session_id: str, epoch: int, *, connected: bool
+    ) -> SessionState:
+        """The agent saw the player connect (or reconnect) or drop."""
+        got = await self.store.client(region, instance_id, session_id, epoch, connected=connected)
+        if not got.ok:
+            raise StaleEpoch(f"{instance_id} no longer serves {session_id} at epoch {epoch}")
+        if connected:
+            done = await self.store.connected(session_id, epoch)
+            if not done.ok:
+                raise StaleEpoch(f"session {session_id}: {done.why}")
+        return SessionState.CONNECTED
+
+    async def drain(self, region: str, instance_id: str, *, force: bool = False) -> InstanceState:
+        got = await self.store.drain(region, instance_id, force=force)
+        if not got.ok:
+            raise UnknownInstance(f"unknown instance {instance_id}", field="instance_id")
+        await self.settlement.settle(region, [got.entry])
+        return InstanceState(got.state)
+
+    async def terminate(self, region: str, instance_id: str) -> None:
+        got = await self.store.terminate(region, instance_id)
+        if not got.ok:
+            raise UnknownInstance(f"unknown instance {instance_id}", field="instance_id")
+        await self.settlement.settle(region, [got.entry])

@@ -1,0 +1,71 @@
+"""The outbox entry codec: follow-ups a region owes the session side.
+
+Lua writes them (control_plane/lua/_common.lua `outbox_bind`/`outbox_end`) in
+the same script that changes the region, so a crashed caller's follow-up is
+never lost; the caller (or the reaper) decodes and finishes them here.
+Fields are `|`-separated; no field may contain `|` (ids, IPs and reasons never do).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from streamfleet.lifecycle import EndReason
+
+
+@dataclass(frozen=True, slots=True)
+class BindEntry:
+    """Bind the session to the instance the region reserved for it."""
+
+    session_id: str
+    instance_id: str
+    epoch: int
+    private_ip: str
+    claim_deadline_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class EndEntry:
+    """End the session for `reason`, fenced by `epoch` when it had an instance."""
+
+    session_id: str
+    instance_id: str | None
+    epoch: int | None
+    reason: EndReason
+
+
+OutboxEntry = BindEntry | EndEntry
+
+
+class OutboxFormatError(ValueError):
+    pass
+
+
+def encode(entry: OutboxEntry) -> str:
+    if isinstance(entry, BindEntry):
+        fields = [
+            "bind", entry.session_id, entry.instance_id, str(entry.epoch),
+            entry.private_ip, str(entry.claim_deadline_ms),
+        ]  # fmt: skip
+    else:
+        fields = [
+            "end", entry.session_id, entry.instance_id or "",
+            "" if entry.epoch is None else str(entry.epoch), entry.reason.value,
+        ]  # fmt: skip
+    if any("|" in f for f in fields):
+        raise OutboxFormatError(f"a field contains '|': {fields!r}")
+    return "|".join(fields)
+
+
+def decode(text: str) -> OutboxEntry:
+    parts = text.split("|")
+    try:
+        if parts[0] == "bind" and len(parts) == 6:
+            _, sid, iid, epoch, ip, deadline = parts
+            return BindEntry(sid, iid, int(epoch), ip, int(float(deadline)))
+        if parts[0] == "end" and len(parts) == 5:
+            _, sid, iid, epoch, reason = parts
+            return EndEntry(sid, iid or None, int(epoch) if epoch else None, EndReason(reason))
+    except ValueError as exc:
+        raise OutboxFormatError(f"bad outbox entry {text!r}: {exc}") from None
+    raise OutboxFormatError(f"bad outbox entry {text!r}")

@@ -1,0 +1,129 @@
+"""Plain Redis reads and small writes the broker needs beside its scripts:
+sessions, queue ranks, region hashes for views, the clock, arrivals, leases.
+Typed results; key names from control_plane/keys.py only.
+"""
+
+from __future__ import annotations
+
+from control_plane import keys
+from control_plane.broker import replies
+from control_plane.broker.outbox import OutboxEntry
+from control_plane.broker.plumbing import Connection
+from control_plane.clock import Clock
+from control_plane.domain import Session
+from streamfleet.lifecycle import EndReason, SessionState
+
+
+class Reads:
+    def __init__(self, conn: Connection, clock: Clock) -> None:
+        self.conn = conn
+        self.clock = clock
+        self._c = conn.client
+
+    async def session(self, sid: str) -> Session | None:
+        raw = await self.conn.run(self._c.hgetall(keys.session_keys(sid)[1]))
+        return session_from_hash(sid, raw) if raw else None
+
+    async def next_ticket(self) -> int:
+        return await self.conn.run(self._c.incr(keys.ticket_key()))
+
+    async def queue_rank(self, region: str, sid: str) -> int | None:
+        return await self.conn.run(self._c.zrank(keys.region_key(region, "queue"), sid))
+
+    async def queue_depth(self, region: str) -> int:
+        return await self.conn.run(self._c.zcard(keys.region_key(region, "queue")))
+
+    async def queue_head(self, region: str, count: int) -> list[str]:
+        raw = await self.conn.run(self._c.zrange(keys.region_key(region, "queue"), 0, count - 1))
+        return [replies.text(x) for x in raw]
+
+    async def state_values(self, region: str) -> list[str]:
+        return [
+            replies.text(x)
+            for x in await self.conn.run(self._c.hvals(keys.region_key(region, "state")))
+        ]
+
+    async def region_hash(self, region: str, name: str) -> dict[str, str]:
+        raw = await self.conn.run(self._c.hgetall(keys.region_key(region, name)))
+        return {replies.text(k): replies.text(v) for k, v in raw.items()}
+
+    async def heartbeats(self, region: str) -> dict[str, float]:
+        raw = await self.conn.run(
+            self._c.zrange(keys.region_key(region, "hb"), 0, -1, withscores=True)
+        )
+        return {replies.text(k): float(v) for k, v in raw}
+
+    async def set_meta(self, region: str, fields: dict[str, str]) -> None:
+        await self.conn.run(self._c.hset(keys.region_key(region, "meta"), mapping=fields))
+
+    async def stale_outbox(self, region: str, older_than_ms: int, limit: int) -> list[OutboxEntry]:
+        raw = await self.conn.run(
+            self._c.zrangebyscore(
+                keys.region_key(region, "outbox"), "-inf", older_than_ms, 0, limit
+            )
+        )
+        return replies.entries(raw)
+
+    async def strike_outbox(self, region: str, entry_text: str) -> None:
+        await self.conn.run(self._c.zrem(keys.region_key(region, "outbox"), entry_text))
+
+    async def now_ms(self) -> int:
+        """The broker's clock: the injected one, else Redis TIME."""
+        now = self.clock.now_arg()
+        if now:
+            return int(now)
+        seconds, micros = await self.conn.run(self._c.time())
+        return int(seconds) * 1000 + int(micros) // 1000
+
+    async def count_arrival(self, region: str, minute: int) -> None:
+        await self.conn.run(self._c.hincrby(keys.region_key(region, "arrivals"), str(minute), 1))
+
+    async def arrivals(self, region: str) -> dict[int, int]:
+        raw = await self.conn.run(self._c.hgetall(keys.region_key(region, "arrivals")))
+        return {int(replies.text(k)): int(replies.text(v)) for k, v in raw.items()}
+
+    async def forget_arrivals(self, region: str, minutes: list[int]) -> None:
+        if minutes:
+            await self.conn.run(
+                self._c.hdel(keys.region_key(region, "arrivals"), *map(str, minutes))
+            )
+
+    async def take_lease(self, region: str, lease_ms: int) -> bool:
+        """A short per-region lease so N replicas do not all reap one region each period."""
+        lease = keys.region_key(region, "meta") + ":reaper-lease"
+        return bool(await self.conn.run(self._c.set(lease, "1", nx=True, px=lease_ms)))
+
+    async def ping(self) -> None:
+        await self.conn.run(self._c.ping())
+
+
+def session_from_hash(session_id: str, raw: dict[bytes, bytes] | dict[str, str]) -> Session:
+    """A session hash (HGETALL of keys.session_keys(sid)[1]) as a Session."""
+    h = {replies.text(k): replies.text(v) for k, v in raw.items()}
+
+    def opt_int(name: str) -> int | None:
+        return replies.number(h[name]) if h.get(name) else None
+
+    def csv(name: str) -> tuple[str, ...]:
+        return tuple(x for x in h.get(name, "").split(",") if x)
+
+    return Session(
+        session_id=session_id,
+        client_id=h["client_id"],
+        secret=h["secret"],
+        state=SessionState(h["state"]),
+        regions=csv("regions"),
+        created_ms=replies.number(h["created_ms"]),
+        model=h.get("model", ""),
+        configuration=h.get("configuration", "{}"),
+        region=h.get("region") or None,
+        instance_id=h.get("instance_id") or None,
+        private_ip=h.get("private_ip") or None,
+        epoch=opt_int("epoch"),
+        claim_deadline_ms=opt_int("claim_deadline_ms"),
+        queue_regions=csv("queue_regions"),
+        queue_deadline_ms=opt_int("queue_deadline_ms"),
+        ticket=opt_int("ticket"),
+        end_reason=EndReason(h["end_reason"]) if h.get("end_reason") else None,
+        ended_ms=opt_int("ended_ms"),
+    )

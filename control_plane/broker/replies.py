@@ -1,0 +1,243 @@
+"""One decoder per Lua script reply: positional arrays in, small dataclasses out.
+
+The only place that indexes a script's reply. Each decoder's docstring names
+the script whose header (control_plane/lua/<script>.lua) defines the array.
+Pure: no I/O. Values arrive as bytes, str or int (redis-py without
+decode_responses); `text` and `number` normalise them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from control_plane.broker import outbox
+from control_plane.broker.outbox import BindEntry, EndEntry, OutboxEntry
+from streamfleet.lifecycle import EndReason, InstanceState, SessionState
+
+Raw = bytes | str | int | float
+RawReply = Sequence[Raw]
+
+
+def text(value: Raw) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def number(value: Raw) -> int:
+    return int(float(text(value)))
+
+
+def entry_or_none(value: Raw) -> OutboxEntry | None:
+    raw = text(value)
+    return outbox.decode(raw) if raw else None
+
+
+def bind_or_none(value: Raw) -> BindEntry | None:
+    entry = entry_or_none(value)
+    if entry is not None and not isinstance(entry, BindEntry):
+        raise outbox.OutboxFormatError(f"expected a bind entry, got {entry!r}")
+    return entry
+
+
+def end_or_none(value: Raw) -> EndEntry | None:
+    entry = entry_or_none(value)
+    if entry is not None and not isinstance(entry, EndEntry):
+        raise outbox.OutboxFormatError(f"expected an end entry, got {entry!r}")
+    return entry
+
+
+def entries(reply: Sequence[Raw]) -> list[OutboxEntry]:
+    """region_reap, region_dispatch: a list of outbox entries."""
+    return [e for e in (entry_or_none(x) for x in reply) if e is not None]
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    """region_register: {state, bind entry or ''}."""
+
+    state: InstanceState
+    bind: BindEntry | None
+
+
+def registered(reply: RawReply) -> Registered:
+    return Registered(InstanceState(text(reply[0])), bind_or_none(reply[1]))
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """region_heartbeat: {state, sid or '', epoch, claim ms or '', commands csv, bind or ''}."""
+
+    state: InstanceState
+    session_id: str | None
+    epoch: int
+    claim_deadline_ms: int | None
+    commands: tuple[str, ...]
+    bind: BindEntry | None
+
+
+def heartbeat(reply: RawReply) -> Heartbeat | None:
+    """None when the instance is unknown (it must register again)."""
+    if text(reply[0]) == "unknown":
+        return None
+    claim = text(reply[3])
+    return Heartbeat(
+        state=InstanceState(text(reply[0])),
+        session_id=text(reply[1]) or None,
+        epoch=number(reply[2]),
+        claim_deadline_ms=number(claim) if claim else None,
+        commands=tuple(c for c in text(reply[4]).split(",") if c),
+        bind=bind_or_none(reply[5]),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """region_client, region_release, region_drain, region_terminate:
+    {1, state?, entry?} when applied, {0, why} when not."""
+
+    ok: bool
+    state: str
+    entry: OutboxEntry | None = None
+
+
+def client(reply: RawReply) -> Changed:
+    return Changed(bool(number(reply[0])), text(reply[1]))
+
+
+def release(reply: RawReply) -> Changed:
+    if not number(reply[0]):
+        return Changed(False, text(reply[1]))
+    return Changed(True, text(reply[1]), bind_or_none(reply[2]))
+
+
+def drain(reply: RawReply) -> Changed:
+    if not number(reply[0]):
+        return Changed(False, text(reply[1]))
+    return Changed(True, text(reply[1]), end_or_none(reply[2]))
+
+
+def terminate(reply: RawReply) -> Changed:
+    if not number(reply[0]):
+        return Changed(False, text(reply[1]))
+    return Changed(True, InstanceState.TERMINATED.value, end_or_none(reply[1]))
+
+
+@dataclass(frozen=True, slots=True)
+class Reserved:
+    """region_reserve: {1, iid, ip, epoch, claim deadline ms}."""
+
+    instance_id: str
+    private_ip: str
+    epoch: int
+    claim_deadline_ms: int
+
+
+def reserve(reply: RawReply) -> Reserved | str:
+    """A reservation, or why not ('queue_ahead', 'no_capacity')."""
+    if not number(reply[0]):
+        return text(reply[1])
+    return Reserved(text(reply[1]), text(reply[2]), number(reply[3]), number(reply[4]))
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """region_queue: {1, position or 0, ready instances}."""
+
+    position: int
+    ready: int
+
+
+def queue(reply: RawReply) -> Queued:
+    return Queued(number(reply[1]), number(reply[2]))
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    """session_create: {1, sid, created ms} or {0, existing sid}."""
+
+    created: bool
+    session_id: str
+    created_ms: int | None
+
+
+def create(reply: RawReply) -> Created:
+    if number(reply[0]):
+        return Created(True, text(reply[1]), number(reply[2]))
+    return Created(False, text(reply[1]), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """session_bind, session_connected: {1} or {0, state or why}."""
+
+    ok: bool
+    why: str = ""
+
+
+def outcome(reply: RawReply) -> Outcome:
+    if number(reply[0]):
+        return Outcome(True)
+    return Outcome(False, text(reply[1]))
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueued:
+    """session_enqueue: {1, ticket in force, queue deadline ms} or {0, state}."""
+
+    ok: bool
+    ticket: int = 0
+    queue_deadline_ms: int = 0
+    state: str = ""
+
+
+def enqueue(reply: RawReply) -> Enqueued:
+    if not number(reply[0]):
+        return Enqueued(False, state=text(reply[1]))
+    return Enqueued(True, number(reply[1]), number(reply[2]))
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """session_end when this call ended it: {1, region, iid, epoch, queue regions csv}."""
+
+    region: str | None
+    instance_id: str | None
+    epoch: int | None
+    queue_regions: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NotEnded:
+    """session_end otherwise: {0, state or 'unknown'/'stale_epoch', prior end reason or ''}."""
+
+    state: str
+    prior_reason: EndReason | None
+
+    @property
+    def session_state(self) -> SessionState:
+        return SessionState(self.state)
+
+
+def end(reply: RawReply) -> Ended | NotEnded:
+    if not number(reply[0]):
+        prior = text(reply[2])
+        return NotEnded(text(reply[1]), EndReason(prior) if prior else None)
+    region, iid, epoch, queues = (text(x) for x in reply[1:5])
+    return Ended(
+        region or None,
+        iid or None,
+        int(epoch) if epoch else None,
+        tuple(r for r in queues.split(",") if r),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RateCount:
+    """rate_limit: {count in this window, ms until it resets}."""
+
+    count: int
+    reset_ms: int
+
+
+def rate_count(reply: RawReply) -> RateCount:
+    return RateCount(number(reply[0]), number(reply[1]))

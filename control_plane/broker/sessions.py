@@ -1,0 +1,169 @@
+"""Placing sessions: create (idempotent per client), reserve in the first
+region of the ranking with a ready instance, else queue in arrival order."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+from control_plane.broker.reads import Reads
+from control_plane.broker.replies import Reserved
+from control_plane.broker.settlement import Settlement
+from control_plane.broker.store import Store, ms
+from control_plane.domain import (
+    InvalidArgument,
+    Placement,
+    Session,
+    SessionNotLive,
+    UnknownSession,
+    check_client_id,
+    estimate_wait_s,
+)
+from control_plane.keys import is_session_id, new_session_id
+from streamfleet.lifecycle import LIVE_SESSION_STATES, SessionState
+
+# Instance states that will serve someone soon: the capacity a queue drains into.
+_SERVING_SOON = {"ready", "reserved", "streaming", "recycling", "booting"}
+
+
+class Sessions:
+    def __init__(self, store: Store, reads: Reads, settlement: Settlement) -> None:
+        self.store = store
+        self.reads = reads
+        self.settlement = settlement
+
+    async def create_session(
+        self,
+        client_id: str,
+        regions: Sequence[str],
+        *,
+        queue_regions: Sequence[str] | None = None,
+        relax_to: Sequence[str] | None = None,
+        model: str = "",
+        configuration: dict[str, Any] | None = None,
+    ) -> Placement:
+        """Place a client: first region (in the given order) with a ready
+        instance, else queue it in `queue_regions` (default: `regions`).
+        `relax_to` is where it may also wait once a policy relaxes; it is kept
+        as the session's `regions`."""
+        check_client_id(client_id)
+        if not regions:
+            raise InvalidArgument("at least one region is required", field="regions")
+        for region in (*regions, *(queue_regions or ()), *(relax_to or ())):
+            self.store.rkeys(region)
+        waits_in = tuple(queue_regions) if queue_regions is not None else tuple(regions)
+        kept_regions = tuple(relax_to or regions)
+        config_json = json.dumps(configuration or {}, separators=(",", ":"))
+        # A repeat that finds the client's session just as it ends creates a
+        # fresh one instead of answering with the ended session (bounded).
+        existing: Session | None = None
+        for _ in range(3):
+            sid = new_session_id(client_id)
+            secret = secrets.token_urlsafe(24)
+            created = await self.store.create(
+                sid, client_id, secret, kept_regions, model, config_json
+            )
+            if created.created and created.created_ms is not None:
+                # Built from what we just wrote: the hot path reads nothing back.
+                session = Session(
+                    session_id=sid, client_id=client_id, secret=secret,
+                    state=SessionState.QUEUED, regions=kept_regions,
+                    created_ms=created.created_ms, model=model, configuration=config_json,
+                    queue_deadline_ms=created.created_ms + ms(self.store.settings.queue_timeout_s),
+                )  # fmt: skip
+                return await self._place(session, regions, waits_in, existing=False)
+            # Idempotent repeat: report the live session, and make sure a
+            # waiting one is still placed (its first call may have crashed).
+            existing = await self.reads.session(created.session_id)
+            if existing is None or existing.state is SessionState.ENDED:
+                continue
+            if existing.state is SessionState.QUEUED:
+                waits = existing.queue_regions or waits_in
+                return await self._place(existing, regions, waits, existing=True)
+            return Placement(existing, existing=True)
+        if existing is None:
+            raise UnknownSession("the client's session kept ending; try again", field="client_id")
+        return Placement(existing, existing=True)
+
+    async def _place(
+        self, session: Session, regions: Sequence[str], waits_in: Sequence[str], *, existing: bool
+    ) -> Placement:
+        sid = session.session_id
+        for region in regions:
+            got = await self.store.reserve(region, sid)
+            if not isinstance(got, Reserved):
+                continue
+            iid, ip, epoch, deadline = (
+                got.instance_id, got.private_ip, got.epoch, got.claim_deadline_ms
+            )  # fmt: skip
+            bound = await self.store.bind(sid, region, iid, ip, epoch, deadline)
+            if not bound.ok:
+                # Ended or placed by a concurrent call meanwhile: nobody touched this GPU.
+                await self.settlement.release(region, iid, sid, epoch, to_ready=True)
+                return Placement(await self.get_session(sid), existing=existing)
+            assigned = dataclasses.replace(
+                session, state=SessionState.ASSIGNED, region=region, instance_id=iid,
+                private_ip=ip, epoch=epoch, claim_deadline_ms=deadline,
+            )  # fmt: skip
+            return Placement(assigned, existing=existing)
+        return await self._enqueue(session, waits_in, existing=existing)
+
+    async def _enqueue(
+        self, session: Session, waits_in: Sequence[str], *, existing: bool
+    ) -> Placement:
+        sid = session.session_id
+        ticket = session.ticket or await self.reads.next_ticket()
+        got = await self.store.enqueue(sid, ticket, waits_in)
+        if not got.ok:  # placed or ended by a concurrent call meanwhile
+            return Placement(await self.get_session(sid), existing=existing)
+        for region in waits_in:
+            queued = await self.store.queue_add(region, sid, got.ticket, got.queue_deadline_ms)
+            if queued.ready:
+                await self.settlement.dispatch(region)
+        current = await self.get_session(sid)
+        if current.state is not SessionState.QUEUED:
+            return Placement(current, existing=existing)
+        position, wait = await self.queue_position(current)
+        return Placement(current, existing=existing, position=position, estimated_wait_s=wait)
+
+    async def widen_queue(self, session_id: str, regions: Sequence[str]) -> None:
+        """Let a waiting session also wait in more regions (a relaxed policy)."""
+        session = await self.get_session(session_id)
+        if session.state is not SessionState.QUEUED or session.ticket is None:
+            return
+        added = [r for r in regions if r not in session.queue_regions]
+        if not added:
+            return
+        got = await self.store.enqueue(session_id, session.ticket, (*session.queue_regions, *added))
+        if not got.ok:
+            return
+        for region in added:
+            await self.store.queue_add(region, session_id, got.ticket, got.queue_deadline_ms)
+            await self.settlement.dispatch(region)
+
+    async def queue_position(self, session: Session) -> tuple[int, int]:
+        """1-based position (best over its regions) and an estimated wait in seconds."""
+        best: int | None = None
+        capacity = 0
+        for region in session.queue_regions:
+            rank = await self.reads.queue_rank(region, session.session_id)
+            if rank is not None:
+                best = rank + 1 if best is None else min(best, rank + 1)
+            capacity += sum(1 for s in await self.reads.state_values(region) if s in _SERVING_SOON)
+        position = best or 0
+        return position, estimate_wait_s(position, capacity, self.store.settings.avg_session_s)
+
+    async def get_session(self, session_id: str) -> Session:
+        session = await self.reads.session(session_id) if is_session_id(session_id) else None
+        if session is None:
+            raise UnknownSession(f"unknown session {session_id!r}", field="session_id")
+        return session
+
+    async def require_live(self, session_id: str) -> Session:
+        session = await self.get_session(session_id)
+        if session.state not in LIVE_SESSION_STATES:
+            raise SessionNotLive(f"session {session_id} has ended", field="session_id")
+        return session

@@ -1,0 +1,123 @@
+"""Ending sessions and settling what regions owe the session side.
+
+A change that spans a region and a session (two hash slots) is two script
+calls. The region's script records the session-side follow-up in its outbox
+atomically; `settle` finishes it (idempotent) and strikes it off, whether the
+caller does it at once or the reaper does it for a crashed caller.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from typing import Protocol
+
+from control_plane.broker import outbox, replies
+from control_plane.broker.outbox import BindEntry, EndEntry, OutboxEntry
+from control_plane.broker.reads import Reads
+from control_plane.broker.store import Store
+from control_plane.domain import EndResult, StaleEpoch, UnknownSession
+from control_plane.keys import is_session_id
+from streamfleet.lifecycle import EndReason, SessionState
+
+
+class BrokerObserver(Protocol):
+    """Told about outcomes as they happen (metrics); must not block."""
+
+    def session_ended(self, reason: EndReason) -> None: ...
+
+    def queue_served(self, wait_s: float) -> None: ...
+
+
+class NoObserver:
+    def session_ended(self, reason: EndReason) -> None:
+        pass
+
+    def queue_served(self, wait_s: float) -> None:
+        pass
+
+
+class Settlement:
+    def __init__(self, store: Store, reads: Reads, observer: BrokerObserver) -> None:
+        self.store = store
+        self.reads = reads
+        self.observer = observer
+
+    async def end_session(
+        self,
+        session_id: str,
+        reason: EndReason,
+        *,
+        epoch: int | None = None,
+        required_state: SessionState | None = None,
+    ) -> EndResult:
+        """End a live session (idempotent). With `epoch`, only that assignment."""
+        if not is_session_id(session_id):
+            raise UnknownSession(f"unknown session {session_id!r}", field="session_id")
+        got = await self.store.end(session_id, reason, epoch, required_state)
+        if isinstance(got, replies.NotEnded):
+            if got.state == "unknown":
+                raise UnknownSession(f"unknown session {session_id!r}", field="session_id")
+            if got.state == "stale_epoch":
+                raise StaleEpoch(f"session {session_id} is not at epoch {epoch}", field="epoch")
+            return EndResult(False, got.session_state, got.prior_reason)
+        self.observer.session_ended(reason)
+        if got.region and got.instance_id and got.epoch is not None:
+            await self.release(got.region, got.instance_id, session_id, got.epoch, to_ready=False)
+        for region in got.queue_regions:
+            if region in self.store.region_keys:
+                await self.store.queue_remove(region, session_id)
+        return EndResult(True, SessionState.ENDED, reason)
+
+    async def release(self, region: str, iid: str, sid: str, epoch: int, *, to_ready: bool) -> None:
+        got = await self.store.release(region, iid, sid, epoch, to_ready=to_ready)
+        if got.ok:
+            await self.settle(region, [got.entry])
+
+    async def dispatch(self, region: str, max_assignments: int = 100) -> int:
+        """Serve this region's queue with its ready instances; returns binds made."""
+        return await self.settle(region, await self.store.dispatch(region, max_assignments))
+
+    async def settle(self, region: str, entries: Iterable[OutboxEntry | None]) -> int:
+        """Finish outbox follow-ups (idempotent), then strike them off; returns binds made."""
+        bound = 0
+        for entry in entries:
+            if entry is None:
+                continue
+            if isinstance(entry, BindEntry):
+                bound += await self._bind(region, entry)
+            else:
+                await self._end(entry)
+            await self.reads.strike_outbox(region, outbox.encode(entry))
+        return bound
+
+    async def _bind(self, region: str, e: BindEntry) -> int:
+        got = await self.store.bind(
+            e.session_id, region, e.instance_id, e.private_ip, e.epoch, e.claim_deadline_ms
+        )
+        if got.ok:
+            await self._leave_other_queues(e.session_id, region)
+            return 1
+        if got.why != "assigned" or not await self._bound_to(e):
+            await self.release(region, e.instance_id, e.session_id, e.epoch, to_ready=True)
+        return 0
+
+    async def _end(self, e: EndEntry) -> None:
+        required = SessionState.QUEUED if e.reason is EndReason.QUEUE_TIMEOUT else None
+        # Stale or unknown: the session already moved on; nothing is owed.
+        with contextlib.suppress(StaleEpoch, UnknownSession):
+            await self.end_session(e.session_id, e.reason, epoch=e.epoch, required_state=required)
+
+    async def _bound_to(self, e: BindEntry) -> bool:
+        s = await self.reads.session(e.session_id)
+        return s is not None and s.instance_id == e.instance_id and s.epoch == e.epoch
+
+    async def _leave_other_queues(self, sid: str, served_in: str) -> None:
+        session = await self.reads.session(sid)
+        if session is None:
+            return
+        waited_s = (await self.reads.now_ms() - session.created_ms) / 1000
+        self.observer.queue_served(max(0.0, waited_s))
+        for region in session.queue_regions:
+            if region != served_in and region in self.store.region_keys:
+                await self.store.queue_remove(region, sid)

@@ -1,0 +1,171 @@
+"""The broker's state changes: one method per Lua script, typed in and out.
+
+Each method builds the script's KEYS (control_plane/keys.py) and ARGV in the
+order its header lists, and returns the decoded reply (replies.py). No
+service code names a script, a key or a Redis command.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from control_plane import keys
+from control_plane.broker import replies
+from control_plane.broker.outbox import OutboxEntry
+from control_plane.broker.plumbing import Connection
+from control_plane.broker_settings import BrokerSettings
+from control_plane.clock import Clock
+from control_plane.domain import UnknownRegion
+from streamfleet.lifecycle import EndReason, InstanceState, SessionState
+
+
+def ms(seconds: float) -> int:
+    return int(seconds * 1000)
+
+
+class Store:
+    def __init__(
+        self, conn: Connection, regions: Sequence[str], settings: BrokerSettings, clock: Clock
+    ) -> None:
+        self.conn = conn
+        self.settings = settings
+        self.clock = clock
+        self.region_keys = {r: keys.region_keys(r) for r in regions}
+
+    def rkeys(self, region: str) -> list[str]:
+        try:
+            return self.region_keys[region]
+        except KeyError:
+            raise UnknownRegion(f"unknown region {region!r}", field="region") from None
+
+    def now(self) -> str:
+        return self.clock.now_arg()
+
+    @property
+    def claim_ms(self) -> int:
+        return ms(self.settings.claim_ttl_s)
+
+    @property
+    def fresh_ms(self) -> int:
+        return ms(self.settings.lost_after_s)
+
+    async def _region(self, name: str, region: str, *args: str | int) -> list[replies.Raw]:
+        return await self.conn.script(name, self.rkeys(region), args)
+
+    async def _session(self, name: str, sid: str, *args: str | int) -> list[replies.Raw]:
+        return await self.conn.script(name, keys.session_keys(sid), [sid, *args])
+
+    # -- region scripts -------------------------------------------------------
+
+    async def register(
+        self, region: str, iid: str, ip: str, info_json: str, *, ready: bool
+    ) -> replies.Registered:
+        raw = await self._region(
+            "region_register", region, iid, ip, info_json, self.now(), "1" if ready else "0",
+            self.claim_ms,
+        )  # fmt: skip
+        return replies.registered(raw)
+
+    async def heartbeat(
+        self, region: str, iid: str, reported: InstanceState, sid: str | None, epoch: int | None
+    ) -> replies.Heartbeat | None:
+        raw = await self._region(
+            "region_heartbeat", region, iid, self.now(), reported.value, sid or "",
+            "" if epoch is None else str(epoch), self.claim_ms,
+        )  # fmt: skip
+        return replies.heartbeat(raw)
+
+    async def client(
+        self, region: str, iid: str, sid: str, epoch: int, *, connected: bool
+    ) -> replies.Changed:
+        raw = await self._region(
+            "region_client", region, iid, sid, str(epoch), self.now(),
+            "connected" if connected else "disconnected", ms(self.settings.reconnect_window_s),
+        )  # fmt: skip
+        return replies.client(raw)
+
+    async def reserve(self, region: str, sid: str) -> replies.Reserved | str:
+        raw = await self._region(
+            "region_reserve", region, sid, self.now(), self.claim_ms, self.fresh_ms
+        )
+        return replies.reserve(raw)
+
+    async def release(
+        self, region: str, iid: str, sid: str, epoch: int, *, to_ready: bool
+    ) -> replies.Changed:
+        raw = await self._region(
+            "region_release", region, iid, sid, str(epoch), self.now(),
+            "ready" if to_ready else "recycle", self.claim_ms,
+        )  # fmt: skip
+        return replies.release(raw)
+
+    async def drain(self, region: str, iid: str, *, force: bool) -> replies.Changed:
+        raw = await self._region("region_drain", region, iid, self.now(), "1" if force else "0")
+        return replies.drain(raw)
+
+    async def terminate(self, region: str, iid: str) -> replies.Changed:
+        return replies.terminate(await self._region("region_terminate", region, iid, self.now()))
+
+    async def queue_add(
+        self, region: str, sid: str, ticket: int, deadline_ms: int
+    ) -> replies.Queued:
+        raw = await self._region("region_queue", region, "add", sid, ticket, deadline_ms)
+        return replies.queue(raw)
+
+    async def queue_remove(self, region: str, sid: str) -> None:
+        await self._region("region_queue", region, "remove", sid, "0", "0")
+
+    async def dispatch(self, region: str, max_assignments: int) -> list[OutboxEntry]:
+        raw = await self._region(
+            "region_dispatch", region, self.now(), self.claim_ms, self.fresh_ms, max_assignments
+        )
+        return replies.entries(raw)
+
+    async def reap(self, region: str) -> list[OutboxEntry]:
+        raw = await self._region(
+            "region_reap", region, self.now(), ms(self.settings.lost_after_s),
+            self.settings.reap_batch,
+        )  # fmt: skip
+        return replies.entries(raw)
+
+    # -- session scripts ------------------------------------------------------
+
+    async def create(
+        self, sid: str, client_id: str, secret: str, regions: Sequence[str], model: str,
+        configuration_json: str,
+    ) -> replies.Created:  # fmt: skip
+        raw = await self._session(
+            "session_create", sid, client_id, secret, ",".join(regions), self.now(), model,
+            configuration_json, ms(self.settings.queue_timeout_s),
+        )  # fmt: skip
+        return replies.create(raw)
+
+    async def bind(
+        self, sid: str, region: str, iid: str, ip: str, epoch: int, claim_deadline_ms: int
+    ) -> replies.Outcome:
+        raw = await self._session(
+            "session_bind", sid, region, iid, ip, str(epoch), str(claim_deadline_ms), self.now()
+        )
+        return replies.outcome(raw)
+
+    async def connected(self, sid: str, epoch: int) -> replies.Outcome:
+        return replies.outcome(
+            await self._session("session_connected", sid, str(epoch), self.now())
+        )
+
+    async def enqueue(self, sid: str, ticket: int, regions: Sequence[str]) -> replies.Enqueued:
+        raw = await self._session("session_enqueue", sid, str(ticket), ",".join(regions))
+        return replies.enqueue(raw)
+
+    async def end(
+        self, sid: str, reason: EndReason, epoch: int | None, required: SessionState | None
+    ) -> replies.Ended | replies.NotEnded:
+        raw = await self._session(
+            "session_end", sid, reason.value, "" if epoch is None else str(epoch), self.now(),
+            ms(self.settings.ended_retention_s), required.value if required else "",
+        )  # fmt: skip
+        return replies.end(raw)
+
+    async def rate_count(self, bucket: str, window_ms: int) -> replies.RateCount:
+        raw = await self.conn.script("rate_limit", [keys.ratelimit_key(bucket)], [window_ms])
+        return replies.rate_count(raw)

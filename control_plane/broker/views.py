@@ -1,0 +1,82 @@
+"""Read-only views for ops, metrics and pool managers: region snapshots,
+instance rows, arrivals per minute."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from control_plane.broker.reads import Reads
+from control_plane.broker.store import Store
+from control_plane.domain import RegionSnapshot
+from streamfleet.lifecycle import InstanceState
+
+
+class Views:
+    def __init__(self, store: Store, reads: Reads) -> None:
+        self.store = store
+        self.reads = reads
+
+    async def snapshot(self, region: str) -> RegionSnapshot:
+        self.store.rkeys(region)
+        counts = {s.value: 0 for s in InstanceState}
+        for state in await self.reads.state_values(region):
+            counts[state] += 1
+        meta = await self.reads.region_hash(region, "meta")
+        return RegionSnapshot(
+            region=region,
+            instances=counts,
+            queue_depth=await self.reads.queue_depth(region),
+            live_sessions=counts["reserved"] + counts["streaming"],
+            constrained=meta.get("constrained") == "1",
+            constraint_reason=meta.get("reason", ""),
+        )
+
+    async def set_constrained(self, region: str, constrained: bool, reason: str = "") -> None:
+        self.store.rkeys(region)
+        await self.reads.set_meta(
+            region, {"constrained": "1" if constrained else "0", "reason": reason[:200]}
+        )
+
+    async def instance_details(self, region: str) -> list[dict[str, Any]]:
+        """Every instance of a region with its state, session and ages (ops views)."""
+        self.store.rkeys(region)
+        state, sess, ip, since, drain, info = [
+            await self.reads.region_hash(region, name)
+            for name in ("state", "sess", "ip", "since", "drain", "info")
+        ]
+        hb = await self.reads.heartbeats(region)
+        now = await self.reads.now_ms()
+        rows = []
+        for iid, st in sorted(state.items()):
+            meta = json.loads(info.get(iid, "{}"))
+            rows.append(dict(
+                instance_id=iid, state=st, session_id=sess.get(iid),
+                private_ip=ip.get(iid), instance_type=meta.get("instance_type", ""),
+                state_age_s=round((now - int(float(since.get(iid, now)))) / 1000, 1),
+                heartbeat_age_s=round((now - hb[iid]) / 1000, 1) if iid in hb else None,
+                draining=drain.get(iid) == "1",
+            ))  # fmt: skip
+        return rows
+
+    async def instance_states(self, region: str) -> dict[str, InstanceState]:
+        return {
+            k: InstanceState(v) for k, v in (await self.reads.region_hash(region, "state")).items()
+        }
+
+    async def instance_sessions(self, region: str) -> dict[str, tuple[str, int]]:
+        """instance id -> (session id, epoch) for every serving instance."""
+        serving = await self.reads.region_hash(region, "sess")
+        epochs = await self.reads.region_hash(region, "epoch")
+        return {k: (v, int(epochs.get(k, "0"))) for k, v in serving.items()}
+
+    async def count_arrival(self, region: str) -> None:
+        """One session creation that chose `region` first (pool managers forecast from it)."""
+        await self.reads.count_arrival(region, await self.reads.now_ms() // 60_000)
+
+    async def arrivals_per_min(self, region: str, minutes: int = 15) -> list[int]:
+        """Creations per minute, oldest first, the current minute last."""
+        now_minute = await self.reads.now_ms() // 60_000
+        raw = await self.reads.arrivals(region)
+        await self.reads.forget_arrivals(region, [m for m in raw if m < now_minute - 60])
+        return [raw.get(m, 0) for m in range(now_minute - minutes + 1, now_minute + 1)]
