@@ -212,3 +212,37 @@ class EndSessionView(Strict):
 
     ended_now: bool = Field(description="false when it had already ended")
     state: SessionState
+
+
+# -- answers shared by every API ----------------------------------------------
+
+
+class FieldError(Strict):
+    field: str
+    message: str
+
+
+class ProblemDetail(Strict):
+    """RFC 9457 problem details: every 4xx/5xx answer (application/problem+json)."""
+
+    type: str = Field(description="a stable URI per kind of problem")
+    title: str
+    status: int = Field(ge=400, le=599)
+    detail: str | None = None
+    field: str | None = Field(None, description="the offending input, when there is one")
+    errors: list[FieldError] | None = Field(None, description="every invalid field (422)")
+
+
+class AgentEventReply(Strict):
+    """`POST /v1/agents/events` (202)."""
+
+    accepted: Literal[True]
+    state: InstanceState | None = Field(
+        None, description="the instance's state after the event (absent for `ready`)"
+    )
+
+
+class Health(Strict):
+    """`GET /healthz` (200): the process is up and Redis answers."""
+
+    status: Literal["ok"]

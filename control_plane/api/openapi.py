@@ -9,28 +9,22 @@ from pydantic import BaseModel
 from streamfleet import ids
 from streamfleet.wire import (
     AgentEvent,
+    AgentEventReply,
     ConstraintRequest,
     CreateSessionRequest,
     DrainRequest,
     DrainView,
     EndSessionView,
+    Health,
     HeartbeatRequest,
     HeartbeatResponse,
     InstancesView,
     PoolsView,
+    ProblemDetail,
     RegisterRequest,
     RegisterResponse,
     SessionView,
 )
-
-PROBLEM = {
-    "type": "object",
-    "required": ["type", "title", "status"],
-    "properties": {
-        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
-        "detail": {"type": "string"}, "field": {"type": "string"},
-    },
-}  # fmt: skip
 
 # (method, path, summary, auth, request model, {status: response model or None})
 Operation = tuple[
@@ -47,7 +41,7 @@ OPERATIONS: list[Operation] = [
      {200: RegisterResponse, 401: None, 403: None, 422: None}),
     ("post", "/v1/agents/heartbeat", "Agent heartbeat; answers assignment and commands", "agent", HeartbeatRequest,
      {200: HeartbeatResponse, 401: None, 403: None, 404: None, 422: None}),
-    ("post", "/v1/agents/events", "Agent reports what happened", "agent", AgentEvent, {202: None, 401: None, 403: None, 409: None, 422: None}),
+    ("post", "/v1/agents/events", "Agent reports what happened", "agent", AgentEvent, {202: AgentEventReply, 401: None, 403: None, 409: None, 422: None}),
     ("get", "/v1/pools", "Pools, queues and demand per region", "admin", None, {200: PoolsView, 401: None, 403: None}),
     ("get", "/v1/pools/{region}/instances", "A region's instances", "admin", None,
      {200: InstancesView, 401: None, 403: None, 404: None}),
@@ -58,7 +52,7 @@ OPERATIONS: list[Operation] = [
     ("post", "/v1/admin/sessions/{session_id}/end", "End any session", "admin", None,
      {202: EndSessionView, 401: None, 403: None, 404: None}),
     ("get", "/v1/openapi.json", "This document", None, None, {200: None}),
-    ("get", "/healthz", "Liveness and Redis reachability", None, None, {200: None, 503: None}),
+    ("get", "/healthz", "Liveness and Redis reachability", None, None, {200: Health, 503: None}),
     ("get", "/metrics", "Prometheus metrics", None, None, {200: None}),
 ]  # fmt: skip
 
@@ -79,7 +73,8 @@ def _ref(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, str]:
 
 
 def build_openapi() -> dict[str, Any]:
-    schemas: dict[str, Any] = {"Problem": PROBLEM}
+    schemas: dict[str, Any] = {}
+    problem = _ref(ProblemDetail, schemas)
     paths: dict[str, Any] = {}
     for method, path, summary, auth, req, responses in OPERATIONS:
         op: dict[str, Any] = {"summary": summary, "responses": {}}
@@ -103,9 +98,7 @@ def build_openapi() -> dict[str, Any]:
             }
         for status, model in responses.items():
             if status >= 400:
-                content = {
-                    "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
-                }
+                content = {"application/problem+json": {"schema": problem}}
                 op["responses"][str(status)] = {"description": "problem", "content": content}
             elif model is not None:
                 op["responses"][str(status)] = {
