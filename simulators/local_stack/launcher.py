@@ -17,8 +17,8 @@ from control_plane.settings import ControlPlaneSettings, RegionConfig
 from nginx_lua.process import http_ok, start_nginx, stop_nginx
 from nginx_lua.render import RouterSettings, render_router
 from regional_stack.coturn.local import start_coturn
-from regional_stack.pool.moto_fixture import create_regional_stack, fake_aws_environment
 from simulators.geoip_db import write_city_db
+from simulators.local_aws import create_regional_stack, fake_aws_environment
 from simulators.local_stack.fleet import Fleet
 from simulators.local_stack.plan import StackPlan
 from streamfleet.localproc import ManagedProcess, port_open, start_redis
