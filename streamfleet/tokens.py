@@ -1,6 +1,6 @@
 """Stream token codec, shared by the control plane (signs) and the agent (verifies).
 
-Format (docs/contracts.md, DESIGN.md "Stream URL and token"):
+Format (docs/contracts.md, docs/design.md "Stream URL and token"):
 
     v1.{kid}.{payload}.{sig}
     payload = base64url(session_id|instance_id|private_ip|epoch|expires_unix)

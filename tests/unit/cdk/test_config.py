@@ -1,4 +1,4 @@
-"""The deployment configuration: defaults of DESIGN.md and validation before any construct exists."""
+"""The deployment configuration: defaults of docs/design.md and validation before any construct exists."""
 
 from __future__ import annotations
 
