@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True, slots=True)
 class IdRule:
-    """One identifier's rule: a full-match regex and the sentence a refusal quotes."""
+    """One identifier's rule: a name (the key in tests/vectors/identifiers.json),
+    a full-match regex and the sentence a refusal quotes."""
 
     name: str
     pattern: str
@@ -37,12 +38,6 @@ class IdRule:
 
     def matches(self, text: object) -> bool:
         return isinstance(text, str) and self._compiled.fullmatch(text) is not None
-
-    def check(self, text: str) -> str:
-        """Return `text` unchanged, or raise ValueError naming the rule."""
-        if not self.matches(text):
-            raise ValueError(f"{self.name} must be {self.description}")
-        return text
 
 
 # 0-255 in decimal, no leading zeros: 0-9, 10-99, 100-199, 200-249, 250-255.
@@ -75,7 +70,7 @@ MODEL_NAME = IdRule(
     "1-64 characters of letters, digits and ._-",
 )
 IPV4 = IdRule(
-    "private_ip",
+    "ipv4",
     rf"{_OCTET}(?:\.{_OCTET}){{3}}",
     "a dotted quad of four decimal octets 0-255 without leading zeros",
 )
@@ -84,7 +79,7 @@ IPV4 = IdRule(
 # and is safe to log; the agent and router compare the value with what they
 # were told, so its finer shape is not the codec's business.
 TOKEN_ID = IdRule(
-    "token id field",
+    "token_id",
     r"[A-Za-z0-9._-]{1,64}",
     "1-64 characters of letters, digits and ._-",
 )

@@ -1,7 +1,11 @@
-"""Wire models of the HTTP APIs, shared by both planes (docs/contracts.md).
+"""Wire models of every JSON body of the HTTP APIs, both directions.
 
-Requests are strict: unknown fields are refused, strings are bounded. The
-OpenAPI document is generated from these models, so it cannot drift.
+The one definition of each body shape (docs/design.md "Contracts"): the
+control plane answers through these models, its OpenAPI document is generated
+from them, and every client (agent, pool manager, `streamfleet status`, local
+stack, benchmarks) parses with them. Identifier types come from
+streamfleet.ids. Requests and ops answers are strict: unknown fields are
+refused, strings are bounded.
 """
 
 from __future__ import annotations

@@ -130,6 +130,7 @@ CANDIDATES: dict[str, tuple[ids.IdRule, list[str]]] = {
 def build() -> dict[str, object]:
     out: dict[str, object] = {}
     for key, (rule, candidates) in CANDIDATES.items():
+        assert key == rule.name, (key, rule.name)
         valid = [c for c in candidates if rule.matches(c)]
         invalid = [c for c in candidates if not rule.matches(c)]
         assert valid and invalid, key
