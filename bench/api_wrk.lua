@@ -21,7 +21,8 @@ end
 function request()
   local head = table.remove(pending)
   if head then
-    return wrk.format("DELETE", "/v1/sessions/" .. head.id, {["Authorization"] = "Bearer " .. head.secret})
+    local auth = {["Authorization"] = "Bearer " .. head.secret}
+    return wrk.format("DELETE", "/v1/sessions/" .. head.id, auth)
   end
   counter = counter + 1
   local body = string.format('{"client_id":"bench-%d-%d","model":"roadster"}', thread_id, counter)
@@ -56,7 +57,8 @@ function done(summary, latency, requests)
     e = e + (t:get("errors") or 0)
   end
   io.write(string.format(
-    'WRKJSON {"requests": %d, "seconds": %.3f, "creates": %d, "deletes": %d, "errors": %d, "non2xx": %d, "p50_ms": %.3f, "p99_ms": %.3f}\n',
+    'WRKJSON {"requests": %d, "seconds": %.3f, "creates": %d, "deletes": %d, '
+      .. '"errors": %d, "non2xx": %d, "p50_ms": %.3f, "p99_ms": %.3f}\n',
     summary.requests, summary.duration / 1e6, c, d, e, summary.errors.status,
     latency:percentile(50) / 1000, latency:percentile(99) / 1000))
 end

@@ -39,6 +39,7 @@ from regional_stack.coturn.local import start_coturn
 from regional_stack.signaling.player import Player
 from streamfleet.localproc import ManagedProcess, free_port, start_redis
 from streamfleet.tokens import b64url_encode
+from streamfleet.wire import CreateSessionRequest, InstancesView, SessionView
 
 TURN_SECRET = "fake-turn-secret-for-bench"
 AGENT_SECRET = "fake-agent-secret-for-bench"
@@ -75,8 +76,8 @@ def control_plane_settings(redis_url: str, turn_uris: list[str]) -> ControlPlane
 async def instance_state(http: aiohttp.ClientSession, cp_url: str, instance_id: str) -> str:
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     async with http.get(f"{cp_url}/v1/pools/{REGION}/instances", headers=headers) as resp:
-        rows = (await resp.json())["instances"]
-    return next((str(r["state"]) for r in rows if r["instance_id"] == instance_id), "unknown")
+        rows = InstancesView.model_validate_json(await resp.read()).instances
+    return next((r.state.value for r in rows if r.instance_id == instance_id), "unknown")
 
 
 async def wait_ready(http: aiohttp.ClientSession, cp_url: str, instance_id: str) -> None:
@@ -93,25 +94,29 @@ async def one_session(
     started = time.monotonic()
     async with http.post(
         f"{cp_url}/v1/sessions",
-        json={"client_id": f"bench-client-{n}", "model": "car", "configuration": {}},
+        data=CreateSessionRequest(client_id=f"bench-client-{n}", model="car").model_dump_json(),
+        headers={"Content-Type": "application/json"},
     ) as resp:
         if resp.status != 201:
             raise RuntimeError(f"POST /v1/sessions: {resp.status} {await resp.text()}")
-        body = await resp.json()
+        view = SessionView.model_validate_json(await resp.read())
+    if view.stream is None or view.ice_servers is None:
+        raise RuntimeError(f"POST /v1/sessions: 201 without a stream: {view}")
     # Straight to the agent's private IP: the router has its own benchmark.
-    player = Player(agent_url, body["stream"]["token"], ice_servers=body["ice_servers"])
-    player.session = body  # type: ignore[attr-defined]
+    ice = [s.model_dump() for s in view.ice_servers]
+    player = Player(agent_url, view.stream.token, ice_servers=ice)
+    player.session = view  # type: ignore[attr-defined]
     await player.connect()
     await player.wait_first_frame(within_s=15)
     return (time.monotonic() - started) * 1000, player
 
 
 async def end_session(http: aiohttp.ClientSession, cp_url: str, player: Player) -> None:
-    body = player.session  # type: ignore[attr-defined]
+    view: SessionView = player.session  # type: ignore[attr-defined]
     await player.close()
-    headers = {"Authorization": f"Bearer {body['session_secret']}"}
-    async with http.delete(f"{cp_url}/v1/sessions/{body['session_id']}", headers=headers):
-        pass
+    headers = {"Authorization": f"Bearer {view.session_secret}"}
+    async with http.delete(f"{cp_url}/v1/sessions/{view.session_id}", headers=headers) as resp:
+        SessionView.model_validate_json(await resp.read())
 
 
 async def main_async(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:

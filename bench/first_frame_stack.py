@@ -33,6 +33,7 @@ from typing import Any
 from playwright.sync_api import Page, sync_playwright
 
 from simulators.local_stack.testing import running_stack
+from streamfleet.wire import PoolsView
 
 CHROMIUM = "/usr/lib/chromium/chromium"
 CHROMIUM_ARGS = [
@@ -66,22 +67,21 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def ops(info: dict[str, Any], path: str) -> Any:
+def pools(info: dict[str, Any]) -> PoolsView:
     request = urllib.request.Request(
-        info["control_plane_url"] + path, headers={"Authorization": f"Bearer {info['admin_token']}"}
+        info["control_plane_url"] + "/v1/pools",
+        headers={"Authorization": f"Bearer {info['admin_token']}"},
     )
     with urllib.request.urlopen(request, timeout=5) as resp:
-        return json.loads(resp.read())
+        return PoolsView.model_validate_json(resp.read())
 
 
 def wait_ready_instance(info: dict[str, Any], timeout_s: float = 60.0) -> None:
     """Off the clock: until some region has a ready instance and no live session."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        regions = ops(info, "/v1/pools")["regions"]
-        if any(r["instances"].get("ready", 0) > 0 for r in regions.values()) and not any(
-            r["live_sessions"] for r in regions.values()
-        ):
+        regions = pools(info).regions.values()
+        if any(r.count("ready") > 0 for r in regions) and not any(r.live_sessions for r in regions):
             return
         time.sleep(0.1)
     raise TimeoutError(f"no ready instance within {timeout_s:.0f} s")

@@ -19,6 +19,7 @@ from control_plane.api.security import cors_middleware
 from control_plane.broker import Broker, RedisClient, as_client
 from control_plane.geo import GeoLocator, parse_networks
 from control_plane.settings import ControlPlaneSettings
+from streamfleet.wire import Health
 
 
 def redis_client(settings: ControlPlaneSettings) -> RedisClient:
@@ -62,7 +63,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
 
 async def healthz(request: web.Request) -> web.Response:
     await request.app[SERVICES].broker.reads.ping()
-    return web.json_response({"status": "ok"})
+    return web.json_response(Health(status="ok").model_dump(mode="json"))
 
 
 async def metrics(request: web.Request) -> web.Response:

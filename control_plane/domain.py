@@ -8,13 +8,10 @@ layer maps to a problem+json `type`.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
+from streamfleet import ids
 from streamfleet.lifecycle import EndReason, InstanceState, SessionState
-
-CLIENT_ID_RE = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
-INSTANCE_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 class BrokerError(Exception):
@@ -148,18 +145,14 @@ class ReapReport:
 
 
 def check_client_id(client_id: str) -> None:
-    if not CLIENT_ID_RE.fullmatch(client_id):
-        raise InvalidArgument(
-            "client_id must be 1-128 characters of letters, digits and ._:@-",
-            field="client_id",
-        )
+    if not ids.CLIENT_ID.matches(client_id):
+        raise InvalidArgument(f"client_id must be {ids.CLIENT_ID.description}", field="client_id")
 
 
 def check_instance_id(instance_id: str) -> None:
-    if not INSTANCE_ID_RE.fullmatch(instance_id):
+    if not ids.INSTANCE_ID.matches(instance_id):
         raise InvalidArgument(
-            "instance_id must be 1-64 characters of letters, digits and ._-",
-            field="instance_id",
+            f"instance_id must be {ids.INSTANCE_ID.description}", field="instance_id"
         )
 
 

@@ -13,12 +13,12 @@ scripts run on a single Redis and on Redis Cluster:
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
+
+from streamfleet import ids
 
 PREFIX = "sf"
 _CLIENT_HASH_HEX = 32
-_SESSION_ID_RE = re.compile(r"([0-9a-f]{32})-([0-9a-f]{16})")
 
 # Order matters: every region script receives exactly these keys in this order
 # (control_plane/lua/_region.lua names them).
@@ -65,7 +65,7 @@ def new_session_id(client_id: str) -> str:
 
 
 def is_session_id(text: str) -> bool:
-    return _SESSION_ID_RE.fullmatch(text) is not None
+    return ids.is_session_id(text)
 
 
 def _client_tag(chash: str) -> str:
@@ -74,10 +74,9 @@ def _client_tag(chash: str) -> str:
 
 def session_keys(session_id: str) -> list[str]:
     """[client pointer, session hash] — the KEYS of every session script."""
-    match = _SESSION_ID_RE.fullmatch(session_id)
-    if match is None:
+    if not ids.is_session_id(session_id):
         raise ValueError(f"not a session id: {session_id!r}")
-    chash = match.group(1)
+    chash = session_id.split("-", 1)[0]
     tag = _client_tag(chash)
     return [f"{PREFIX}:{tag}:client:{chash}", f"{PREFIX}:{tag}:session:{session_id}"]
 

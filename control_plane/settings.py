@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,9 +16,8 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from control_plane.broker_settings import BrokerSettings
+from streamfleet import ids
 from streamfleet.tokens import parse_keyring
-
-REGION_NAME_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]")
 
 
 class RegionConfig(BaseModel):
@@ -39,7 +37,7 @@ class RegionConfig(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not REGION_NAME_RE.fullmatch(v):
+        if not ids.REGION.matches(v):
             raise ValueError("region names look like eu-central-1")
         return v
 

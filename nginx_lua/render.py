@@ -23,7 +23,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from streamfleet import ids
 from streamfleet.tokens import parse_keyring
+from streamfleet.wire import RegionName
 
 _PLACEHOLDER = re.compile(r"\{\{([a-z_]+)\}\}")
 _LUA_MODULES = ("cache", "hmac", "ipv4", "keys", "router", "token", "testapi")
@@ -37,6 +39,11 @@ TEST_LOCATIONS = """
                 require("streamfleet.testapi").verify()
             }
         }
+        location = /_test/ids {
+            content_by_lua_block {
+                require("streamfleet.testapi").ids()
+            }
+        }
 """
 
 
@@ -45,7 +52,9 @@ class RouterSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    region: str = Field(default="eu-central-1", pattern=r"^[a-z0-9-]{1,32}$")
+    # The control plane's region rule (streamfleet.ids), so a router can only be
+    # rendered for a region the control plane could name.
+    region: RegionName = "eu-central-1"
     listen: str = Field(default="127.0.0.1:8000", description="host:port nginx listens on")
     region_cidr: str = Field(default="127.11.0.0/16", description="instance private IPs")
     agent_port: int = Field(default=8700, ge=1, le=65535)
@@ -64,8 +73,7 @@ class RouterSettings(BaseModel):
     @classmethod
     def _listen(cls, value: str) -> str:
         host, sep, port = value.rpartition(":")
-        ipaddress.IPv4Address(host)
-        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        if not sep or not ids.IPV4.matches(host) or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError("listen must be IPV4:PORT")
         return value
 

@@ -1,8 +1,10 @@
 """`streamfleet status`: the ops status page as a table in the terminal.
 
-Reads the ops API (docs/contracts.md "Ops API") with the admin token:
-`GET /v1/pools` for the per-region counts, `GET /v1/pools/{region}/instances`
-for one row per instance. `render` is pure, so the table is tested without I/O.
+Reads the ops API with the admin token: `GET /v1/pools` for the per-region
+counts, `GET /v1/pools/{region}/instances` for one row per instance; both are
+validated into streamfleet.wire's models (PoolsView, InstancesView), the shapes
+the control plane answers with. `render` is pure, so the table is tested
+without I/O.
 """
 
 from __future__ import annotations
@@ -15,18 +17,18 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TypeVar
 
-STATES = (
-    "provisioning",
-    "booting",
-    "ready",
-    "reserved",
-    "streaming",
-    "recycling",
-    "draining",
-    "lost",
-)
+from pydantic import BaseModel, ValidationError
+
+from streamfleet.lifecycle import InstanceState
+from streamfleet.wire import InstancesView, InstanceView, PoolsView, RegionPool
+
+M = TypeVar("M", bound=BaseModel)
+
+# Every lifecycle state but `terminated` (gone, not worth a column).
+STATES = tuple(s for s in InstanceState if s is not InstanceState.TERMINATED)
 INSTANCE_COLUMNS = ("instance", "state", "private ip", "session", "in state", "heartbeat")
 
 
@@ -51,13 +53,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def fetch(url: str, token: str, path: str, timeout: float = 5.0) -> Any:
+@dataclass(frozen=True)
+class RegionStatus:
+    pool: RegionPool
+    instances: list[InstanceView]
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            **self.pool.model_dump(mode="json"),
+            "list": [i.model_dump(mode="json") for i in self.instances],
+        }
+
+
+def fetch(url: str, token: str, path: str, model: type[M], timeout: float = 5.0) -> M:
     request = urllib.request.Request(
         url.rstrip("/") + path, headers={"Authorization": f"Bearer {token}"}
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as resp:
-            return json.loads(resp.read())
+            return model.model_validate_json(resp.read())
     except urllib.error.HTTPError as exc:
         if exc.code in (401, 403):
             raise StatusError(
@@ -66,14 +80,18 @@ def fetch(url: str, token: str, path: str, timeout: float = 5.0) -> Any:
         raise StatusError(f"{path}: HTTP {exc.code}") from exc
     except (urllib.error.URLError, OSError) as exc:
         raise StatusError(f"cannot reach {url}: {exc}") from exc
+    except ValidationError as exc:
+        raise StatusError(f"{path}: the answer breaks the ops API contract: {exc}") from exc
 
 
-def collect(url: str, token: str) -> dict[str, Any]:
-    """{region: {pool figures..., "list": [instances]}} in the control plane's order."""
-    pools: dict[str, Any] = fetch(url, token, "/v1/pools")["regions"]
+def collect(url: str, token: str) -> dict[str, RegionStatus]:
+    """Every region's pool figures and instances, in the control plane's order."""
+    pools = fetch(url, token, "/v1/pools", PoolsView).regions
     return {
-        region: {**figures, "list": fetch(url, token, f"/v1/pools/{region}/instances")["instances"]}
-        for region, figures in pools.items()
+        region: RegionStatus(
+            pool, fetch(url, token, f"/v1/pools/{region}/instances", InstancesView).instances
+        )
+        for region, pool in pools.items()
     }
 
 
@@ -96,36 +114,36 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
 
 
-def render(regions: Mapping[str, Mapping[str, Any]]) -> str:
+def render(regions: Mapping[str, RegionStatus]) -> str:
     """The status as text: one summary table, then each region's instances."""
     header = ["region", *STATES, "queue", "sessions", "constrained"]
     rows = [
         [
             name,
-            *(str(r["instances"].get(s, 0)) for s in STATES),
-            str(r["queue_depth"]),
-            str(r["live_sessions"]),
-            (r.get("constraint_reason") or "yes") if r["constrained"] else "no",
+            *(str(r.pool.count(s)) for s in STATES),
+            str(r.pool.queue_depth),
+            str(r.pool.live_sessions),
+            (r.pool.constraint_reason or "yes") if r.pool.constrained else "no",
         ]
         for name, r in regions.items()
     ]
     out = table(header, rows)
     for name, r in regions.items():
         out += ["", f"{name}:"]
-        if not r["list"]:
+        if not r.instances:
             out.append("  no instances")
             continue
         inst_rows = [
             [
-                i["instance_id"],
-                i["state"]
-                + (" (draining)" if i.get("draining") and i["state"] != "draining" else ""),
-                i.get("private_ip") or "",
-                i.get("session_id") or "",
-                age(i.get("state_age_s")),
-                age(i.get("heartbeat_age_s")),
+                i.instance_id,
+                i.state.value
+                + (" (draining)" if i.draining and i.state is not InstanceState.DRAINING else ""),
+                i.private_ip or "",
+                i.session_id or "",
+                age(i.state_age_s),
+                age(i.heartbeat_age_s),
             ]
-            for i in r["list"]
+            for i in r.instances
         ]
         out += ["  " + line for line in table(INSTANCE_COLUMNS, inst_rows)]
     return "\n".join(out)
@@ -143,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"streamfleet status: {exc}", file=sys.stderr)
             return 1
         if args.json:
-            print(json.dumps(regions, indent=2))
+            print(json.dumps({n: r.as_json() for n, r in regions.items()}, indent=2))
         else:
             if args.watch:
                 print("\033[H\033[2J", end="")  # clear the terminal between redraws

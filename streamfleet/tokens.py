@@ -1,6 +1,6 @@
 """Stream token codec, shared by the control plane (signs) and the agent (verifies).
 
-Format (docs/contracts.md, DESIGN.md "Stream URL and token"):
+Format (docs/contracts.md, docs/design.md "Stream URL and token"):
 
     v1.{kid}.{payload}.{sig}
     payload = base64url(session_id|instance_id|private_ip|epoch|expires_unix)
@@ -22,13 +22,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from streamfleet import ids
+from streamfleet.ids import is_canonical_ipv4
+
+__all__ = ["is_canonical_ipv4"]  # re-exported: older callers import it from here
+
 VERSION = "v1"
 MAX_TOKEN_LENGTH = 512
-_KID_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
-_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _B64URL_RE = re.compile(r"[A-Za-z0-9_-]+")
 _DECIMAL_RE = re.compile(r"0|[1-9][0-9]{0,15}")
-_OCTET_RE = re.compile(r"0|[1-9][0-9]{0,2}")
 
 
 class TokenErrorCode(StrEnum):
@@ -71,14 +73,6 @@ def b64url_decode(text: str) -> bytes:
         raise ValueError(str(exc)) from exc
 
 
-def is_canonical_ipv4(text: str) -> bool:
-    """Dotted quad, four decimal octets 0-255, no leading zeros, nothing else."""
-    parts = text.split(".")
-    return len(parts) == 4 and all(
-        _OCTET_RE.fullmatch(p) is not None and int(p) <= 255 for p in parts
-    )
-
-
 def _signing_input(kid: str, payload: str) -> bytes:
     return f"{VERSION}.{kid}.{payload}".encode("ascii")
 
@@ -88,9 +82,9 @@ def _mac(key: bytes, kid: str, payload: str) -> bytes:
 
 
 def _check_claims(claims: StreamClaims) -> None:
-    if not _ID_RE.fullmatch(claims.session_id):
+    if not ids.TOKEN_ID.matches(claims.session_id):
         raise TokenError(TokenErrorCode.MALFORMED, "session_id")
-    if not _ID_RE.fullmatch(claims.instance_id):
+    if not ids.INSTANCE_ID.matches(claims.instance_id):
         raise TokenError(TokenErrorCode.MALFORMED, "instance_id")
     if not is_canonical_ipv4(claims.private_ip):
         raise TokenError(TokenErrorCode.MALFORMED, "private_ip")
@@ -102,7 +96,7 @@ def _check_claims(claims: StreamClaims) -> None:
 
 def sign(claims: StreamClaims, *, kid: str, key: bytes) -> str:
     """Encode and sign; refuses claims the verifier would refuse."""
-    if not _KID_RE.fullmatch(kid):
+    if not ids.KEY_ID.matches(kid):
         raise TokenError(TokenErrorCode.MALFORMED, "kid")
     _check_claims(claims)
     body = "|".join(
@@ -132,7 +126,7 @@ def verify(token: str, *, keys: Mapping[str, bytes], now_unix: float) -> StreamC
     version, kid, payload, sig_text = parts
     if version != VERSION:
         raise TokenError(TokenErrorCode.UNSUPPORTED_VERSION, version[:8])
-    if not _KID_RE.fullmatch(kid):
+    if not ids.KEY_ID.matches(kid):
         raise TokenError(TokenErrorCode.MALFORMED, "kid")
     try:
         sig = b64url_decode(sig_text)
@@ -161,7 +155,7 @@ def parse_keyring(encoded: Mapping[str, str]) -> dict[str, bytes]:
     """Settings hold keys as kid -> base64url secret; at least 32 bytes each."""
     keys: dict[str, bytes] = {}
     for kid, text in encoded.items():
-        if not _KID_RE.fullmatch(kid):
+        if not ids.KEY_ID.matches(kid):
             raise ValueError(f"token key id {kid!r} must match [A-Za-z0-9_-]{{1,32}}")
         key = b64url_decode(text)
         if len(key) < 32:

@@ -1,7 +1,11 @@
-"""Wire models of the HTTP APIs, shared by both planes (docs/contracts.md).
+"""Wire models of every JSON body of the HTTP APIs, both directions.
 
-Requests are strict: unknown fields are refused, strings are bounded. The
-OpenAPI document is generated from these models, so it cannot drift.
+The one definition of each body shape (docs/design.md "Contracts"): the
+control plane answers through these models, its OpenAPI document is generated
+from them, and every client (agent, pool manager, `streamfleet status`, local
+stack, benchmarks) parses with them. Identifier types come from
+streamfleet.ids. Requests and ops answers are strict: unknown fields are
+refused, strings are bounded.
 """
 
 from __future__ import annotations
@@ -11,16 +15,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from streamfleet.lifecycle import EndReason, InstanceState
+from streamfleet import ids
+from streamfleet.lifecycle import EndReason, InstanceState, SessionState
 
+# Identifier types: the rule is streamfleet.ids's, so pydantic, the OpenAPI
+# document and every other user agree by construction.
 ClientId = Annotated[
-    str, Field(pattern=r"^[A-Za-z0-9._:@-]{1,128}$", description="a stable, random per-browser id")
+    str, Field(pattern=ids.CLIENT_ID.json_pattern, description="a stable, random per-browser id")
 ]
-ModelName = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
-RegionName = Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$")]
-InstanceId = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
-SessionId = Annotated[str, Field(pattern=r"^[0-9a-f]{32}-[0-9a-f]{16}$")]
-Ipv4 = Annotated[str, Field(pattern=r"^(0|[1-9][0-9]{0,2})(\.(0|[1-9][0-9]{0,2})){3}$")]
+ModelName = Annotated[str, Field(pattern=ids.MODEL_NAME.json_pattern)]
+RegionName = Annotated[str, Field(pattern=ids.REGION.json_pattern)]
+InstanceId = Annotated[str, Field(pattern=ids.INSTANCE_ID.json_pattern)]
+SessionId = Annotated[str, Field(pattern=ids.SESSION_ID.json_pattern)]
+Ipv4 = Annotated[str, Field(pattern=ids.IPV4.json_pattern)]
 MAX_CONFIGURATION_BYTES = 4096
 
 
@@ -69,10 +76,10 @@ class Stream(BaseModel):
 
 
 class SessionView(BaseModel):
-    session_id: str
-    state: Literal["queued", "assigned", "connected", "ended"]
+    session_id: SessionId
+    state: SessionState
     session_secret: str | None = Field(None, description="only in the answer to create")
-    region: str | None = None
+    region: RegionName | None = None
     stream: Stream | None = None
     ice_servers: list[IceServer] | None = None
     claim_expires_at: str | None = None
@@ -149,3 +156,97 @@ class ConstraintRequest(Strict):
 
 class DrainRequest(Strict):
     force: bool = Field(False, description="end its session now (reason drained)")
+
+
+# -- ops API answers (admin bearer) ------------------------------------------
+# Strict like the requests: a field the server adds without adding it here fails
+# the contract test and every client, instead of being silently ignored.
+
+
+class RegionPool(Strict):
+    """One region in `GET /v1/pools`."""
+
+    instances: dict[InstanceState, int] = Field(description="instances per state, every state")
+    queue_depth: int = Field(ge=0)
+    live_sessions: int = Field(ge=0, description="reserved + streaming instances")
+    constrained: bool = Field(description="the region cannot grow (capacity or ops)")
+    constraint_reason: str = Field("", max_length=200)
+    arrivals_per_min: list[int] = Field(
+        description="sessions that chose this region first, per minute, oldest first"
+    )
+
+    def count(self, *states: InstanceState | str) -> int:
+        return sum(self.instances.get(InstanceState(s), 0) for s in states)
+
+
+class PoolsView(Strict):
+    """`GET /v1/pools`: every region the control plane serves, in its order."""
+
+    regions: dict[RegionName, RegionPool]
+
+
+class InstanceView(Strict):
+    """One row of `GET /v1/pools/{region}/instances`."""
+
+    instance_id: InstanceId
+    state: InstanceState
+    session_id: SessionId | None = Field(description="the session it serves, if any")
+    private_ip: Ipv4 | None
+    instance_type: str = Field(max_length=64)
+    state_age_s: float = Field(description="seconds since it entered its state")
+    heartbeat_age_s: float | None = Field(description="seconds since its last heartbeat")
+    draining: bool = Field(description="ops asked it to drain")
+
+
+class InstancesView(Strict):
+    """`GET /v1/pools/{region}/instances`, ordered by instance id."""
+
+    instances: list[InstanceView]
+
+
+class DrainView(Strict):
+    """`POST /v1/pools/{region}/instances/{instance_id}/drain` (202)."""
+
+    instance_id: InstanceId
+    state: InstanceState = Field(description="its state after the request")
+
+
+class EndSessionView(Strict):
+    """`POST /v1/admin/sessions/{session_id}/end` (202)."""
+
+    ended_now: bool = Field(description="false when it had already ended")
+    state: SessionState
+
+
+# -- answers shared by every API ----------------------------------------------
+
+
+class FieldError(Strict):
+    field: str
+    message: str
+
+
+class ProblemDetail(Strict):
+    """RFC 9457 problem details: every 4xx/5xx answer (application/problem+json)."""
+
+    type: str = Field(description="a stable URI per kind of problem")
+    title: str
+    status: int = Field(ge=400, le=599)
+    detail: str | None = None
+    field: str | None = Field(None, description="the offending input, when there is one")
+    errors: list[FieldError] | None = Field(None, description="every invalid field (422)")
+
+
+class AgentEventReply(Strict):
+    """`POST /v1/agents/events` (202)."""
+
+    accepted: Literal[True]
+    state: InstanceState | None = Field(
+        None, description="the instance's state after the event (absent for `ready`)"
+    )
+
+
+class Health(Strict):
+    """`GET /healthz` (200): the process is up and Redis answers."""
+
+    status: Literal["ok"]

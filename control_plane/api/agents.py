@@ -12,6 +12,7 @@ from control_plane.domain import StaleEpoch
 from streamfleet.lifecycle import EndReason, InstanceState
 from streamfleet.wire import (
     AgentEvent,
+    AgentEventReply,
     Assignment,
     HeartbeatRequest,
     HeartbeatResponse,
@@ -80,7 +81,7 @@ async def event(request: web.Request) -> web.Response:
     b = svc.broker
     if ev.type == "ready":
         await b.mark_ready(ev.region, ev.instance_id)
-        return web.json_response({"accepted": True}, status=202)
+        return web.json_response(AgentEventReply(accepted=True).model_dump(mode="json"), status=202)
     if ev.session_id is None or ev.epoch is None:
         raise Problem(
             422,
@@ -108,6 +109,5 @@ async def event(request: web.Request) -> web.Response:
     except StaleEpoch as exc:
         raise Problem(409, "stale-epoch", "Stale epoch", exc.detail, field="epoch") from None
     states = await b.instance_states(ev.region)
-    return web.json_response(
-        {"accepted": True, "state": states.get(ev.instance_id, InstanceState.LOST)}, status=202
-    )
+    reply = AgentEventReply(accepted=True, state=states.get(ev.instance_id, InstanceState.LOST))
+    return web.json_response(reply.model_dump(mode="json"), status=202)

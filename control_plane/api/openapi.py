@@ -6,26 +6,25 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from streamfleet import ids
 from streamfleet.wire import (
     AgentEvent,
+    AgentEventReply,
     ConstraintRequest,
     CreateSessionRequest,
     DrainRequest,
+    DrainView,
+    EndSessionView,
+    Health,
     HeartbeatRequest,
     HeartbeatResponse,
+    InstancesView,
+    PoolsView,
+    ProblemDetail,
     RegisterRequest,
     RegisterResponse,
     SessionView,
 )
-
-PROBLEM = {
-    "type": "object",
-    "required": ["type", "title", "status"],
-    "properties": {
-        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
-        "detail": {"type": "string"}, "field": {"type": "string"},
-    },
-}  # fmt: skip
 
 # (method, path, summary, auth, request model, {status: response model or None})
 Operation = tuple[
@@ -42,23 +41,26 @@ OPERATIONS: list[Operation] = [
      {200: RegisterResponse, 401: None, 403: None, 422: None}),
     ("post", "/v1/agents/heartbeat", "Agent heartbeat; answers assignment and commands", "agent", HeartbeatRequest,
      {200: HeartbeatResponse, 401: None, 403: None, 404: None, 422: None}),
-    ("post", "/v1/agents/events", "Agent reports what happened", "agent", AgentEvent, {202: None, 401: None, 403: None, 409: None, 422: None}),
-    ("get", "/v1/pools", "Pools, queues and demand per region", "admin", None, {200: None, 401: None, 403: None}),
-    ("get", "/v1/pools/{region}/instances", "A region's instances", "admin", None, {200: None, 401: None, 403: None, 404: None}),
+    ("post", "/v1/agents/events", "Agent reports what happened", "agent", AgentEvent, {202: AgentEventReply, 401: None, 403: None, 409: None, 422: None}),
+    ("get", "/v1/pools", "Pools, queues and demand per region", "admin", None, {200: PoolsView, 401: None, 403: None}),
+    ("get", "/v1/pools/{region}/instances", "A region's instances", "admin", None,
+     {200: InstancesView, 401: None, 403: None, 404: None}),
     ("put", "/v1/pools/{region}/constraint", "Mark a region constrained (it cannot grow)", "admin", ConstraintRequest,
      {204: None, 401: None, 403: None, 404: None, 422: None}),
     ("post", "/v1/pools/{region}/instances/{instance_id}/drain", "Drain an instance", "admin", DrainRequest,
-     {202: None, 401: None, 403: None, 404: None}),
-    ("post", "/v1/admin/sessions/{session_id}/end", "End any session", "admin", None, {202: None, 401: None, 403: None, 404: None}),
+     {202: DrainView, 401: None, 403: None, 404: None}),
+    ("post", "/v1/admin/sessions/{session_id}/end", "End any session", "admin", None,
+     {202: EndSessionView, 401: None, 403: None, 404: None}),
     ("get", "/v1/openapi.json", "This document", None, None, {200: None}),
-    ("get", "/healthz", "Liveness and Redis reachability", None, None, {200: None, 503: None}),
+    ("get", "/healthz", "Liveness and Redis reachability", None, None, {200: Health, 503: None}),
     ("get", "/metrics", "Prometheus metrics", None, None, {200: None}),
 ]  # fmt: skip
 
+# Path parameters carry the same identifier rules as the bodies.
 _PATTERNS = {
-    "session_id": r"^[0-9a-f]{32}-[0-9a-f]{16}$",
-    "region": r"^[a-z]{2}(-[a-z]+)+-[0-9]$",
-    "instance_id": r"^[A-Za-z0-9._-]{1,64}$",
+    "session_id": ids.SESSION_ID.json_pattern,
+    "region": ids.REGION.json_pattern,
+    "instance_id": ids.INSTANCE_ID.json_pattern,
 }
 
 
@@ -71,7 +73,8 @@ def _ref(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, str]:
 
 
 def build_openapi() -> dict[str, Any]:
-    schemas: dict[str, Any] = {"Problem": PROBLEM}
+    schemas: dict[str, Any] = {}
+    problem = _ref(ProblemDetail, schemas)
     paths: dict[str, Any] = {}
     for method, path, summary, auth, req, responses in OPERATIONS:
         op: dict[str, Any] = {"summary": summary, "responses": {}}
@@ -95,9 +98,7 @@ def build_openapi() -> dict[str, Any]:
             }
         for status, model in responses.items():
             if status >= 400:
-                content = {
-                    "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
-                }
+                content = {"application/problem+json": {"schema": problem}}
                 op["responses"][str(status)] = {"description": "problem", "content": content}
             elif model is not None:
                 op["responses"][str(status)] = {

@@ -1,8 +1,15 @@
-"""Ops API (admin bearer): pools, instances, constraints, drains, ending sessions."""
+"""Ops API (admin bearer): pools, instances, constraints, drains, ending sessions.
+
+Every answer is a model of streamfleet.wire, so the OpenAPI document, this
+module and every client (pool manager, `streamfleet status`, benchmarks) share
+one shape. Where the broker still hands back plain values, they are validated
+into the model here: a broker that drifts fails loudly, never on the wire.
+"""
 
 from __future__ import annotations
 
 from aiohttp import web
+from pydantic import BaseModel
 
 from control_plane.api.context import services
 from control_plane.api.problems import Problem
@@ -10,9 +17,21 @@ from control_plane.api.security import require_admin
 from control_plane.api.sessions import read_json
 from control_plane.domain import UnknownSession
 from streamfleet.lifecycle import EndReason
-from streamfleet.wire import ConstraintRequest, DrainRequest
+from streamfleet.wire import (
+    ConstraintRequest,
+    DrainRequest,
+    DrainView,
+    EndSessionView,
+    InstancesView,
+    PoolsView,
+    RegionPool,
+)
 
 routes = web.RouteTableDef()
+
+
+def answer(model: BaseModel, status: int = 200) -> web.Response:
+    return web.json_response(text=model.model_dump_json(), status=status)
 
 
 def known_region(request: web.Request) -> str:
@@ -26,25 +45,28 @@ def known_region(request: web.Request) -> str:
 async def pools(request: web.Request) -> web.Response:
     require_admin(request)
     b = services(request).broker
-    regions = {}
+    regions: dict[str, RegionPool] = {}
     for region in b.regions:
         snap = await b.snapshot(region)
-        regions[region] = {
-            "instances": snap.instances,
-            "queue_depth": snap.queue_depth,
-            "live_sessions": snap.live_sessions,
-            "constrained": snap.constrained,
-            "constraint_reason": snap.constraint_reason,
-            "arrivals_per_min": await b.arrivals_per_min(region),
-        }
-    return web.json_response({"regions": regions})
+        regions[region] = RegionPool.model_validate(
+            {
+                "instances": snap.instances,
+                "queue_depth": snap.queue_depth,
+                "live_sessions": snap.live_sessions,
+                "constrained": snap.constrained,
+                "constraint_reason": snap.constraint_reason,
+                "arrivals_per_min": await b.arrivals_per_min(region),
+            }
+        )
+    return answer(PoolsView(regions=regions))
 
 
 @routes.get("/v1/pools/{region}/instances")
 async def instances(request: web.Request) -> web.Response:
     require_admin(request)
     region = known_region(request)
-    return web.json_response({"instances": await services(request).broker.instance_details(region)})
+    rows = await services(request).broker.instance_details(region)
+    return answer(InstancesView.model_validate({"instances": rows}))
 
 
 @routes.put("/v1/pools/{region}/constraint")
@@ -68,9 +90,7 @@ async def drain(request: web.Request) -> web.Response:
     state = await services(request).broker.drain(
         region, request.match_info["instance_id"], force=req.force
     )
-    return web.json_response(
-        {"instance_id": request.match_info["instance_id"], "state": state.value}, status=202
-    )
+    return answer(DrainView(instance_id=request.match_info["instance_id"], state=state), 202)
 
 
 @routes.post("/v1/admin/sessions/{session_id}/end")
@@ -82,6 +102,4 @@ async def end_session(request: web.Request) -> web.Response:
         )
     except UnknownSession:
         raise Problem(404, "unknown-session", "Unknown session", field="session_id") from None
-    return web.json_response(
-        {"ended_now": result.ended_now, "state": result.state.value}, status=202
-    )
+    return answer(EndSessionView(ended_now=result.ended_now, state=result.state), 202)

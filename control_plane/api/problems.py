@@ -6,7 +6,6 @@ Bad input is 4xx. Only a bug gives 500, and even then without a stack trace.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -26,6 +25,7 @@ from control_plane.domain import (
     UnknownRegion,
     UnknownSession,
 )
+from streamfleet.wire import ProblemDetail
 
 log = logging.getLogger("streamfleet.control_plane")
 TYPE_BASE = "https://streamfleet.dev/problems/"
@@ -47,13 +47,13 @@ class Problem(web.HTTPException):
         extra: dict[str, Any] | None = None,
     ) -> None:
         self.status_code = status
-        body: dict[str, Any] = {"type": TYPE_BASE + kind, "title": title, "status": status}
-        if detail:
-            body["detail"] = detail
-        if field:
-            body["field"] = field
-        body.update(extra or {})
-        super().__init__(text=json.dumps(body), content_type=CONTENT_TYPE, headers=headers)
+        # Built through the wire model, so every problem the service sends has its shape.
+        problem = ProblemDetail.model_validate(
+            {"type": TYPE_BASE + kind, "title": title, "status": status,
+             "detail": detail or None, "field": field or None, **(extra or {})}
+        )  # fmt: skip
+        text = problem.model_dump_json(exclude_none=True)
+        super().__init__(text=text, content_type=CONTENT_TYPE, headers=headers)
 
 
 _BROKER_STATUS: dict[type[BrokerError], tuple[int, str]] = {

@@ -58,9 +58,18 @@ local function equal_32(a, b)
     return diff == 0
 end
 
+-- The id fields of the payload: streamfleet.ids.TOKEN_ID (session field) and
+-- INSTANCE_ID, one rule; held to tests/vectors/identifiers.json.
 local function is_id(s)
-    return #s <= 64 and find(s, "^[A-Za-z0-9._-]+$") ~= nil
+    return #s >= 1 and #s <= 64 and find(s, "^[A-Za-z0-9._-]+$") ~= nil
 end
+_M.is_id = is_id
+
+-- streamfleet.ids.KEY_ID.
+local function is_kid(s)
+    return #s >= 1 and #s <= 32 and find(s, "^[A-Za-z0-9_-]+$") ~= nil
+end
+_M.is_kid = is_kid
 
 local function is_decimal(s)
     return s == "0" or (#s <= 16 and find(s, "^[1-9]%d*$") ~= nil)
@@ -83,7 +92,7 @@ function _M.verify(token, keys, now)
     if version ~= "v1" then
         return nil, "unsupported_version"
     end
-    if #kid > 32 or not find(kid, "^[A-Za-z0-9_-]+$") then
+    if not is_kid(kid) then
         return nil, "malformed"
     end
     local sig = b64url(sig_text)

@@ -6,12 +6,12 @@ import argparse
 import logging
 import threading
 
+import boto3
 from botocore.config import Config
 
 from regional_stack.pool.asg import AutoScalingGroup, RetryPolicy
 from regional_stack.pool.http_port import ControlPlaneError, HttpControlPlane
 from regional_stack.pool.manager import LeadTimes, PoolManager
-from regional_stack.pool.moto_fixture import aws_client
 from regional_stack.pool.settings import PoolSettings
 
 log = logging.getLogger("streamfleet.pool")
@@ -25,17 +25,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build(settings: PoolSettings) -> PoolManager:
-    endpoint = settings.aws_endpoint_url
+    # One code path for AWS and a local stand-in: an endpoint URL (moto, set by
+    # the local stack) is the only difference; credentials always come from the
+    # environment or the instance role, never from this package.
+    endpoint = settings.aws_endpoint_url or None
     # Retries belong to one policy (RetryPolicy); botocore's own are turned down to one attempt.
     config = Config(retries={"total_max_attempts": 1, "mode": "standard"})
-    if endpoint:
-        autoscaling = aws_client("autoscaling", settings.region, endpoint, config)
-        ec2 = aws_client("ec2", settings.region, endpoint, config)
-    else:  # pragma: no cover - real AWS: credentials come from the instance role
-        import boto3
-
-        autoscaling = boto3.client("autoscaling", region_name=settings.region, config=config)
-        ec2 = boto3.client("ec2", region_name=settings.region, config=config)
+    autoscaling = boto3.client(
+        "autoscaling", region_name=settings.region, endpoint_url=endpoint, config=config
+    )
+    ec2 = boto3.client("ec2", region_name=settings.region, endpoint_url=endpoint, config=config)
     retry = RetryPolicy(settings.retry_attempts, settings.retry_base_s, settings.retry_max_s)
     return PoolManager(
         region=settings.region,

@@ -12,7 +12,10 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from regional_stack.pool.ports import InstanceRecord, PoolState, parse_instances, parse_pools
+from pydantic import BaseModel
+
+from regional_stack.pool.ports import InstanceRecord, PoolState, instance_records, pool_state
+from streamfleet.wire import ConstraintRequest
 
 
 class ControlPlaneError(RuntimeError):
@@ -28,23 +31,23 @@ class HttpControlPlane:
         self._timeout = timeout_s
 
     def pool_state(self, region: str) -> PoolState:
-        return parse_pools(self._call("GET", "/v1/pools"), region)
+        return pool_state(self._call("GET", "/v1/pools"), region)
 
     def instances(self, region: str) -> list[InstanceRecord]:
-        return parse_instances(self._call("GET", f"/v1/pools/{_q(region)}/instances"))
+        return instance_records(self._call("GET", f"/v1/pools/{_q(region)}/instances"))
 
     def report_constraint(self, region: str, constrained: bool, reason: str) -> None:
         self._call(
             "PUT",
             f"/v1/pools/{_q(region)}/constraint",
-            {"constrained": constrained, "reason": reason},
+            ConstraintRequest(constrained=constrained, reason=reason[:200]),
         )
 
     def drain(self, region: str, instance_id: str) -> None:
         self._call("POST", f"/v1/pools/{_q(region)}/instances/{_q(instance_id)}/drain")
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
+    def _call(self, method: str, path: str, body: BaseModel | None = None) -> Any:
+        data = None if body is None else body.model_dump_json().encode()
         request = urllib.request.Request(self._base + path, data=data, method=method)
         request.add_header("Authorization", f"Bearer {self._token}")
         request.add_header("Accept", "application/json")

@@ -1,14 +1,19 @@
-"""What the pool manager needs from the control plane, and the contract's JSON shapes.
+"""What the pool manager needs from the control plane.
 
 The manager depends on `ControlPlanePort` only; `http_port.HttpControlPlane`
-implements it over the ops API (docs/contracts.md). The parsers here are pure so
-the shapes are checked in one place.
+implements it over the ops API. The JSON shapes are streamfleet.wire's models
+(PoolsView, InstancesView), the same the control plane answers with; the
+functions here only turn a validated answer into the manager's own values.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
+
+from pydantic import ValidationError
+
+from streamfleet.wire import InstancesView, PoolsView
 
 # Instance states that hold a user: never terminated, protected from scale-in.
 PROTECTED_STATES = frozenset({"reserved", "streaming"})
@@ -59,36 +64,40 @@ class ControlPlanePort(Protocol):
     def drain(self, region: str, instance_id: str) -> None: ...
 
 
-def parse_pools(body: Any, region: str) -> PoolState:
+def pool_state(body: object, region: str) -> PoolState:
+    """The manager's view of one region from a `GET /v1/pools` answer."""
     try:
-        entry = body["regions"][region]
-        counts = {str(k): int(v) for k, v in entry["instances"].items()}
-        return PoolState(
-            region=region,
-            counts=counts,
-            queue_depth=int(entry["queue_depth"]),
-            live_sessions=int(entry["live_sessions"]),
-            constrained=bool(entry["constrained"]),
-            arrivals_per_min=tuple(int(n) for n in entry["arrivals_per_min"]),
+        entry = PoolsView.model_validate(body).regions[region]
+    except ValidationError as exc:
+        raise ContractError(f"GET /v1/pools: {exc}") from exc
+    except KeyError:
+        raise ContractError(f"GET /v1/pools: no region {region}") from None
+    return PoolState(
+        region=region,
+        counts={state.value: n for state, n in entry.instances.items()},
+        queue_depth=entry.queue_depth,
+        live_sessions=entry.live_sessions,
+        constrained=entry.constrained,
+        arrivals_per_min=tuple(entry.arrivals_per_min),
+    )
+
+
+def instance_records(body: object) -> list[InstanceRecord]:
+    """The manager's view of a `GET /v1/pools/{region}/instances` answer."""
+    try:
+        rows = InstancesView.model_validate(body).instances
+    except ValidationError as exc:
+        raise ContractError(f"GET /v1/pools/{{region}}/instances: {exc}") from exc
+    return [
+        InstanceRecord(
+            instance_id=row.instance_id,
+            state=row.state.value,
+            session_id=row.session_id,
+            private_ip=row.private_ip,
+            instance_type=row.instance_type,
+            state_age_s=row.state_age_s,
+            heartbeat_age_s=row.heartbeat_age_s or 0.0,
+            draining=row.draining,
         )
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ContractError(f"GET /v1/pools: bad shape for region {region}: {exc!r}") from exc
-
-
-def parse_instances(body: Any) -> list[InstanceRecord]:
-    try:
-        return [
-            InstanceRecord(
-                instance_id=str(item["instance_id"]),
-                state=str(item["state"]),
-                session_id=None if item.get("session_id") is None else str(item["session_id"]),
-                private_ip=item.get("private_ip"),
-                instance_type=item.get("instance_type"),
-                state_age_s=float(item.get("state_age_s") or 0.0),
-                heartbeat_age_s=float(item.get("heartbeat_age_s") or 0.0),
-                draining=bool(item.get("draining", False)),
-            )
-            for item in body["instances"]
-        ]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ContractError(f"GET /v1/pools/{{region}}/instances: bad shape: {exc!r}") from exc
+        for row in rows
+    ]

@@ -19,6 +19,7 @@ from regional_stack.pool.policies import (
     StaticPolicy,
     Window,
 )
+from streamfleet.wire import RegionName
 
 
 class WindowSetting(BaseModel):
@@ -32,7 +33,7 @@ class PoolSettings(BaseSettings):
 
     control_plane_url: str = "http://127.0.0.1:8080"
     admin_token: SecretStr = SecretStr("")
-    region: str = "eu-central-1"
+    region: RegionName = "eu-central-1"
     asg_name: str = "streamfleet-gpu"
     aws_endpoint_url: str | None = None  # moto locally; unset in AWS
 

@@ -15,7 +15,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 
-from regional_stack.pool.moto_fixture import aws_client, fake_aws_environment
+from simulators.local_aws import aws_client, fake_aws_environment
 from simulators.local_stack.plan import RegionPlan, StackPlan
 from streamfleet.localproc import ManagedProcess
 

@@ -17,11 +17,12 @@ from control_plane.settings import ControlPlaneSettings, RegionConfig
 from nginx_lua.process import http_ok, start_nginx, stop_nginx
 from nginx_lua.render import RouterSettings, render_router
 from regional_stack.coturn.local import start_coturn
-from regional_stack.pool.moto_fixture import create_regional_stack, fake_aws_environment
 from simulators.geoip_db import write_city_db
+from simulators.local_aws import create_regional_stack, fake_aws_environment
 from simulators.local_stack.fleet import Fleet
 from simulators.local_stack.plan import StackPlan
 from streamfleet.localproc import ManagedProcess, port_open, start_redis
+from streamfleet.wire import PoolsView
 
 log = logging.getLogger("streamfleet.up")
 Progress = Callable[[str], None]
@@ -31,12 +32,12 @@ class PortInUse(RuntimeError):
     pass
 
 
-def _http_json(url: str, token: str | None = None) -> Any:
+def _pools(control_plane_url: str, token: str) -> PoolsView:
     request = urllib.request.Request(
-        url, headers={"Authorization": f"Bearer {token}"} if token else {}
+        control_plane_url + "/v1/pools", headers={"Authorization": f"Bearer {token}"}
     )
     with urllib.request.urlopen(request, timeout=2) as resp:
-        return json.loads(resp.read())
+        return PoolsView.model_validate_json(resp.read())
 
 
 def web_dir() -> Path:
@@ -195,9 +196,9 @@ class LocalStack:
                 self.say("  " + change)
             self.check_core_alive()
             pools = await asyncio.to_thread(
-                _http_json, self.plan.control_plane_url + "/v1/pools", self.plan.admin_token
+                _pools, self.plan.control_plane_url, self.plan.admin_token
             )
-            ready = {r: pools["regions"][r]["instances"]["ready"] for r in wanted}
+            ready = {r: pools.regions[r].count("ready") for r in wanted}
             line = ", ".join(f"{r} {ready[r]}/{n}" for r, n in wanted.items())
             if line != shown:
                 self.say(f"  ready: {line}")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from streamfleet.tokens import b64url_encode
 
-# The regions of DESIGN.md, with the second octet of each one's loopback /16.
+# The regions of docs/design.md, with the second octet of each one's loopback /16.
 KNOWN_REGIONS: dict[str, tuple[str, float, float, int]] = {
     "eu-central-1": ("eu", 50.11, 8.68, 11),
     "eu-west-1": ("eu", 53.35, -6.26, 12),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -24,7 +25,7 @@ def free_base_port(span: int = PORT_SPAN) -> int:
     Starts at a random block so that concurrent test runs rarely race for one.
     """
     start = random.randrange(20000, 40000 - span, 1000)
-    for base in [*range(start, 40000 - span, 1000), *range(20000, start, 1000)]:
+    for base in itertools.chain(range(start, 40000 - span, 1000), range(20000, start, 1000)):
         if not any(port_open("127.0.0.1", base + i) for i in range(span)):
             return int(base)
     raise RuntimeError("no free block of ports between 20000 and 40000")

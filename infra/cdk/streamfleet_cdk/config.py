@@ -19,6 +19,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+# Region names follow the control plane's rule (streamfleet.ids): a stack must
+# not be deployable for a region the control plane would refuse to serve.
+from streamfleet.wire import RegionName
+
 # Ports of docs/contracts.md. The CDK app never invents another.
 CONTROL_PLANE_PORT = 8080
 AGENT_PORT = 8700
@@ -137,7 +141,7 @@ class Turn(_Frozen):
 
 
 class RegionConfig(_Frozen):
-    name: str
+    name: RegionName
     geography: Geography
     lat: float
     lon: float
@@ -174,7 +178,7 @@ class Redis(_Frozen):
 
 
 class ControlPlane(_Frozen):
-    region: str = "eu-central-1"
+    region: RegionName = "eu-central-1"
     availability_zones: tuple[str, ...] = ("eu-central-1a", "eu-central-1b")
     vpc_cidr: str = "10.0.0.0/16"
     nat_gateways: int = Field(default=2, ge=1)

@@ -1,4 +1,4 @@
-"""DESIGN.md's invariants, checked against what is really in Redis."""
+"""docs/design.md's invariants, checked against what is really in Redis."""
 
 from __future__ import annotations
 

@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 import pytest
 
 from regional_stack.pool.asg import AutoScalingGroup, RetryPolicy
-from regional_stack.pool.moto_fixture import (
+from regional_stack.pool.ports import InstanceRecord, PoolState
+from simulators.local_aws import (
     LocalAws,
     RegionalStack,
     aws_client,
     create_regional_stack,
     fake_aws_environment,
 )
-from regional_stack.pool.ports import InstanceRecord, PoolState
 
 
 @pytest.fixture(scope="session")

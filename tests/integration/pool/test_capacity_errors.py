@@ -8,8 +8,8 @@ from botocore.exceptions import ClientError
 
 from regional_stack.pool.damping import DampingConfig
 from regional_stack.pool.manager import PoolManager
-from regional_stack.pool.moto_fixture import LocalAws
 from regional_stack.pool.policies import StaticPolicy
+from simulators.local_aws import LocalAws
 from tests.integration.pool.conftest import FakeControlPlane, Region, make_region
 
 

@@ -14,53 +14,60 @@ from aiohttp import web
 from regional_stack.pool.http_port import ControlPlaneError, HttpControlPlane
 from regional_stack.pool.ports import ContractError
 from streamfleet.localproc import free_port
+from streamfleet.wire import InstancesView, PoolsView
 
 TOKEN = "admin-test-token"
-POOLS = {
-    "regions": {
-        "eu-central-1": {
-            "instances": {
-                "provisioning": 0,
-                "booting": 1,
-                "ready": 3,
-                "reserved": 1,
-                "streaming": 2,
-                "recycling": 0,
-                "draining": 0,
-                "terminated": 0,
-                "lost": 0,
-            },
-            "queue_depth": 4,
-            "live_sessions": 3,
-            "constrained": False,
-            "arrivals_per_min": [0, 2, 5, 4],
+SID = "0123456789abcdef0123456789abcdef-0123456789abcdef"
+# Built through the wire models, so the fixture server cannot drift from the contract.
+POOLS = PoolsView.model_validate(
+    {
+        "regions": {
+            "eu-central-1": {
+                "instances": {
+                    "provisioning": 0,
+                    "booting": 1,
+                    "ready": 3,
+                    "reserved": 1,
+                    "streaming": 2,
+                    "recycling": 0,
+                    "draining": 0,
+                    "terminated": 0,
+                    "lost": 0,
+                },
+                "queue_depth": 4,
+                "live_sessions": 3,
+                "constrained": False,
+                "arrivals_per_min": [0, 2, 5, 4],
+            }
         }
     }
-}
-INSTANCES = {
-    "instances": [
-        {
-            "instance_id": "i-0abc",
-            "state": "streaming",
-            "session_id": "s-1",
-            "private_ip": "127.11.0.5",
-            "instance_type": "g4dn.2xlarge",
-            "state_age_s": 12.5,
-            "heartbeat_age_s": 1.0,
-            "draining": False,
-        },
-        {
-            "instance_id": "i-0def",
-            "state": "ready",
-            "session_id": None,
-            "private_ip": "127.11.0.6",
-            "instance_type": "g4dn.2xlarge",
-            "state_age_s": 300,
-            "heartbeat_age_s": 2,
-            "draining": False,
-        },
-    ]
-}
+).model_dump(mode="json")
+INSTANCES = InstancesView.model_validate(
+    {
+        "instances": [
+            {
+                "instance_id": "i-0abc",
+                "state": "streaming",
+                "session_id": SID,
+                "private_ip": "127.11.0.5",
+                "instance_type": "g4dn.2xlarge",
+                "state_age_s": 12.5,
+                "heartbeat_age_s": 1.0,
+                "draining": False,
+            },
+            {
+                "instance_id": "i-0def",
+                "state": "ready",
+                "session_id": None,
+                "private_ip": "127.11.0.6",
+                "instance_type": "g4dn.2xlarge",
+                "state_age_s": 300,
+                "heartbeat_age_s": 2,
+                "draining": False,
+            },
+        ]
+    }
+).model_dump(mode="json")
 
 
 @dataclass
@@ -122,7 +129,7 @@ async def test_adapter_parses_and_sends_the_contract(server: tuple[str, Seen]) -
     )
     records = await asyncio.to_thread(cp.instances, "eu-central-1")
     assert [(r.instance_id, r.state, r.session_id, r.protected) for r in records] == [
-        ("i-0abc", "streaming", "s-1", True),
+        ("i-0abc", "streaming", SID, True),
         ("i-0def", "ready", None, False),
     ]
     assert records[1].state_age_s == 300.0

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from regional_stack.pool.damping import DampingConfig
 from regional_stack.pool.manager import PoolManager
-from regional_stack.pool.moto_fixture import LocalAws
 from regional_stack.pool.policies import BufferPolicy, StaticPolicy
+from simulators.local_aws import LocalAws
 from tests.integration.pool.conftest import FakeControlPlane, Region, make_region
 
 NO_COOLDOWN = DampingConfig(scale_in_cooldown_s=0.0, hysteresis=0, hysteresis_percent=0.0)

@@ -1,4 +1,4 @@
-"""The deployment configuration: defaults of DESIGN.md and validation before any construct exists."""
+"""The deployment configuration: defaults of docs/design.md and validation before any construct exists."""
 
 from __future__ import annotations
 
@@ -156,3 +156,23 @@ def test_secret_names_are_shared_by_creator_and_readers() -> None:
         )
         == 6
     )
+
+
+_ID_VECTORS = json.loads(
+    (Path(__file__).resolve().parents[2] / "vectors" / "identifiers.json").read_text()
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "ok"),
+    [(v, True) for v in _ID_VECTORS["region"]["valid"]]
+    + [(v, False) for v in _ID_VECTORS["region"]["invalid"]],
+)
+def test_region_names_follow_the_control_planes_rule(name: str, ok: bool) -> None:
+    # Zones are derived from the name so that only the name is judged.
+    build = lambda: region(name=name, availability_zones=(name + "a", name + "b"))  # noqa: E731
+    if ok:
+        assert build().name == name
+    else:
+        with pytest.raises(ValidationError):
+            build()

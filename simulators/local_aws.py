@@ -1,6 +1,8 @@
 """A local AWS (moto server) and one regional stack per region: VPC, two subnets, template, group.
 
-Used by the pool manager's integration tests and by the local stack launcher.
+Used by the pool manager's integration tests and by the local stack launcher;
+test and simulation code, so it lives here and never in a production package
+(the production pool manager only takes an endpoint URL).
 Credentials are the obviously fake "testing": moto accepts anything, and real
 keys must never be needed (or found) here.
 """
