@@ -66,7 +66,7 @@ async def instances(request: web.Request) -> web.Response:
     require_admin(request)
     region = known_region(request)
     rows = await services(request).broker.instance_details(region)
-    return answer(InstancesView.model_validate({"instances": rows}))
+    return answer(InstancesView(instances=rows))
 
 
 @routes.put("/v1/pools/{region}/constraint")

@@ -15,7 +15,7 @@ from control_plane.domain import (
     check_instance_id,
 )
 from streamfleet.lifecycle import InstanceState, SessionState
-from streamfleet.tokens import is_canonical_ipv4
+from streamfleet.ids import is_canonical_ipv4
 
 
 class Instances:

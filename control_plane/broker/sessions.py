@@ -22,7 +22,8 @@ from control_plane.domain import (
     check_client_id,
     estimate_wait_s,
 )
-from control_plane.keys import is_session_id, new_session_id
+from control_plane.keys import new_session_id
+from streamfleet.ids import is_session_id
 from streamfleet.lifecycle import LIVE_SESSION_STATES, SessionState
 
 # Instance states that will serve someone soon: the capacity a queue drains into.

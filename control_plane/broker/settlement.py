@@ -17,7 +17,7 @@ from control_plane.broker.outbox import BindEntry, EndEntry, OutboxEntry
 from control_plane.broker.reads import Reads
 from control_plane.broker.store import Store
 from control_plane.domain import EndResult, StaleEpoch, UnknownSession
-from control_plane.keys import is_session_id
+from streamfleet.ids import is_session_id
 from streamfleet.lifecycle import EndReason, SessionState
 
 

@@ -4,12 +4,12 @@ instance rows, arrivals per minute."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from control_plane.broker.reads import Reads
 from control_plane.broker.store import Store
 from control_plane.domain import RegionSnapshot
 from streamfleet.lifecycle import InstanceState
+from streamfleet.wire import InstanceView
 
 
 class Views:
@@ -38,7 +38,7 @@ class Views:
             region, {"constrained": "1" if constrained else "0", "reason": reason[:200]}
         )
 
-    async def instance_details(self, region: str) -> list[dict[str, Any]]:
+    async def instance_details(self, region: str) -> list[InstanceView]:
         """Every instance of a region with its state, session and ages (ops views)."""
         self.store.rkeys(region)
         state, sess, ip, since, drain, info = [
@@ -50,8 +50,8 @@ class Views:
         rows = []
         for iid, st in sorted(state.items()):
             meta = json.loads(info.get(iid, "{}"))
-            rows.append(dict(
-                instance_id=iid, state=st, session_id=sess.get(iid),
+            rows.append(InstanceView(
+                instance_id=iid, state=InstanceState(st), session_id=sess.get(iid),
                 private_ip=ip.get(iid), instance_type=meta.get("instance_type", ""),
                 state_age_s=round((now - int(float(since.get(iid, now)))) / 1000, 1),
                 heartbeat_age_s=round((now - hb[iid]) / 1000, 1) if iid in hb else None,
