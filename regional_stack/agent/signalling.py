@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from regional_stack.signaling import messages as m
+from regional_stack.signalling import messages as m
 
 log = logging.getLogger("streamfleet.agent.signalling")
 

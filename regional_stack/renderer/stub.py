@@ -39,7 +39,7 @@ from aiortc.sdp import candidate_from_sdp
 from av import VideoFrame
 
 from regional_stack.renderer import input_protocol, scene
-from regional_stack.signaling import messages as m
+from regional_stack.signalling import messages as m
 
 log = logging.getLogger("streamfleet.renderer.stub")
 VIDEO_CLOCK = 90_000

@@ -31,7 +31,7 @@ from control_plane.app import create_app
 from control_plane.broker_settings import BrokerSettings
 from control_plane.settings import ControlPlaneSettings, RegionConfig
 from regional_stack.coturn.local import start_coturn
-from regional_stack.signaling.player import Player
+from regional_stack.signalling.player import Player
 from streamfleet import turn
 from streamfleet.localproc import ManagedProcess, free_port
 from streamfleet.tokens import StreamClaims, b64url_encode, sign

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 
-from regional_stack.signaling.player import SignallingRefused, StreamEnded
+from regional_stack.signalling.player import SignallingRefused, StreamEnded
 from tests.integration.agent.conftest import AgentFactory, ControlPlaneFactory
 from tests.integration.agent.test_stream_relay import PROBE, is_blue
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from regional_stack.signaling.player import NoRelayCandidate, StreamEnded
+from regional_stack.signalling.player import NoRelayCandidate, StreamEnded
 from tests.integration.agent.conftest import AgentFactory, ControlPlaneFactory
 
 FAST_S = 8.0  # ICE would otherwise wait ~30 s before giving up

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from regional_stack.agent.supervisor import render_argv
-from regional_stack.signaling import messages as m
+from regional_stack.signalling import messages as m
 
 
 def test_parse_accepts_player_messages() -> None:

@@ -35,7 +35,7 @@ from aiortc.mediastreams import MediaStreamError
 from av import VideoFrame
 
 from regional_stack.renderer import input_protocol, marker
-from regional_stack.signaling import messages as m
+from regional_stack.signalling import messages as m
 
 log = logging.getLogger("streamfleet.player")
 ACTIVITY_INTERVAL_S = 1.0
