@@ -1,10 +1,12 @@
 """An aiortc Pixel Streaming *player*: what tests and the benchmark use as the browser.
 
-It follows the same steps as Epic's frontend: open the signalling WebSocket,
-`listStreamers`, `subscribe`, answer the streamer's offer, then receive video
-and send input as UIInteraction messages on the `datachannel`. It decodes the
-input-sequence marker of every frame, so callers can wait for "the first frame
-that reflects input N" and measure input-to-frame latency.
+Test and simulation code, not part of the agent. It follows the same steps as
+Epic's frontend library: open the signalling WebSocket, take its ICE servers
+from the `config` message (unless given some), `listStreamers`, `subscribe`,
+answer the streamer's offer, then receive video and send input as
+UIInteraction messages on the `datachannel`. It decodes the input-sequence
+marker of every frame, so callers can wait for "the first frame that reflects
+input N" and measure input-to-frame latency.
 
 Relay-only is the default: a player that gathers no TURN relay candidate
 fails at once with `NoRelayCandidate` instead of waiting for ICE to time out.
@@ -35,6 +37,7 @@ from aiortc.mediastreams import MediaStreamError
 from av import VideoFrame
 
 from regional_stack.renderer import input_protocol, marker
+from regional_stack.signalling import closing
 from regional_stack.signalling import messages as m
 
 log = logging.getLogger("streamfleet.player")
@@ -61,6 +64,19 @@ class StreamEnded(PlayerError):
         super().__init__(f"stream ended by the server (close code {code}): {reason}")
         self.code = code
         self.reason = reason
+
+    @property
+    def final(self) -> bool:
+        """The server ended the session: Epic's library would not reconnect."""
+        return self.code == closing.SESSION_ENDED
+
+    @property
+    def end_reason(self) -> str | None:
+        return closing.ended_reason(self.reason) if self.final else None
+
+
+class SubscribeFailed(PlayerError):
+    """The server answered `subscribe` with `subscribeFailed`."""
 
 
 @dataclass
@@ -93,6 +109,7 @@ class Player:
         self._last_activity = 0.0
         self.closed_code: int | None = None
         self.closed_reason = ""
+        self.config: dict[str, Any] | None = None
 
     # -- connection --------------------------------------------------------------
     async def connect(self) -> None:
@@ -134,6 +151,7 @@ class Player:
     async def _on_message(self, msg: dict[str, Any]) -> None:
         kind = msg.get("type")
         if kind == "config":
+            self.config = msg
             await self._send({"type": "listStreamers"})
         elif kind == "streamerList":
             if msg.get("ids"):
@@ -144,15 +162,17 @@ class Player:
                 await self._send({"type": "listStreamers"})
         elif kind == "offer":
             await self._answer(str(msg["sdp"]))
-        elif kind == "streamerDisconnected":
-            log.info("streamer disconnected")
+        elif kind == "subscribeFailed":
+            raise SubscribeFailed(str(msg.get("message", "")))
+        elif kind == "ping":
+            await self._send({"type": "pong", "time": msg.get("time")})
 
     async def _answer(self, sdp: str) -> None:
         if self._pc is not None:
             await self._pc.close()
         servers = [
             RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
-            for s in self.ice_servers
+            for s in self._ice_servers()
         ]
         policy = RTCIceTransportPolicy.RELAY if self.relay_only else RTCIceTransportPolicy.ALL
         pc = RTCPeerConnection(RTCConfiguration(iceServers=servers, iceTransportPolicy=policy))
@@ -173,12 +193,20 @@ class Player:
         await pc.setLocalDescription(await pc.createAnswer())
         local = pc.localDescription.sdp
         if self.relay_only and " typ relay" not in local:
-            urls = [u for s in self.ice_servers for u in _as_list(s.get("urls"))]
+            urls = [u for s in self._ice_servers() for u in _as_list(s.get("urls"))]
             raise NoRelayCandidate(
                 f"no relay candidate gathered from {urls or 'no TURN server'}: the TURN server "
                 "refused the credentials (TURN secret mismatch?) or is unreachable"
             )
         await self._send({"type": "answer", "sdp": local})
+
+    def _ice_servers(self) -> list[dict[str, Any]]:
+        """The ones given, else the `config` message's, as Epic's library takes them."""
+        if self.ice_servers:
+            return self.ice_servers
+        options = (self.config or {}).get("peerConnectionOptions") or {}
+        servers = options.get("iceServers") or []
+        return [s for s in servers if isinstance(s, dict)]
 
     async def _read_video(self, track: MediaStreamTrack) -> None:
         while True:
