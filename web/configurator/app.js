@@ -91,7 +91,10 @@ async function start() {
     return failCreate(err);
   }
   const view = created.session;
-  current = { id: view.session_id, secret: view.session_secret, view: null, stream: null };
+  // The visitor's choices go to the renderer once per session; a replayed create
+  // (200: this tab's session already exists) finds the scene as it was left.
+  const configured = created.status === 200;
+  current = { id: view.session_id, secret: view.session_secret, view: null, stream: null, configured };
   // Follow the session for its whole life: queue position while waiting, the
   // assignment when it comes, and the server's reason if it ever ends it.
   current.stopFollow = api.follow(current.id, current.secret, {
@@ -173,7 +176,10 @@ function connect(view) {
     onChannelOpen: () => {
       if (session !== current) return;
       $("controls").disabled = false;
-      // Bring the renderer to the scene this visitor chose before connecting.
+      // Bring the renderer to the scene this visitor chose before connecting, once:
+      // after a reconnect the renderer still has the scene, changes included.
+      if (current.configured) return;
+      current.configured = true;
       sendInput({ type: "configure", configuration: { ...scene } });
     },
     onDisconnect: (reason, willRetry) => session === current && onStreamStopped(reason, willRetry),

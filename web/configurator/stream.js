@@ -19,7 +19,7 @@ export class EpicStream {
    * @param {object} p
    * @param {string} p.signalingUrl  from the session API (`stream.signaling_url`)
    * @param {string} p.token         the stream token (`stream.token`)
-   * @param {HTMLElement} p.parent   the library puts its <video> in here
+   * @param {HTMLElement} p.parent   this stream's element (with the library's <video>) goes in here
    * @param {() => void} p.onVideo   the first frame is ready to play
    * @param {() => void} p.onChannelOpen  the data channel to the renderer opened
    * @param {(reason: string, willRetry: boolean) => void} p.onDisconnect
@@ -39,7 +39,11 @@ export class EpicStream {
         MatchViewportRes: false,
       },
     });
-    this.ps = new PixelStreaming(config, { videoElementParent: parent });
+    // One element per stream: the library leaves its <video> behind on disconnect.
+    this.element = document.createElement("div");
+    this.element.className = "stream";
+    parent.append(this.element);
+    this.ps = new PixelStreaming(config, { videoElementParent: this.element });
     this.disconnects = 0;
     this.ps.addEventListener("videoInitialized", () => onVideo());
     this.ps.addEventListener("dataChannelOpen", () => onChannelOpen());
@@ -56,7 +60,7 @@ export class EpicStream {
 
   /** The library's <video> element. */
   get video() {
-    return this.ps.videoElementParent.querySelector("video");
+    return this.element.querySelector("video");
   }
 
   /** The current RTCPeerConnection (for figures), or null. */
@@ -72,5 +76,6 @@ export class EpicStream {
   /** Close for good (the user left or the session is over): the library does not retry. */
   close() {
     this.ps.disconnect();
+    this.element.remove();
   }
 }
