@@ -92,6 +92,9 @@ class Player:
     token: str | None
     ice_servers: list[dict[str, Any]] = field(default_factory=list)
     relay_only: bool = True
+    # Send the page-side `inputActivity` with input, as streamfleet's page may;
+    # False behaves like Epic's unmodified library, which never sends it.
+    report_activity: bool = True
 
     def __post_init__(self) -> None:
         self._http: aiohttp.ClientSession | None = None
@@ -274,10 +277,20 @@ class Player:
         self.seq = self.seq % 0xFFFF + 1
         self._channel.send(input_protocol.encode_ui_interaction({**descriptor, "seq": self.seq}))
         now = time.monotonic()
-        if now - self._last_activity >= ACTIVITY_INTERVAL_S:
+        if self.report_activity and now - self._last_activity >= ACTIVITY_INTERVAL_S:
             self._last_activity = now
             await self._send({"type": "inputActivity"})
         return self.seq
+
+    async def send_raw(self, data: bytes, within_s: float = 10.0) -> None:
+        """Send one data-channel message as it is (e.g. Epic's MouseMove bytes)."""
+        async with asyncio.timeout(within_s):
+            await self._channel_open.wait()
+        if self._failure is not None:
+            raise self._failure
+        if self._channel is None or self._channel.readyState != "open":
+            raise PlayerError("data channel is not open")
+        self._channel.send(data)
 
     async def close(self) -> None:
         for task in self._tasks:

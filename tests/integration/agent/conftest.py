@@ -221,13 +221,25 @@ class AgentProcess:
     def signal_url(self) -> str:
         return f"ws://{self.private_ip}:{self.port}/signal"
 
-    def player(self, session: Session, *, token: str | None = None) -> Player:
-        """A relay-only player for a session-API answer, straight to this agent."""
+    def player(
+        self,
+        session: Session,
+        *,
+        token: str | None = None,
+        ice_from_config: bool = False,
+        report_activity: bool = True,
+    ) -> Player:
+        """A relay-only player for a session-API answer, straight to this agent.
+
+        `ice_from_config`: take the ICE servers from the agent's `config`
+        message, as Epic's unmodified library does, not from the session API.
+        """
         assert session["stream"]["signaling_url"].endswith(f"/i/{self.private_ip}/signal")
         return Player(
             self.signal_url,
             session["stream"]["token"] if token is None else token,
-            ice_servers=session["ice_servers"],
+            ice_servers=[] if ice_from_config else session["ice_servers"],
+            report_activity=report_activity,
         )
 
     def token(self, session_id: str, epoch: int, *, ttl_s: int = 300, **overrides: Any) -> str:
