@@ -7,7 +7,9 @@ retry would get the same answer.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from tenacity import (
     AsyncRetrying,
@@ -15,7 +17,8 @@ from tenacity import (
     retry_if_exception,
     stop_after_attempt,
     stop_never,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from regional_stack.agent.control_plane_client import ControlPlaneError
@@ -31,7 +34,12 @@ def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, ControlPlaneError) and exc.retryable
 
 
-def control_plane_retry(*, forever: bool = False, max_wait_s: float = 5.0) -> AsyncRetrying:
+def control_plane_retry(
+    *,
+    forever: bool = False,
+    max_wait_s: float = 5.0,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> AsyncRetrying:
     """Exponential backoff with jitter (0.2 s doubling up to `max_wait_s`).
 
     `forever`: registration, without which the instance serves nobody, retries
@@ -43,8 +51,9 @@ def control_plane_retry(*, forever: bool = False, max_wait_s: float = 5.0) -> As
         retry=retry_if_exception(lambda e: isinstance(e, ControlPlaneError))
         if forever
         else retry_if_exception(_retryable),
-        wait=wait_exponential_jitter(initial=0.2, max=max_wait_s, jitter=0.1),
+        wait=wait_exponential(multiplier=0.2, max=max_wait_s) + wait_random(0, 0.1),
         stop=stop_never if forever else stop_after_attempt(EVENT_ATTEMPTS),
         before_sleep=before_sleep_log(log, logging.WARNING),
+        sleep=sleep,
         reraise=True,
     )
