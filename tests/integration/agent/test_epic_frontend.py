@@ -11,7 +11,7 @@ import asyncio
 import time
 
 from regional_stack.renderer import epic_protocol
-from simulators.player import StreamEnded
+from simulators.player import SignallingRefused, StreamEnded
 from streamfleet import turn
 from tests.integration.agent.conftest import AgentFactory, ControlPlaneFactory
 
@@ -70,3 +70,32 @@ async def test_epic_input_alone_keeps_the_session_and_a_silent_tab_ends_idle(
     finally:
         await player.close()
     assert await cp.wait_ended(session) == "idle"
+
+
+async def test_a_session_ended_elsewhere_closes_final_once(
+    start_control_plane: ControlPlaneFactory, start_agent: AgentFactory
+) -> None:
+    cp = await start_control_plane()
+    agent = await start_agent(cp)
+    session = await cp.create_session("client-epic-elsewhere")
+    player = agent.player(session, ice_from_config=True, report_activity=False)
+    await player.connect()
+    try:
+        await player.wait_first_frame(within_s=15)
+        await cp.delete_session(session)  # the user ended it in another tab
+        ended = await player.wait_closed(within_s=10)
+        # Final for Epic's library; the session API has the exact reason.
+        assert isinstance(ended, StreamEnded) and ended.final
+        assert ended.end_reason == "ended_by_control_plane"
+    finally:
+        await player.close()
+    assert await cp.wait_ended(session) == "client_ended"
+    # A reconnect (what the library would try after a non-final close) is refused.
+    again = agent.player(session)
+    try:
+        await again.connect()
+        raise AssertionError("an ended session's token was accepted")
+    except SignallingRefused as exc:
+        assert exc.status == 403
+    finally:
+        await again.close()
