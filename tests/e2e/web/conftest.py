@@ -232,3 +232,36 @@ def hex_rgb(color: str) -> tuple[int, int, int]:
     m = re.fullmatch(r"#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})", color)
     assert m is not None
     return int(m[1], 16), int(m[2], 16), int(m[3], 16)
+
+
+# Epic's library alone on a page of the stack's origin, with none of the
+# configurator's logic around it: the bundle from the lock file, its Config and
+# PixelStreaming, the session's signalling URL with the token. Records its
+# disconnect events and resolves once video plays.
+BARE_LIBRARY_JS = """async ([url, token]) => {
+    const lib = await import('./vendor/pixelstreamingfrontend.js');
+    const parent = document.createElement('div');
+    document.body.append(parent);
+    const config = new lib.Config({useUrlParams: false, initialSettings: {
+        ss: url + '?token=' + encodeURIComponent(token), AutoConnect: false,
+        AutoPlayVideo: true, StartVideoMuted: true, WaitForStreamer: true}});
+    const ps = new lib.PixelStreaming(config, {videoElementParent: parent});
+    window.__bare = {ps, disconnects: []};
+    ps.addEventListener('webRtcDisconnected', (e) => window.__bare.disconnects.push(e.data));
+    const playing = new Promise((resolve) => ps.addEventListener('videoInitialized', resolve));
+    ps.connect();
+    await playing;
+}"""
+
+
+def create_session(stack: Stack, client_id: str) -> dict[str, Any]:
+    request = urllib.request.Request(
+        stack.info["control_plane_url"] + "/v1/sessions",
+        data=json.dumps({"client_id": client_id, "model": "roadster"}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        view: dict[str, Any] = json.loads(resp.read())
+    assert view["state"] == "assigned", view
+    return view

@@ -9,12 +9,10 @@ decoded pixels, the router's access log and the agent's log.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
 import time
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,7 +20,14 @@ import pytest
 from playwright.sync_api import BrowserContext
 
 from regional_stack.renderer.scene import SceneState, body_probe
-from tests.e2e.web.conftest import Configurator, Stack, hex_rgb, start_stack
+from tests.e2e.web.conftest import (
+    BARE_LIBRARY_JS,
+    Configurator,
+    Stack,
+    create_session,
+    hex_rgb,
+    start_stack,
+)
 
 REGION = "eu-central-1"
 GREEN, YELLOW = "#1f9d55", "#f2c200"
@@ -152,46 +157,13 @@ def signal_requests(stack: Stack, session_id: str) -> int:
     )
 
 
-# Epic's library alone on a page of the stack's origin, with none of the
-# configurator's logic around it: the bundle from the lock file, its Config and
-# PixelStreaming, the session's signalling URL with the token. Records its
-# disconnect events and resolves once video plays.
-_BARE_LIBRARY_JS = """async ([url, token]) => {
-    const lib = await import('./vendor/pixelstreamingfrontend.js');
-    const parent = document.createElement('div');
-    document.body.append(parent);
-    const config = new lib.Config({useUrlParams: false, initialSettings: {
-        ss: url + '?token=' + encodeURIComponent(token), AutoConnect: false,
-        AutoPlayVideo: true, StartVideoMuted: true, WaitForStreamer: true}});
-    const ps = new lib.PixelStreaming(config, {videoElementParent: parent});
-    window.__bare = {ps, disconnects: []};
-    ps.addEventListener('webRtcDisconnected', (e) => window.__bare.disconnects.push(e.data));
-    const playing = new Promise((resolve) => ps.addEventListener('videoInitialized', resolve));
-    ps.connect();
-    await playing;
-}"""
-
-
-def create_session(stack: Stack, client_id: str) -> dict[str, Any]:
-    request = urllib.request.Request(
-        stack.info["control_plane_url"] + "/v1/sessions",
-        data=json.dumps({"client_id": client_id, "model": "roadster"}).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=10) as resp:
-        view: dict[str, Any] = json.loads(resp.read())
-    assert view["state"] == "assigned", view
-    return view
-
-
 def test_server_ended_session_closes_once_and_is_not_retried(
     stack: Stack, context: BrowserContext
 ) -> None:
     view = create_session(stack, "e2e-bare-library")
     page = context.new_page()
     page.goto(stack.configurator_url)  # the origin that serves the bundle; Start is not clicked
-    page.evaluate(_BARE_LIBRARY_JS, [view["stream"]["signaling_url"], view["stream"]["token"]])
+    page.evaluate(BARE_LIBRARY_JS, [view["stream"]["signaling_url"], view["stream"]["token"]])
     stack.ops(f"/v1/admin/sessions/{view['session_id']}/end", method="POST")
     page.wait_for_function("window.__bare.disconnects.length > 0", timeout=15_000)
     # The library waits 2 s before each of its retries: watch well past the first.
