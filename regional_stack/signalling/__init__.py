@@ -1,1 +1,1 @@
-"""Pixel Streaming signalling: message codec and an aiortc player client."""
+"""Pixel Streaming signalling, pure: the message codec (protocol 1.3.0) and the close codes."""
