@@ -17,11 +17,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import BrowserContext
+from playwright.sync_api import Browser, BrowserContext
 
 from regional_stack.renderer.scene import SceneState, body_probe
 from tests.e2e.web.conftest import (
     BARE_LIBRARY_JS,
+    VIEWPORT,
     Configurator,
     Stack,
     create_session,
@@ -226,3 +227,32 @@ def test_reconnect_within_the_window_keeps_the_scene(streaming: Configurator) ->
     # Same renderer, same scene: the paint the page never knew about is still there.
     assert page.wait_pixel_near(x, y, hex_rgb(GREEN))
     page.wait_state("connected", timeout_ms=10_000)
+
+
+def test_touch_drag_changes_the_view(stack: Stack, browser: Browser) -> None:
+    ctx = browser.new_context(viewport=VIEWPORT, has_touch=True)
+    try:
+        page = Configurator.open(ctx, stack)
+        page.start()
+        page.wait_streaming()
+        width, height = page.video_size()
+        page.wait_pixel_near(*body_probe(SceneState(), width, height), hex_rgb("#c81e1e"))
+        box = page.page.locator("#player video").bounding_box()
+        assert box is not None
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        ref = page.page.evaluate(_FRAME_DIFF_JS, None)
+        # Real touch events (CDP), which the library's TouchController sends as
+        # TouchStart/TouchMove/TouchEnd.
+        cdp = ctx.new_cdp_session(page.page)
+        cdp.send(
+            "Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]}
+        )
+        for step in range(1, 9):
+            point = {"x": x + step * box["width"] / 32, "y": y}
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [point]})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        wait_view_changed(page, ref)
+        page.leave()
+        assert page.errors == []
+    finally:
+        ctx.close()
