@@ -215,6 +215,9 @@ class Streamer:
             self.note_input()
             self.apply_descriptor(data)
             return None
+        if data[:1] == bytes([epic_protocol.TO_STREAMER["TestEcho"][0]]):
+            # Unreal echoes whatever text follows the id (the library's layout has none).
+            return bytes([epic_protocol.FROM_STREAMER["TestEcho"]]) + data[1:]
         try:
             msg = epic_protocol.decode(data)
         except epic_protocol.MessageDecodeError as exc:
@@ -229,8 +232,6 @@ class Streamer:
             return epic_protocol.initial_settings(fps=self.fps)
         if msg.name == "RequestQualityControl":
             return epic_protocol.from_streamer_flag("QualityControlOwnership", True)
-        if msg.name == "TestEcho":
-            return bytes([epic_protocol.FROM_STREAMER["TestEcho"]]) + data[1:]
         if not msg.is_input:
             return None  # IFrameRequest, FpsRequest, ...: nothing to do for a stub
         self.note_input()
