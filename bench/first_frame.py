@@ -36,7 +36,7 @@ from control_plane.app import create_app
 from control_plane.broker_settings import BrokerSettings
 from control_plane.settings import ControlPlaneSettings, RegionConfig
 from regional_stack.coturn.local import start_coturn
-from regional_stack.signaling.player import Player
+from simulators.player import Player
 from streamfleet.localproc import ManagedProcess, free_port, start_redis
 from streamfleet.tokens import b64url_encode
 from streamfleet.wire import CreateSessionRequest, InstancesView, SessionView

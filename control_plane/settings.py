@@ -104,6 +104,9 @@ class ControlPlaneSettings(BaseSettings):
     session_max_duration_s: float = Field(
         7200.0, gt=0, description="tokens and TURN credentials live this long"
     )
+    session_idle_timeout_s: float = Field(
+        600.0, gt=0, description="agents end a session without user input after this"
+    )
     geoip_db: Path | None = Field(None, description="GeoLite2/GeoIP2 City .mmdb file")
     trusted_proxies: list[str] = Field(
         default_factory=list, description="CIDRs whose X-Forwarded-For is believed"

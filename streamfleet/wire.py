@@ -97,9 +97,16 @@ class RegisterRequest(Strict):
 
 
 class RegisterResponse(BaseModel):
+    """The control plane's answer to register. It is the one source of the
+    timeouts both planes enforce: the agent takes them from here."""
+
     instance_id: str
     state: InstanceState
-    heartbeat_interval_s: float
+    heartbeat_interval_s: float = Field(gt=0)
+    claim_ttl_s: float = Field(gt=0, description="a client must connect within this")
+    reconnect_window_s: float = Field(gt=0, description="a dropped client may return within this")
+    idle_timeout_s: float = Field(gt=0, description="a session without user input ends after this")
+    max_duration_s: float = Field(gt=0, description="a connected session ends after this")
 
 
 class HeartbeatRequest(Strict):

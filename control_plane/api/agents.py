@@ -49,6 +49,10 @@ async def register(request: web.Request) -> web.Response:
         instance_id=req.instance_id,
         state=state,
         heartbeat_interval_s=svc.settings.broker.heartbeat_interval_s,
+        claim_ttl_s=svc.settings.broker.claim_ttl_s,
+        reconnect_window_s=svc.settings.broker.reconnect_window_s,
+        idle_timeout_s=svc.settings.session_idle_timeout_s,
+        max_duration_s=svc.settings.session_max_duration_s,
     )
     return web.json_response(body.model_dump(mode="json"))
 

@@ -23,7 +23,7 @@ Streaming app instead:
     -RenderOffScreen -ForceRes -ResX={width} -ResY={height}
     -PixelStreamingURL={streamer_url} -AllowPixelStreamingCommands'
 
-No other change: the agent speaks Epic's signalling protocol 1.1.0 to it and
+No other change: the agent speaks Epic's signalling protocol 1.3.0 to it and
 relays players from /signal. See docs/agent.md and docs/pixel-streaming.md.
 """
 
@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from regional_stack.agent.app import run as run_agent
+    from regional_stack.agent.root import run as run_agent
     from regional_stack.agent.settings import AgentSettings
 
     logging.basicConfig(

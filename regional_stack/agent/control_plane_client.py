@@ -1,18 +1,27 @@
 """Adapter for the control plane's agent API (docs/contracts.md "Agent API").
 
-Bearer = the region's agent secret. Failures raise `ControlPlaneError`; the
-caller decides whether to retry (heartbeats simply try again next period,
-events are retried in order by the agent's event sender).
+Bodies are built from and answers parsed with the wire models of
+streamfleet/wire.py, the same ones the control plane validates with. Bearer =
+the region's agent secret. Failures raise `ControlPlaneError`; retrying is the
+caller's business (regional_stack/agent/retry.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
+from pydantic import BaseModel, ValidationError
 
-from regional_stack.agent.lifecycle import Assignment
+from streamfleet.wire import (
+    AgentEvent,
+    HeartbeatRequest,
+    HeartbeatResponse,
+    RegisterRequest,
+    RegisterResponse,
+)
+
+Answer = TypeVar("Answer", bound=BaseModel)
 
 
 class ControlPlaneError(RuntimeError):
@@ -22,25 +31,9 @@ class ControlPlaneError(RuntimeError):
         super().__init__(f"control plane: {status} {message}")
         self.status = status
 
-
-@dataclass(frozen=True, slots=True)
-class HeartbeatAnswer:
-    assignment: Assignment | None
-    commands: tuple[str, ...]
-
-
-def parse_heartbeat_answer(body: dict[str, Any]) -> HeartbeatAnswer:
-    raw = body.get("assignment")
-    assignment = None
-    if isinstance(raw, dict):
-        expires = raw.get("claim_expires_unix")
-        assignment = Assignment(
-            session_id=str(raw["session_id"]),
-            epoch=int(raw["epoch"]),
-            claim_expires_unix=float(expires) if expires is not None else None,
-        )
-    commands = tuple(str(c) for c in body.get("commands") or ())
-    return HeartbeatAnswer(assignment, commands)
+    @property
+    def retryable(self) -> bool:
+        return self.status == 0 or self.status == 429 or self.status >= 500
 
 
 class ControlPlaneClient:
@@ -52,37 +45,36 @@ class ControlPlaneClient:
         self._headers = {"Authorization": f"Bearer {secret}"}
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
 
-    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def _post(self, path: str, body: BaseModel) -> Any:
         try:
             async with self._http.post(
-                self._base + path, json=body, headers=self._headers, timeout=self._timeout
+                self._base + path,
+                json=body.model_dump(mode="json"),
+                headers=self._headers,
+                timeout=self._timeout,
             ) as resp:
                 if resp.status >= 300:
                     text = (await resp.text())[:300]
                     raise ControlPlaneError(resp.status, f"{path}: {text}")
                 if resp.status == 204 or resp.content_length == 0:
-                    return {}
-                data = await resp.json(content_type=None)
-                return data if isinstance(data, dict) else {}
-        except (aiohttp.ClientError, TimeoutError) as exc:
+                    return None
+                return await resp.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise ControlPlaneError(0, f"{path}: {exc!r}") from exc
 
-    async def register(
-        self, *, instance_id: str, region: str, private_ip: str, instance_type: str, version: str
-    ) -> dict[str, Any]:
-        return await self._post(
-            "/v1/agents/register",
-            {
-                "instance_id": instance_id,
-                "region": region,
-                "private_ip": private_ip,
-                "instance_type": instance_type,
-                "version": version,
-            },
-        )
+    async def _call(self, path: str, body: BaseModel, answer: type[Answer]) -> Answer:
+        data = await self._post(path, body)
+        try:
+            return answer.model_validate(data)
+        except ValidationError as exc:
+            # Not retryable: the same control plane gives the same answer.
+            raise ControlPlaneError(400, f"{path}: unexpected answer: {exc}") from exc
 
-    async def heartbeat(self, body: dict[str, Any]) -> HeartbeatAnswer:
-        return parse_heartbeat_answer(await self._post("/v1/agents/heartbeat", body))
+    async def register(self, req: RegisterRequest) -> RegisterResponse:
+        return await self._call("/v1/agents/register", req, RegisterResponse)
 
-    async def event(self, body: dict[str, Any]) -> None:
-        await self._post("/v1/agents/events", body)
+    async def heartbeat(self, req: HeartbeatRequest) -> HeartbeatResponse:
+        return await self._call("/v1/agents/heartbeat", req, HeartbeatResponse)
+
+    async def event(self, ev: AgentEvent) -> None:
+        await self._post("/v1/agents/events", ev)

@@ -1,6 +1,6 @@
 """The agent's session lifecycle: pure state, time passed in, effects returned.
 
-DESIGN.md "Session lifecycle": a session is assigned (claim TTL running),
+docs/agent.md "Lifecycle the agent enforces": a session is assigned (claim TTL running),
 connected, and ends with a reason. The agent enforces the parts only it can
 see: claim expiry, the reconnect window, input idleness, maximum duration and
 renderer crashes. Every method returns the effects the I/O shell must carry
@@ -18,30 +18,41 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from streamfleet.lifecycle import EndReason, InstanceState
+from streamfleet.lifecycle import EndReason, InstanceState, check_instance_transition
 from streamfleet.tokens import StreamClaims
+from streamfleet.wire import AgentEventType, Assignment, RegisterResponse
+
+# The control plane ended the session and did not say why (client_ended,
+# drained, ...): the player learns the reason from the session API.
+ENDED_BY_CONTROL_PLANE = "ended_by_control_plane"
 
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
+    """The session timeouts; the control plane's registration answer sets them
+    (`from_register`), so the two planes cannot disagree. The defaults only
+    cover the moments before the first registration, when no session exists."""
+
     claim_ttl_s: float = 90.0
     reconnect_window_s: float = 60.0
     idle_timeout_s: float = 600.0
-    max_duration_s: float = 3600.0
+    max_duration_s: float = 7200.0
 
-
-@dataclass(frozen=True, slots=True)
-class Assignment:
-    session_id: str
-    epoch: int
-    claim_expires_unix: float | None = None
+    @classmethod
+    def from_register(cls, answer: RegisterResponse) -> Timeouts:
+        return cls(
+            claim_ttl_s=answer.claim_ttl_s,
+            reconnect_window_s=answer.reconnect_window_s,
+            idle_timeout_s=answer.idle_timeout_s,
+            max_duration_s=answer.max_duration_s,
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class Report:
     """An event for the control plane's agent API (`POST /v1/agents/events`)."""
 
-    type: str
+    type: AgentEventType
     session_id: str | None
     epoch: int | None
     detail: dict[str, Any] = field(default_factory=dict)
@@ -49,6 +60,8 @@ class Report:
 
 @dataclass(frozen=True, slots=True)
 class DisconnectPlayer:
+    """Close the player for good: the session is over (`reason`: why)."""
+
     reason: str
 
 
@@ -85,10 +98,12 @@ class LiveSession:
 
 
 class AgentCore:
-    def __init__(self, *, instance_id: str, private_ip: str, timeouts: Timeouts) -> None:
+    def __init__(
+        self, *, instance_id: str, private_ip: str, timeouts: Timeouts | None = None
+    ) -> None:
         self.instance_id = instance_id
         self.private_ip = private_ip
-        self.timeouts = timeouts
+        self.timeouts = timeouts or Timeouts()
         self.state = InstanceState.BOOTING
         self.session: LiveSession | None = None
         self.renderer_up = False
@@ -98,11 +113,17 @@ class AgentCore:
         self.last_ended_epoch = 0
         self.ended: list[tuple[str, str]] = []  # (session_id, reason), newest last
 
+    def _move(self, wanted: InstanceState) -> None:
+        """Every state change goes through streamfleet.lifecycle's one table."""
+        if wanted is not self.state:
+            check_instance_transition(self.state, wanted)
+            self.state = wanted
+
     # -- renderer ----------------------------------------------------------
     def renderer_ready(self, now: float) -> list[Effect]:
         self.renderer_up = True
         if self.state in (InstanceState.BOOTING, InstanceState.RECYCLING):
-            self.state = InstanceState.DRAINING if self.draining else InstanceState.READY
+            self._move(InstanceState.DRAINING if self.draining else InstanceState.READY)
             return [Report("ready", None, None)]
         return []
 
@@ -116,8 +137,9 @@ class AgentCore:
             # The GPU can no longer serve this session; the design lets the
             # control plane re-place an instance_lost session elsewhere.
             effects += self._end(EndReason.INSTANCE_LOST, reset=False)
-        elif self.state in (InstanceState.READY, InstanceState.BOOTING):
-            self.state = InstanceState.RECYCLING
+        # Without a session the state stays (the table has no ready -> recycling
+        # edge): `renderer_up` is False, so no assignment is taken until the
+        # supervisor's restart connects again.
         return effects
 
     # -- control plane -----------------------------------------------------
@@ -135,15 +157,15 @@ class AgentCore:
         if self.state is not InstanceState.READY or not self.renderer_up:
             return []  # picked up by a later heartbeat, once we are ready again
         deadline = assignment.claim_expires_unix or now + self.timeouts.claim_ttl_s
+        self._move(InstanceState.RESERVED)
         self.session = LiveSession(assignment.session_id, assignment.epoch, deadline)
-        self.state = InstanceState.RESERVED
         return []
 
     def command(self, name: str, now: float) -> list[Effect]:
         if name == "drain":
             self.draining = True
             if self.state is InstanceState.READY:
-                self.state = InstanceState.DRAINING
+                self._move(InstanceState.DRAINING)
             return []
         if name == "end_session" and self.session is not None:
             return self._end(None, reset=True)
@@ -174,8 +196,8 @@ class AgentCore:
         s.last_input_at = now
         if first:
             s.connected_at = now
-        self.state = InstanceState.STREAMING
-        kind = "client_connected" if first else "client_reconnected"
+        self._move(InstanceState.STREAMING)
+        kind: AgentEventType = "client_connected" if first else "client_reconnected"
         return [Report(kind, s.session_id, s.epoch)]
 
     def player_disconnected(self, now: float) -> list[Effect]:
@@ -187,6 +209,7 @@ class AgentCore:
         return [Report("client_disconnected", s.session_id, s.epoch)]
 
     def input_activity(self, now: float) -> None:
+        """User input reached the renderer (or the page said so): not idle."""
         if self.session is not None and self.session.player_present:
             self.session.last_input_at = now
 
@@ -228,14 +251,14 @@ class AgentCore:
         s = self._require_session()
         effects: list[Effect] = []
         if s.player_present:
-            effects.append(DisconnectPlayer(str(reason or "session ended")))
+            effects.append(DisconnectPlayer(str(reason or ENDED_BY_CONTROL_PLANE)))
         if reason is not None:
             effects.append(Report("session_ended", s.session_id, s.epoch, {"reason": str(reason)}))
         if reset:
             effects.append(ResetRenderer())
             self.renderer_up = False
-        self.ended.append((s.session_id, str(reason or "ended_by_control_plane")))
+        self.ended.append((s.session_id, str(reason or ENDED_BY_CONTROL_PLANE)))
         self.last_ended_epoch = max(self.last_ended_epoch, s.epoch)
+        self._move(InstanceState.RECYCLING)
         self.session = None
-        self.state = InstanceState.RECYCLING
         return effects

@@ -49,12 +49,11 @@ class AgentSettings(BaseSettings):
     turn_secret: SecretStr = SecretStr("")
     ice_transport_policy: Literal["all", "relay"] = "all"
 
-    # Lifecycle (DESIGN.md defaults).
+    # Until the first registration answer; the control plane's value wins. The
+    # session timeouts (claim TTL, reconnect window, idle, maximum duration)
+    # come only from the control plane's registration answer, so the two planes
+    # cannot disagree; old STREAMFLEET_AGENT_* variables for them are ignored.
     heartbeat_interval_s: float = 5.0
-    claim_ttl_s: float = 90.0
-    reconnect_window_s: float = 60.0
-    idle_timeout_s: float = 600.0
-    max_duration_s: float = 3600.0
     tick_interval_s: float = 0.2
 
     player_assets_dir: str | None = None

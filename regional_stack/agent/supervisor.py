@@ -86,6 +86,17 @@ class RendererSupervisor:
             self.restarts += 1
             await self.start()
 
+    async def wait_exit(self, timeout_s: float) -> bool:
+        """Whether the current renderer process exits within `timeout_s` (True if none runs)."""
+        proc = self._proc
+        if proc is None or proc.returncode is not None:
+            return True
+        try:
+            await asyncio.wait_for(proc.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
     async def _stop_current(self) -> None:
         proc = self._proc
         if proc is None or proc.returncode is not None:

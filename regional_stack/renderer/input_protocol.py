@@ -11,6 +11,10 @@ Descriptors (our application protocol, docs/pixel-streaming.md):
 `{"type": "orbit", "dx_deg": 15, "seq": 7}`, `zoom` (`factor`), `set_paint`
 (`color`: "#rrggbb"), `toggle_frunk`, `toggle_doors`, `set_wheels` (`style`).
 `seq` (1..65535) is echoed in the frame marker. Pure; no I/O.
+
+The stub itself decodes the whole data-channel protocol with epic_protocol.py
+(any Epic message, string descriptors too); this module is the descriptor
+encoder of the test player and a strict descriptor-only decoder.
 """
 
 from __future__ import annotations

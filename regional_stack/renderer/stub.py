@@ -5,11 +5,18 @@
 It connects to the signalling server as Unreal's Pixel Streaming plugin does
 (`-PixelStreamingURL=...`): takes `config` (ICE servers), answers `identify`
 with `endpointId`, and for each `playerConnected` makes an offer with one
-video track (the car scene) and a `datachannel` for input. Input arrives as
-Pixel Streaming UIInteraction messages; each frame carries the sequence number
-of the last input it reflects (renderer/marker.py). The scene persists across
-players, so a player that reconnects finds the car as it left it; the agent
-restarts the process to reset it between sessions.
+video track (the car scene) and a `datachannel` for input. On the data channel
+it behaves like Unreal's `FStreamer` (epic_protocol.py): when the channel
+opens it sends the two `Protocol` messages, `InitialSettings` and the
+input/quality ownership flags; it answers `RequestInitialSettings`,
+`RequestQualityControl`, `LatencyTest` and `TestEcho`; Epic's mouse, key,
+touch and gamepad input and `UIInteraction` descriptors move the car
+(controls.py); `Command` is a console command, never scene input. It tells the
+agent that input arrived with `streamfleetInput` (activity.py), at most once a
+second. Each frame carries the sequence number of the last descriptor it
+reflects (renderer/marker.py). The scene persists across players, so a player
+that reconnects finds the car as it left it; the agent restarts the process to
+reset it between sessions.
 """
 
 from __future__ import annotations
@@ -38,8 +45,8 @@ from aiortc import (
 from aiortc.sdp import candidate_from_sdp
 from av import VideoFrame
 
-from regional_stack.renderer import input_protocol, scene
-from regional_stack.signaling import messages as m
+from regional_stack.renderer import activity, controls, epic_protocol, scene
+from regional_stack.signalling import messages as m
 
 log = logging.getLogger("streamfleet.renderer.stub")
 VIDEO_CLOCK = 90_000
@@ -124,6 +131,10 @@ class Streamer:
         self.fps = fps
         self.options: dict[str, Any] = {}
         self.peers: dict[str, RTCPeerConnection] = {}
+        self.controls = controls.Controls()
+        self.reports = activity.InputReports()
+        self._flush: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def send(self, msg: m.Message) -> None:
         await self.ws.send_str(m.dump(msg))
@@ -169,10 +180,23 @@ class Streamer:
         vp8 = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.name == "VP8"]
         transceiver.setCodecPreferences(vp8)
         channel = pc.createDataChannel("datachannel")
+        self.controls = controls.Controls()
 
-        @channel.on("message")
+        def on_open() -> None:
+            # Unreal's FStreamer::OnDataChannelOpen: protocol, settings, ownership.
+            for data in epic_protocol.protocol_messages():
+                channel.send(data)
+            channel.send(epic_protocol.initial_settings(fps=self.fps))
+            channel.send(epic_protocol.from_streamer_flag("InputControlOwnership", True))
+            channel.send(epic_protocol.from_streamer_flag("QualityControlOwnership", True))
+
         def on_message(data: bytes | str) -> None:
-            self.on_input(data)
+            reply = self.on_message(data)
+            if reply is not None and channel.readyState == "open":
+                channel.send(reply)
+
+        channel.on("open", on_open)
+        channel.on("message", on_message)
 
         await pc.setLocalDescription(await pc.createOffer())
         sdp = pc.localDescription.sdp
@@ -184,19 +208,86 @@ class Streamer:
             return
         await self.send({"type": "offer", "sdp": sdp, "playerId": player_id})
 
-    def on_input(self, data: bytes | str) -> None:
+    def on_message(self, data: bytes | str) -> bytes | None:
+        """One data-channel message from the player; returns the answer to send back, if any."""
+        if isinstance(data, str):
+            # Not Epic's protocol: a frontend that sends a bare JSON descriptor as text.
+            self.note_input()
+            self.apply_descriptor(data)
+            return None
+        if data[:1] == bytes([epic_protocol.TO_STREAMER["TestEcho"][0]]):
+            # Unreal echoes whatever text follows the id (the library's layout has none).
+            return bytes([epic_protocol.FROM_STREAMER["TestEcho"]]) + data[1:]
         try:
-            if isinstance(data, str):
-                descriptor: dict[str, Any] | None = json.loads(data)
-            else:
-                _, descriptor = input_protocol.decode_message(data)
-        except (input_protocol.InputDecodeError, json.JSONDecodeError) as exc:
-            log.info("bad input message: %s", exc)
-            return
-        if isinstance(descriptor, dict):
+            msg = epic_protocol.decode(data)
+        except epic_protocol.MessageDecodeError as exc:
+            log.info("bad data-channel message: %s", exc)
+            return None
+        if msg is None:
+            return None  # an id outside the protocol: Unreal ignores it too
+        if msg.name == "LatencyTest":
+            received = time.monotonic() * 1000
+            return epic_protocol.latency_report(received, time.monotonic() * 1000)
+        if msg.name == "RequestInitialSettings":
+            return epic_protocol.initial_settings(fps=self.fps)
+        if msg.name == "RequestQualityControl":
+            return epic_protocol.from_streamer_flag("QualityControlOwnership", True)
+        if not msg.is_input:
+            return None  # IFrameRequest, FpsRequest, ...: nothing to do for a stub
+        self.note_input()
+        if msg.name == "Command":
+            # Unreal runs console commands (only with -AllowPixelStreamingCommands) and
+            # resolution changes; it never feeds them to the scene. The stub has no console.
+            log.info(
+                "command %s: not applied (the stub has no console)",
+                controls.parse_command(str(msg.fields[0])),
+            )
+            return None
+        try:
+            descriptor = self.controls.apply(msg)
+        except (ValueError, TypeError) as exc:
+            log.info("input rejected: %s", exc)
+            return None
+        if descriptor is not None:
             self.live.apply(descriptor)
+        return None
+
+    def apply_descriptor(self, text: str) -> None:
+        try:
+            descriptor = controls.descriptor_from_text(text)
+        except (ValueError, TypeError) as exc:
+            log.info("input rejected: %s", exc)
+            return
+        self.live.apply(descriptor)
+
+    def note_input(self) -> None:
+        """Count one input towards the next `streamfleetInput` report to the agent."""
+        count, delay = self.reports.record(time.monotonic())
+        if count is not None:
+            self._report(count)
+        elif delay is not None:
+            self._flush = asyncio.get_running_loop().call_later(delay, self._flush_reports)
+
+    def _flush_reports(self) -> None:
+        self._flush = None
+        count = self.reports.flush(time.monotonic())
+        if count is not None:
+            self._report(count)
+
+    def _report(self, count: int) -> None:
+        task = asyncio.ensure_future(self._send_report(count))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send_report(self, count: int) -> None:
+        try:
+            await self.send(activity.message(count))
+        except (aiohttp.ClientError, ConnectionError, RuntimeError) as exc:
+            log.info("could not report input to the agent: %s", exc)
 
     async def close(self) -> None:
+        if self._flush is not None:
+            self._flush.cancel()
         for pc in list(self.peers.values()):
             await pc.close()
         self.peers.clear()

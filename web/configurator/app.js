@@ -1,18 +1,19 @@
 // The configurator page: ask for a session, wait in the queue if needed,
-// connect the stream, send input, show live figures, end the session on leave.
-// Every failure ends up in showMessage() with a sentence a visitor understands.
+// stream through Epic's Pixel Streaming frontend library (stream.js), send the
+// configuration as UIInteraction descriptors, show live figures, end the
+// session on leave. Every failure ends up in showMessage() with a sentence a
+// visitor understands.
 
 import { SessionApi, ApiError, NetworkError, describeEndReason } from "./session-api.js";
-import { StreamConnection, StreamError } from "./stream.js";
+import { EpicStream } from "./stream.js";
 import { InputSequencer } from "./input.js";
 import { LiveFigures } from "./figures.js";
 
 const MODEL = "roadster";
-const RECONNECT_ATTEMPTS = 5;
-const RECONNECT_BACKOFF_MS = [500, 1000, 2000, 4000, 8000];
+// The library reports a stream that never starts only by staying silent.
+const FIRST_FRAME_TIMEOUT_MS = 30000;
 
 const $ = (id) => document.getElementById(id);
-const video = $("video");
 const api = new SessionApi(""); // same origin: the control plane serves this page
 
 // One client id per browser tab: a reload finds the same session again (the
@@ -23,10 +24,16 @@ const clientId =
 sessionStorage.setItem("streamfleet.client_id", clientId);
 
 const sequencer = new InputSequencer();
-let current = null; // {id, secret, view, stopFollow, connection, reconnecting}
+let current = null; // {id, secret, view, stopFollow, stream, firstFrameTimer}
+let firstFrameAt = null; // performance.now() of the first presented frame (the benchmark reads it)
 const scene = { paint: $("paint").value, wheels: $("wheels").value };
 
-const figures = new LiveFigures(video, () => current?.connection?.pc ?? null, sequencer, showFigures);
+const figures = new LiveFigures(
+  () => current?.stream?.video ?? null,
+  () => current?.stream?.pc ?? null,
+  sequencer,
+  showFigures,
+);
 
 // ---- messages and overlay -------------------------------------------------
 
@@ -84,7 +91,10 @@ async function start() {
     return failCreate(err);
   }
   const view = created.session;
-  current = { id: view.session_id, secret: view.session_secret, view: null, connection: null };
+  // The visitor's choices go to the renderer once per session; a replayed create
+  // (200: this tab's session already exists) finds the scene as it was left.
+  const configured = created.status === 200;
+  current = { id: view.session_id, secret: view.session_secret, view: null, stream: null, configured };
   // Follow the session for its whole life: queue position while waiting, the
   // assignment when it comes, and the server's reason if it ever ends it.
   current.stopFollow = api.follow(current.id, current.secret, {
@@ -146,114 +156,87 @@ function onSessionView(view) {
     const eta = view.estimated_wait_s ? `about ${formatDuration(view.estimated_wait_s)}` : "soon";
     showOverlay("queue", `You are number ${view.position} in the queue`, `Expected wait: ${eta}. Keep this page open.`);
     $("overlay").dataset.position = String(view.position);
-  } else if ((view.state === "assigned" || view.state === "connected") && !current.connection) {
+  } else if ((view.state === "assigned" || view.state === "connected") && !current.stream) {
     connect(view);
   } else if (view.state === "ended") {
     finish(view.end_reason);
   }
 }
 
-async function connect(view) {
+function connect(view) {
   showMessage("info", "");
   showOverlay("wait", "Connecting to your machine…", `Region ${view.region}.`);
-  const connection = new StreamConnection({
+  firstFrameAt = null;
+  const session = current;
+  const stream = new EpicStream({
     signalingUrl: view.stream.signaling_url,
     token: view.stream.token,
-    iceServers: view.ice_servers,
-    video,
-    onStop: (err) => onStreamStopped(err),
+    parent: $("player"),
+    onVideo: () => session === current && onConnected(),
     onChannelOpen: () => {
+      if (session !== current) return;
       $("controls").disabled = false;
-      // Bring the renderer to the scene this visitor chose before connecting.
+      // Bring the renderer to the scene this visitor chose before connecting, once:
+      // after a reconnect the renderer still has the scene, changes included.
+      if (current.configured) return;
+      current.configured = true;
       sendInput({ type: "configure", configuration: { ...scene } });
     },
+    onDisconnect: (reason, willRetry) => session === current && onStreamStopped(reason, willRetry),
   });
-  current.connection = connection;
-  current.tokenExpiresAt = Date.parse(view.stream.expires_at);
-  try {
-    await connection.connect();
-  } catch (err) {
-    return onStreamStopped(err);
-  }
-  onConnected();
+  current.stream = stream;
+  current.firstFrameTimer = setTimeout(() => {
+    if (session !== current || firstFrameAt !== null) return;
+    showOverlay("error", "No picture", "The stream did not start. Please try again.");
+    showMessage("error", "The stream did not start within 30 s; the session was ended.");
+    abandon();
+  }, FIRST_FRAME_TIMEOUT_MS);
+  stream.connect();
 }
 
 function onConnected() {
   showMessage("info", "");
   showOverlay("none", "");
+  $("controls").disabled = false;
+  const video = current.stream.video;
+  if (firstFrameAt === null && video) {
+    video.requestVideoFrameCallback(() => {
+      if (firstFrameAt === null) firstFrameAt = performance.now();
+    });
+  }
   figures.resetCounters();
   figures.start();
 }
 
-/** The stream stopped or could not start: end, explain, or try to reconnect. */
-async function onStreamStopped(err) {
-  if (!current) return;
+/**
+ * The library lost the signalling connection. While it retries (network blip,
+ * renderer restart) say so; once it gives up, the session API says whether the
+ * server ended the session, and why.
+ */
+async function onStreamStopped(reason, willRetry) {
   $("controls").disabled = true;
-  if (err.kind === "ended") {
-    // The agent closed with a reason; the session API has the authoritative one.
-    return finish(await endReasonOr(err.reason));
+  if (willRetry) {
+    showOverlay("wait", "Connection lost — reconnecting…", reason);
+    showMessage("warn", `Connection lost${reason ? ` (${reason})` : ""}. Reconnecting…`);
+    return;
   }
-  if (err.kind === "turn") {
-    showOverlay("error", "The media relay refused us", err.message);
-    showMessage("error", `Cannot stream: ${err.message}. Please try again later.`);
-    return abandon();
-  }
-  await reconnect(err);
+  const ended = await endReasonOr(null);
+  if (!current) return; // the session's events already ended it
+  if (ended !== null) return finish(ended);
+  showOverlay("error", "Could not reconnect", "Start again to get a new session.");
+  showMessage("error", `The stream stopped${reason ? ` (${reason})` : ""} and could not be resumed.`);
+  await abandon();
 }
 
-async function reconnect(err) {
-  if (current.reconnecting) return;
-  current.reconnecting = true;
-  try {
-    for (let attempt = 1; attempt <= RECONNECT_ATTEMPTS && current; attempt++) {
-      const delay = RECONNECT_BACKOFF_MS[attempt - 1];
-      showOverlay("wait", "Connection lost — reconnecting…", `${capitalise(err.message)}. Attempt ${attempt} of ${RECONNECT_ATTEMPTS}.`);
-      showMessage("warn", `Connection lost (${err.message}). Reconnecting, attempt ${attempt} of ${RECONNECT_ATTEMPTS}…`);
-      await sleep(delay);
-      if (!current) return;
-      if (Date.now() >= current.tokenExpiresAt) {
-        showOverlay("error", "Your stream pass has expired", "Start again to get a new one.");
-        showMessage("error", "Your stream token has expired, so the connection cannot be resumed. Start a new session.");
-        return abandon();
-      }
-      // Ask the control plane first: if the session is over, say why instead of retrying.
-      try {
-        const view = await api.get(current.id, current.secret);
-        if (view.state === "ended") return finish(view.end_reason);
-      } catch (apiErr) {
-        if (apiErr instanceof ApiError && apiErr.status === 404) return finish(null);
-        continue; // the control plane is unreachable too: the network is still down
-      }
-      try {
-        await current.connection.connect();
-        current.reconnecting = false;
-        showMessage("info", "Reconnected.");
-        onConnected();
-        return;
-      } catch (next) {
-        if (next.kind === "ended") return finish(await endReasonOr(next.reason));
-        if (next.kind === "turn") return onStreamStopped(next);
-        err = next;
-      }
-    }
-    if (current) {
-      showOverlay("error", "Could not reconnect", "Start again to get a new session.");
-      showMessage("error", `Could not reconnect after ${RECONNECT_ATTEMPTS} attempts (${err.message}).`);
-      await abandon();
-    }
-  } finally {
-    if (current) current.reconnecting = false;
-  }
-}
-
+/** The session's end reason from the API, or `fallback` while it is still live. */
 async function endReasonOr(fallback) {
   try {
     const view = await api.get(current.id, current.secret);
     if (view.state === "ended") return view.end_reason;
-  } catch {
-    /* fall through: the agent's reason is good enough */
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) return "client_ended";
   }
-  return fallback || null;
+  return fallback;
 }
 
 /** The server ended the session: show why and reset. */
@@ -297,8 +280,9 @@ async function leave() {
 
 function teardown() {
   figures.stop();
+  clearTimeout(current?.firstFrameTimer);
   current?.stopFollow?.();
-  current?.connection?.close();
+  current?.stream?.close();
   current = null;
   $("controls").disabled = true;
   setBusy(false);
@@ -307,9 +291,7 @@ function teardown() {
 // ---- input -----------------------------------------------------------------
 
 function sendInput(descriptor) {
-  const connection = current?.connection;
-  if (!connection?.ready) return;
-  connection.sendInput({ ...descriptor, seq: sequencer.next() });
+  current?.stream?.emit({ ...descriptor, seq: sequencer.next() });
 }
 
 $("controls").addEventListener("click", (event) => {
@@ -336,27 +318,9 @@ $("wheels").addEventListener("change", (e) => {
   sendInput({ type: "set_wheels", style: e.target.value });
 });
 
-// Drag to orbit: at most one message per animation frame, however fast the mouse.
-let drag = null;
-video.addEventListener("pointerdown", (e) => {
-  drag = { x: e.clientX, pending: 0 };
-  video.setPointerCapture(e.pointerId);
-});
-video.addEventListener("pointermove", (e) => {
-  if (!drag) return;
-  drag.pending += (e.clientX - drag.x) * 0.5;
-  drag.x = e.clientX;
-  if (drag.scheduled) return;
-  drag.scheduled = true;
-  requestAnimationFrame(() => {
-    if (!drag) return;
-    drag.scheduled = false;
-    if (Math.abs(drag.pending) >= 1) sendInput({ type: "orbit", dx_deg: Math.round(drag.pending) });
-    drag.pending = 0;
-  });
-});
-video.addEventListener("pointerup", () => (drag = null));
-video.addEventListener("pointercancel", () => (drag = null));
+// Drag to orbit, wheel to zoom, arrow keys, F and D, touch: Epic's library sends
+// the mouse, keyboard and touch input itself; the renderer maps it (as an Unreal
+// app's input handling would).
 
 // ---- wiring ----------------------------------------------------------------
 
@@ -371,12 +335,6 @@ window.addEventListener("pagehide", () => {
 function formatDuration(s) {
   return s < 90 ? `${Math.round(s)} s` : `${Math.round(s / 60)} min`;
 }
-function capitalise(s) {
-  return s.charAt(0).toUpperCase() + s.slice(1);
-}
-function sleep(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 // For the browser console and the end-to-end tests: read-only views of the live objects.
 window.streamfleet = {
@@ -384,7 +342,14 @@ window.streamfleet = {
     return current ? { id: current.id, state: current.view?.state, region: current.view?.region } : null;
   },
   get pc() {
-    return current?.connection?.pc ?? null;
+    return current?.stream?.pc ?? null;
+  },
+  /** Epic's PixelStreaming object of the live stream: the library's whole API. */
+  get pixelStreaming() {
+    return current?.stream?.ps ?? null;
+  },
+  get firstFrameAt() {
+    return firstFrameAt;
   },
   figures: figures.figures,
 };

@@ -17,13 +17,13 @@ const LATENCY_WINDOW = 20;
 
 export class LiveFigures {
   /**
-   * @param {HTMLVideoElement} video
+   * @param {() => HTMLVideoElement|null} getVideo  the library's video element (one per stream)
    * @param {() => RTCPeerConnection|null} getPc  the current connection (it changes on reconnect)
    * @param {import("./input.js").InputSequencer} sequencer
    * @param {(figures: object) => void} onUpdate
    */
-  constructor(video, getPc, sequencer, onUpdate) {
-    this.video = video;
+  constructor(getVideo, getPc, sequencer, onUpdate) {
+    this.getVideo = getVideo;
     this.getPc = getPc;
     this.sequencer = sequencer;
     this.onUpdate = onUpdate;
@@ -63,21 +63,23 @@ export class LiveFigures {
   #watchFrames() {
     // requestVideoFrameCallback fires once per frame actually presented, which
     // is the moment that counts for input-to-frame latency.
+    const video = this.getVideo();
+    if (!video) return;
     const onFrame = () => {
-      if (!this.running) return;
-      this.#readMarker();
-      this.video.requestVideoFrameCallback(onFrame);
+      if (!this.running || this.getVideo() !== video) return;
+      this.#readMarker(video);
+      video.requestVideoFrameCallback(onFrame);
     };
-    this.video.requestVideoFrameCallback(onFrame);
+    video.requestVideoFrameCallback(onFrame);
   }
 
-  #readMarker() {
+  #readMarker(video) {
     const w = this.canvas.width;
     const h = this.canvas.height;
-    if (this.video.videoWidth < w || this.video.videoHeight < h) return;
+    if (video.videoWidth < w || video.videoHeight < h) return;
     // Source rectangle in the video's own pixels: the marker is read unscaled
     // whatever size the video is shown at.
-    this.ctx.drawImage(this.video, 0, 0, w, h, 0, 0, w, h);
+    this.ctx.drawImage(video, 0, 0, w, h, 0, 0, w, h);
     const seq = decodeMarker(this.ctx.getImageData(0, 0, w, h).data, w, h);
     if (seq === null || seq === this.figures.frameSeq) return;
     this.figures.frameSeq = seq;
@@ -110,8 +112,8 @@ export class LiveFigures {
         }
         this.last = { framesDecoded: s.framesDecoded, at: now };
         this.figures.framesDecoded = s.framesDecoded;
-        this.figures.width = s.frameWidth || this.video.videoWidth;
-        this.figures.height = s.frameHeight || this.video.videoHeight;
+        this.figures.width = s.frameWidth || this.getVideo()?.videoWidth || 0;
+        this.figures.height = s.frameHeight || this.getVideo()?.videoHeight || 0;
       } else if (s.type === "transport" && s.selectedCandidatePairId) {
         selectedPairId = s.selectedCandidatePairId;
       } else if (s.type === "candidate-pair") {

@@ -1,25 +1,8 @@
-// Application input on the Pixel Streaming data channel
-// (a port of regional_stack/renderer/input_protocol.py).
+// Input sequence numbers for the input-to-frame figure.
 //
-// Pixel Streaming's UIInteraction message (id 50): one byte id, a little-endian
-// uint16 count of UTF-16 code units, then the JSON descriptor in UTF-16LE.
-// This is byte for byte what Epic's frontend `emitUIInteraction` sends, so the
-// same page drives the stub renderer and a real Unreal configurator.
-
-export const UI_INTERACTION = 50;
-
-/** Encode one descriptor, e.g. {type: "set_paint", color: "#1e90ff", seq: 7}. */
-export function encodeUIInteraction(descriptor) {
-  const text = JSON.stringify(descriptor);
-  if (text.length > 0xffff) throw new Error("descriptor too long");
-  const bytes = new Uint8Array(3 + 2 * text.length);
-  const view = new DataView(bytes.buffer);
-  view.setUint8(0, UI_INTERACTION);
-  view.setUint16(1, text.length, true);
-  // JS strings are UTF-16 already: each code unit goes out little-endian.
-  for (let i = 0; i < text.length; i++) view.setUint16(3 + 2 * i, text.charCodeAt(i), true);
-  return bytes;
-}
+// The page sends application input as UIInteraction descriptors through Epic's
+// library (`emitUIInteraction`); each carries a `seq` the renderer draws into the
+// frames that reflect it (marker.js), so the page can time input to frame.
 
 /**
  * Numbers inputs 1..65535 (the marker carries 16 bits) and remembers when each

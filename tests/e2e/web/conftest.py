@@ -59,9 +59,10 @@ def artifacts() -> Path:
 
 @dataclass(frozen=True)
 class Stack:
-    """The READY line of one running `streamfleet up`."""
+    """The READY line of one running `streamfleet up`, and its working directory."""
 
     info: dict[str, Any]
+    workdir: Path
 
     @property
     def configurator_url(self) -> str:
@@ -85,10 +86,22 @@ class Stack:
         listed: list[dict[str, Any]] = self.ops(f"/v1/pools/{region}/instances")["instances"]
         return listed
 
+    def router_log(self, region: str) -> list[dict[str, Any]]:
+        """The region router's JSON access log, one dict per request."""
+        path = self.workdir / "routers" / region / "logs" / "access.log"
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
-def start_stack(tmp: pytest.TempPathFactory, name: str, *args: str) -> Iterator[Stack]:
-    with running_stack(*args, workdir=tmp.mktemp(name)) as info:
-        yield Stack(info)
+
+def start_stack(
+    tmp: pytest.TempPathFactory, name: str, *args: str, env: dict[str, str] | None = None
+) -> Iterator[Stack]:
+    """`streamfleet up ARGS`; `env` adds variables (e.g. control-plane settings) for its run."""
+    workdir = tmp.mktemp(name)
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in (env or {}).items():
+            mp.setenv(key, value)
+        with running_stack(*args, workdir=workdir) as info:
+            yield Stack(info, workdir)
 
 
 @pytest.fixture
@@ -121,7 +134,7 @@ _DECODED_JS = """async () => {
 }"""
 
 _PIXEL_JS = """([x, y]) => {
-    const v = document.querySelector('video');
+    const v = document.querySelector('#player video');
     const c = document.createElement('canvas');
     c.width = v.videoWidth; c.height = v.videoHeight;
     const ctx = c.getContext('2d');
@@ -168,7 +181,7 @@ class Configurator:
     def wait_streaming(self) -> None:
         """Video is decoding: a picture size, and getStats' framesDecoded keeps growing."""
         self.page.wait_for_function(
-            "document.querySelector('video').videoWidth > 0", timeout=STREAM_TIMEOUT_MS
+            "document.querySelector('#player video')?.videoWidth > 0", timeout=STREAM_TIMEOUT_MS
         )
         first = self.frames_decoded()
         self.page.wait_for_function(
@@ -199,7 +212,8 @@ class Configurator:
 
     def video_size(self) -> tuple[int, int]:
         w, h = self.page.evaluate(
-            "[document.querySelector('video').videoWidth, document.querySelector('video').videoHeight]"
+            "[document.querySelector('#player video').videoWidth,"
+            " document.querySelector('#player video').videoHeight]"
         )
         return int(w), int(h)
 
@@ -218,3 +232,36 @@ def hex_rgb(color: str) -> tuple[int, int, int]:
     m = re.fullmatch(r"#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})", color)
     assert m is not None
     return int(m[1], 16), int(m[2], 16), int(m[3], 16)
+
+
+# Epic's library alone on a page of the stack's origin, with none of the
+# configurator's logic around it: the bundle from the lock file, its Config and
+# PixelStreaming, the session's signalling URL with the token. Records its
+# disconnect events and resolves once video plays.
+BARE_LIBRARY_JS = """async ([url, token]) => {
+    const lib = await import('./vendor/pixelstreamingfrontend.js');
+    const parent = document.createElement('div');
+    document.body.append(parent);
+    const config = new lib.Config({useUrlParams: false, initialSettings: {
+        ss: url + '?token=' + encodeURIComponent(token), AutoConnect: false,
+        AutoPlayVideo: true, StartVideoMuted: true, WaitForStreamer: true}});
+    const ps = new lib.PixelStreaming(config, {videoElementParent: parent});
+    window.__bare = {ps, disconnects: []};
+    ps.addEventListener('webRtcDisconnected', (e) => window.__bare.disconnects.push(e.data));
+    const playing = new Promise((resolve) => ps.addEventListener('videoInitialized', resolve));
+    ps.connect();
+    await playing;
+}"""
+
+
+def create_session(stack: Stack, client_id: str) -> dict[str, Any]:
+    request = urllib.request.Request(
+        stack.info["control_plane_url"] + "/v1/sessions",
+        data=json.dumps({"client_id": client_id, "model": "roadster"}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        view: dict[str, Any] = json.loads(resp.read())
+    assert view["state"] == "assigned", view
+    return view

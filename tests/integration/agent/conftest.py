@@ -31,7 +31,7 @@ from control_plane.app import create_app
 from control_plane.broker_settings import BrokerSettings
 from control_plane.settings import ControlPlaneSettings, RegionConfig
 from regional_stack.coturn.local import start_coturn
-from regional_stack.signaling.player import Player
+from simulators.player import Player
 from streamfleet import turn
 from streamfleet.localproc import ManagedProcess, free_port
 from streamfleet.tokens import StreamClaims, b64url_encode, sign
@@ -164,7 +164,14 @@ async def start_control_plane(
     await client.aclose()
     runners: list[web.AppRunner] = []
 
-    async def start(*, turn_secret: str = TURN_SECRET, **broker: Any) -> ControlPlane:
+    async def start(
+        *,
+        turn_secret: str = TURN_SECRET,
+        idle_timeout_s: float = 600.0,
+        max_duration_s: float = 7200.0,
+        **broker: Any,
+    ) -> ControlPlane:
+        """A control plane; its timeouts reach the agents in their registration answer."""
         settings = ControlPlaneSettings(
             redis_url=url,
             regions=[
@@ -182,6 +189,8 @@ async def start_control_plane(
             agent_secrets={REGION: SecretStr(AGENT_SECRET)},
             admin_token=SecretStr(ADMIN_TOKEN),
             rate_limit_per_minute=10_000,
+            session_idle_timeout_s=idle_timeout_s,
+            session_max_duration_s=max_duration_s,
             broker=BrokerSettings(**{"heartbeat_interval_s": 1.0, **broker}),
         )
         runner = web.AppRunner(create_app(settings), access_log=None)
@@ -212,13 +221,25 @@ class AgentProcess:
     def signal_url(self) -> str:
         return f"ws://{self.private_ip}:{self.port}/signal"
 
-    def player(self, session: Session, *, token: str | None = None) -> Player:
-        """A relay-only player for a session-API answer, straight to this agent."""
+    def player(
+        self,
+        session: Session,
+        *,
+        token: str | None = None,
+        ice_from_config: bool = False,
+        report_activity: bool = True,
+    ) -> Player:
+        """A relay-only player for a session-API answer, straight to this agent.
+
+        `ice_from_config`: take the ICE servers from the agent's `config`
+        message, as Epic's unmodified library does, not from the session API.
+        """
         assert session["stream"]["signaling_url"].endswith(f"/i/{self.private_ip}/signal")
         return Player(
             self.signal_url,
             session["stream"]["token"] if token is None else token,
-            ice_servers=session["ice_servers"],
+            ice_servers=[] if ice_from_config else session["ice_servers"],
+            report_activity=report_activity,
         )
 
     def token(self, session_id: str, epoch: int, *, ttl_s: int = 300, **overrides: Any) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from regional_stack.signaling.player import Player, SignallingRefused
+from simulators.player import Player, SignallingRefused
 from tests.integration.agent.conftest import AgentFactory, ControlPlaneFactory
 
 

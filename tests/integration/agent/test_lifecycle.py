@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 
-from regional_stack.signaling.player import SignallingRefused, StreamEnded
+from simulators.player import SignallingRefused, StreamEnded
 from tests.integration.agent.conftest import AgentFactory, ControlPlaneFactory
 from tests.integration.agent.test_stream_relay import PROBE, is_blue
 
@@ -14,7 +14,7 @@ async def test_reconnect_within_window_keeps_session_and_scene(
     start_control_plane: ControlPlaneFactory, start_agent: AgentFactory
 ) -> None:
     cp = await start_control_plane(reconnect_window_s=5.0)
-    agent = await start_agent(cp, reconnect_window_s=5.0)
+    agent = await start_agent(cp)
     session = await cp.create_session("client-rc")
     first = agent.player(session)
     await first.connect()
@@ -41,7 +41,7 @@ async def test_beyond_reconnect_window_ends_disconnected_and_instance_ready(
     start_control_plane: ControlPlaneFactory, start_agent: AgentFactory
 ) -> None:
     cp = await start_control_plane(reconnect_window_s=1.5)
-    agent = await start_agent(cp, reconnect_window_s=1.5)
+    agent = await start_agent(cp)
     session = await cp.create_session("client-gone")
     player = agent.player(session)
     await player.connect()
@@ -65,15 +65,16 @@ async def test_beyond_reconnect_window_ends_disconnected_and_instance_ready(
 async def test_input_idle_ends_session(
     start_control_plane: ControlPlaneFactory, start_agent: AgentFactory
 ) -> None:
-    cp = await start_control_plane()
-    agent = await start_agent(cp, idle_timeout_s=2.0)
+    cp = await start_control_plane(idle_timeout_s=2.0)
+    agent = await start_agent(cp)
     session = await cp.create_session("client-idle")
     player = agent.player(session)
     await player.connect()
     try:
         await player.wait_first_frame(within_s=15)
         ended = await player.wait_closed(within_s=10)
-        assert isinstance(ended, StreamEnded) and "idle" in ended.reason
+        # A final close (1001): Epic's library shows the reason and does not reconnect.
+        assert isinstance(ended, StreamEnded) and ended.final and ended.end_reason == "idle"
     finally:
         await player.close()
     assert await cp.wait_ended(session) == "idle"
@@ -83,8 +84,8 @@ async def test_input_idle_ends_session(
 async def test_max_duration_ends_session_despite_input(
     start_control_plane: ControlPlaneFactory, start_agent: AgentFactory
 ) -> None:
-    cp = await start_control_plane()
-    agent = await start_agent(cp, max_duration_s=3.0, idle_timeout_s=60)
+    cp = await start_control_plane(max_duration_s=4.0, idle_timeout_s=60)
+    agent = await start_agent(cp)
     session = await cp.create_session("client-max")
     player = agent.player(session)
     await player.connect()
@@ -99,7 +100,7 @@ async def test_max_duration_ends_session_despite_input(
             except Exception:
                 break  # the stream ending mid-send is the point
         ended = await player.wait_closed(within_s=10)
-        assert "max_duration" in str(ended)
+        assert isinstance(ended, StreamEnded) and ended.end_reason == "max_duration"
     finally:
         await player.close()
     assert await cp.wait_ended(session) == "max_duration"
@@ -132,7 +133,7 @@ async def test_renderer_killed_mid_session(
         # The renderer is our grandchild (test -> agent -> renderer): kill it by its PID.
         os.kill(old_pid, signal.SIGKILL)
         closed = await player.wait_closed(within_s=10)
-        assert isinstance(closed, StreamEnded)
+        assert isinstance(closed, StreamEnded) and closed.end_reason == "instance_lost"
     finally:
         await player.close()
     assert await cp.wait_ended(session) == "instance_lost"

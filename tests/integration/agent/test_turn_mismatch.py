@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from regional_stack.signaling.player import NoRelayCandidate, StreamEnded
+from simulators.player import NoRelayCandidate, StreamEnded
 from tests.integration.agent.conftest import AgentFactory, ControlPlaneFactory
 
 FAST_S = 8.0  # ICE would otherwise wait ~30 s before giving up
@@ -43,6 +43,8 @@ async def test_agent_with_wrong_turn_secret_fails_fast(
         ended = await player.wait_closed(within_s=FAST_S)
         assert isinstance(ended, StreamEnded)
         assert "no TURN relay candidate" in ended.reason
+        # As Epic's server closes a player the streamer disconnects: not final.
+        assert ended.code == 1011 and not ended.final
         assert time.monotonic() - started < FAST_S
     finally:
         await player.close()

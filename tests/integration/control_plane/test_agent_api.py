@@ -24,6 +24,11 @@ async def test_register_needs_the_regions_own_secret(cp: ControlPlane) -> None:
         "instance_id": "i-1",
         "state": "booting",
         "heartbeat_interval_s": 5.0,
+        # The timeouts the agent enforces come from here (the control plane's settings).
+        "claim_ttl_s": 90.0,
+        "reconnect_window_s": 60.0,
+        "idle_timeout_s": 600.0,
+        "max_duration_s": 7200.0,
     }
 
 

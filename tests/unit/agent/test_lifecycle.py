@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from regional_stack.agent.lifecycle import (
     AgentCore,
-    Assignment,
     DisconnectPlayer,
     Effect,
     Report,
@@ -12,8 +13,9 @@ from regional_stack.agent.lifecycle import (
     Timeouts,
     Verdict,
 )
-from streamfleet.lifecycle import InstanceState
+from streamfleet.lifecycle import INSTANCE_TRANSITIONS, InstanceState, TransitionError
 from streamfleet.tokens import StreamClaims
+from streamfleet.wire import Assignment, RegisterResponse
 
 T = Timeouts(claim_ttl_s=90, reconnect_window_s=60, idle_timeout_s=600, max_duration_s=3600)
 IID, IP = "i-1", "10.0.0.5"
@@ -47,7 +49,7 @@ def reasons(effects: list[Effect]) -> list[str]:
 
 def streaming_core(now: float = 0.0) -> AgentCore:
     core = ready_core(now)
-    core.apply_assignment(Assignment("s1", 1, now + 90), now)
+    core.apply_assignment(Assignment(session_id="s1", epoch=1, claim_expires_unix=now + 90), now)
     assert core.check_token(claims(), may_refresh=False).verdict is Verdict.ACCEPT
     assert core.player_connected(now) == [Report("client_connected", "s1", 1)]
     assert core.state is InstanceState.STREAMING
@@ -56,7 +58,10 @@ def streaming_core(now: float = 0.0) -> AgentCore:
 
 def test_assignment_reserves_and_claim_expires() -> None:
     core = ready_core()
-    assert core.apply_assignment(Assignment("s1", 1, 90.0), 0.0) == []
+    assert (
+        core.apply_assignment(Assignment(session_id="s1", epoch=1, claim_expires_unix=90.0), 0.0)
+        == []
+    )
     assert core.state is InstanceState.RESERVED
     assert core.tick(89.9) == []
     effects = core.tick(90.0)
@@ -64,13 +69,16 @@ def test_assignment_reserves_and_claim_expires() -> None:
     assert ResetRenderer() in effects
     assert core.state is InstanceState.RECYCLING and core.session is None
     # A late heartbeat still carrying the old assignment does not revive it.
-    assert core.apply_assignment(Assignment("s1", 1, 90.0), 91.0) == []
+    assert (
+        core.apply_assignment(Assignment(session_id="s1", epoch=1, claim_expires_unix=90.0), 91.0)
+        == []
+    )
     assert core.session is None
 
 
 def test_claim_ttl_setting_when_control_plane_gives_none() -> None:
     core = ready_core()
-    core.apply_assignment(Assignment("s1", 1, None), 10.0)
+    core.apply_assignment(Assignment(session_id="s1", epoch=1, claim_expires_unix=None), 10.0)
     assert core.tick(99.9) == [] and reasons(core.tick(100.0)) == ["claim_expired"]
 
 
@@ -79,7 +87,7 @@ def test_token_checks() -> None:
     # Unknown assignment: ask the control plane first, refuse afterwards.
     assert core.check_token(claims(), may_refresh=True).verdict is Verdict.REFRESH
     assert core.check_token(claims(), may_refresh=False).status == 403
-    core.apply_assignment(Assignment("s1", 2, 90.0), 0.0)
+    core.apply_assignment(Assignment(session_id="s1", epoch=2, claim_expires_unix=90.0), 0.0)
     assert core.check_token(claims(epoch=1), may_refresh=True).reason == "stale epoch"
     assert core.check_token(claims(epoch=2, session="s9"), may_refresh=True).status == 403
     assert core.check_token(claims(epoch=2, instance_id="i-2"), may_refresh=True).status == 403
@@ -137,19 +145,86 @@ def test_renderer_crash_ends_session_as_instance_lost() -> None:
     assert core.renderer_ready(6.0) == [Report("ready", None, None)]
 
 
-def test_crash_without_session_reports_and_recovers() -> None:
+def test_crash_without_session_reports_and_takes_no_assignment_until_back() -> None:
     core = ready_core()
     assert core.renderer_crashed(1.0, {}) == [Report("renderer_crashed", None, None, {})]
-    assert core.state is InstanceState.RECYCLING
-    core.renderer_ready(2.0)
-    assert core.state is InstanceState.READY
+    # The lifecycle table has no ready -> recycling edge: the state stays, the
+    # renderer is marked down, and an assignment waits for it.
+    assert core.state is InstanceState.READY and not core.renderer_up
+    a = Assignment(session_id="s1", epoch=1, claim_expires_unix=90.0)
+    assert core.apply_assignment(a, 1.5) == [] and core.session is None
+    assert core.renderer_ready(2.0) == []
+    core.apply_assignment(a, 2.5)
+    assert core.state is InstanceState.RESERVED
+
+
+def test_every_state_change_follows_the_lifecycle_table() -> None:
+    """Drive the core through its paths and check each observed move against the table."""
+    core = AgentCore(instance_id=IID, private_ip=IP, timeouts=T)
+    seen: list[tuple[InstanceState, InstanceState]] = []
+    last = core.state
+
+    def step() -> None:
+        nonlocal last
+        if core.state is not last:
+            seen.append((last, core.state))
+            last = core.state
+
+    for action in (
+        lambda: core.renderer_ready(0.0),
+        lambda: core.apply_assignment(
+            Assignment(session_id="s1", epoch=1, claim_expires_unix=90.0), 1.0
+        ),
+        lambda: core.player_connected(2.0),
+        lambda: core.player_disconnected(3.0),
+        lambda: core.player_connected(4.0),
+        lambda: core.tick(4.0 + T.idle_timeout_s),
+        lambda: core.renderer_ready(700.0),
+        lambda: core.command("drain", 701.0),
+    ):
+        action()
+        step()
+    assert seen, "no state change observed"
+    for before, after in seen:
+        assert after in INSTANCE_TRANSITIONS[before], (before, after)
+
+
+def test_a_forbidden_move_is_refused_naming_the_state() -> None:
+    core = ready_core()
+    core.command("drain", 1.0)
+    with pytest.raises(TransitionError, match="from draining to reserved"):
+        core._move(InstanceState.RESERVED)
+    assert core.state is InstanceState.DRAINING
+
+
+def test_timeouts_come_from_the_registration_answer() -> None:
+    answer = RegisterResponse(
+        instance_id=IID,
+        state=InstanceState.BOOTING,
+        heartbeat_interval_s=5,
+        claim_ttl_s=30,
+        reconnect_window_s=20,
+        idle_timeout_s=300,
+        max_duration_s=1800,
+    )
+    t = Timeouts.from_register(answer)
+    assert (t.claim_ttl_s, t.reconnect_window_s, t.idle_timeout_s, t.max_duration_s) == (
+        30,
+        20,
+        300,
+        1800,
+    )
+    core = ready_core()
+    core.timeouts = t
+    core.apply_assignment(Assignment(session_id="s1", epoch=1, claim_expires_unix=None), 0.0)
+    assert core.tick(29.9) == [] and reasons(core.tick(30.0)) == ["claim_expired"]
 
 
 def test_control_plane_ending_the_session_is_silent_here() -> None:
     core = streaming_core()
     effects = core.apply_assignment(None, 5.0)
     assert reasons(effects) == []
-    assert DisconnectPlayer("session ended") in effects and ResetRenderer() in effects
+    assert DisconnectPlayer("ended_by_control_plane") in effects and ResetRenderer() in effects
     core2 = streaming_core()
     assert reasons(core2.command("end_session", 5.0)) == []
     assert core2.session is None
@@ -159,7 +234,10 @@ def test_drain_takes_no_new_session() -> None:
     core = ready_core()
     core.command("drain", 1.0)
     assert core.state is InstanceState.DRAINING
-    assert core.apply_assignment(Assignment("s1", 1, 90.0), 2.0) == []
+    assert (
+        core.apply_assignment(Assignment(session_id="s1", epoch=1, claim_expires_unix=90.0), 2.0)
+        == []
+    )
     assert core.session is None
     core2 = streaming_core()
     core2.command("drain", 1.0)

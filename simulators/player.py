@@ -1,10 +1,12 @@
 """An aiortc Pixel Streaming *player*: what tests and the benchmark use as the browser.
 
-It follows the same steps as Epic's frontend: open the signalling WebSocket,
-`listStreamers`, `subscribe`, answer the streamer's offer, then receive video
-and send input as UIInteraction messages on the `datachannel`. It decodes the
-input-sequence marker of every frame, so callers can wait for "the first frame
-that reflects input N" and measure input-to-frame latency.
+Test and simulation code, not part of the agent. It follows the same steps as
+Epic's frontend library: open the signalling WebSocket, take its ICE servers
+from the `config` message (unless given some), `listStreamers`, `subscribe`,
+answer the streamer's offer, then receive video and send input as
+UIInteraction messages on the `datachannel`. It decodes the input-sequence
+marker of every frame, so callers can wait for "the first frame that reflects
+input N" and measure input-to-frame latency.
 
 Relay-only is the default: a player that gathers no TURN relay candidate
 fails at once with `NoRelayCandidate` instead of waiting for ICE to time out.
@@ -35,7 +37,8 @@ from aiortc.mediastreams import MediaStreamError
 from av import VideoFrame
 
 from regional_stack.renderer import input_protocol, marker
-from regional_stack.signaling import messages as m
+from regional_stack.signalling import closing
+from regional_stack.signalling import messages as m
 
 log = logging.getLogger("streamfleet.player")
 ACTIVITY_INTERVAL_S = 1.0
@@ -62,6 +65,19 @@ class StreamEnded(PlayerError):
         self.code = code
         self.reason = reason
 
+    @property
+    def final(self) -> bool:
+        """The server ended the session: Epic's library would not reconnect."""
+        return self.code == closing.SESSION_ENDED
+
+    @property
+    def end_reason(self) -> str | None:
+        return closing.ended_reason(self.reason) if self.final else None
+
+
+class SubscribeFailed(PlayerError):
+    """The server answered `subscribe` with `subscribeFailed`."""
+
 
 @dataclass
 class FrameInfo:
@@ -76,6 +92,9 @@ class Player:
     token: str | None
     ice_servers: list[dict[str, Any]] = field(default_factory=list)
     relay_only: bool = True
+    # Send the page-side `inputActivity` with input, as streamfleet's page may;
+    # False behaves like Epic's unmodified library, which never sends it.
+    report_activity: bool = True
 
     def __post_init__(self) -> None:
         self._http: aiohttp.ClientSession | None = None
@@ -93,6 +112,7 @@ class Player:
         self._last_activity = 0.0
         self.closed_code: int | None = None
         self.closed_reason = ""
+        self.config: dict[str, Any] | None = None
 
     # -- connection --------------------------------------------------------------
     async def connect(self) -> None:
@@ -134,6 +154,7 @@ class Player:
     async def _on_message(self, msg: dict[str, Any]) -> None:
         kind = msg.get("type")
         if kind == "config":
+            self.config = msg
             await self._send({"type": "listStreamers"})
         elif kind == "streamerList":
             if msg.get("ids"):
@@ -144,15 +165,17 @@ class Player:
                 await self._send({"type": "listStreamers"})
         elif kind == "offer":
             await self._answer(str(msg["sdp"]))
-        elif kind == "streamerDisconnected":
-            log.info("streamer disconnected")
+        elif kind == "subscribeFailed":
+            raise SubscribeFailed(str(msg.get("message", "")))
+        elif kind == "ping":
+            await self._send({"type": "pong", "time": msg.get("time")})
 
     async def _answer(self, sdp: str) -> None:
         if self._pc is not None:
             await self._pc.close()
         servers = [
             RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
-            for s in self.ice_servers
+            for s in self._ice_servers()
         ]
         policy = RTCIceTransportPolicy.RELAY if self.relay_only else RTCIceTransportPolicy.ALL
         pc = RTCPeerConnection(RTCConfiguration(iceServers=servers, iceTransportPolicy=policy))
@@ -173,12 +196,20 @@ class Player:
         await pc.setLocalDescription(await pc.createAnswer())
         local = pc.localDescription.sdp
         if self.relay_only and " typ relay" not in local:
-            urls = [u for s in self.ice_servers for u in _as_list(s.get("urls"))]
+            urls = [u for s in self._ice_servers() for u in _as_list(s.get("urls"))]
             raise NoRelayCandidate(
                 f"no relay candidate gathered from {urls or 'no TURN server'}: the TURN server "
                 "refused the credentials (TURN secret mismatch?) or is unreachable"
             )
         await self._send({"type": "answer", "sdp": local})
+
+    def _ice_servers(self) -> list[dict[str, Any]]:
+        """The ones given, else the `config` message's, as Epic's library takes them."""
+        if self.ice_servers:
+            return self.ice_servers
+        options = (self.config or {}).get("peerConnectionOptions") or {}
+        servers = options.get("iceServers") or []
+        return [s for s in servers if isinstance(s, dict)]
 
     async def _read_video(self, track: MediaStreamTrack) -> None:
         while True:
@@ -246,10 +277,20 @@ class Player:
         self.seq = self.seq % 0xFFFF + 1
         self._channel.send(input_protocol.encode_ui_interaction({**descriptor, "seq": self.seq}))
         now = time.monotonic()
-        if now - self._last_activity >= ACTIVITY_INTERVAL_S:
+        if self.report_activity and now - self._last_activity >= ACTIVITY_INTERVAL_S:
             self._last_activity = now
             await self._send({"type": "inputActivity"})
         return self.seq
+
+    async def send_raw(self, data: bytes, within_s: float = 10.0) -> None:
+        """Send one data-channel message as it is (e.g. Epic's MouseMove bytes)."""
+        async with asyncio.timeout(within_s):
+            await self._channel_open.wait()
+        if self._failure is not None:
+            raise self._failure
+        if self._channel is None or self._channel.readyState != "open":
+            raise PlayerError("data channel is not open")
+        self._channel.send(data)
 
     async def close(self) -> None:
         for task in self._tasks:

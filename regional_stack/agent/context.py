@@ -1,0 +1,48 @@
+"""Typed application state of the agent: what handlers and loops may reach, under web.AppKey."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from regional_stack.agent.control import ControlLink
+from regional_stack.agent.effects import EffectRunner
+from regional_stack.agent.lifecycle import AgentCore
+from regional_stack.agent.settings import AgentSettings
+from regional_stack.agent.signalling import SignallingHub
+from regional_stack.agent.supervisor import RendererSupervisor
+
+
+@dataclass
+class Agent:
+    """Everything the agent is made of, built once per app in cleanup_ctx (root.py)."""
+
+    settings: AgentSettings
+    clock: Callable[[], float]
+    keyring: dict[str, bytes]
+    core: AgentCore
+    hub: SignallingHub
+    supervisor: RendererSupervisor
+    effects: EffectRunner
+    control: ControlLink
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "renderer_up": self.core.renderer_up,
+            "renderer_pid": self.supervisor.pid,
+            "renderer_restarts": self.supervisor.restarts,
+            "renderer_crashes": self.supervisor.crashes,
+            "player_connected": self.hub.player is not None,
+        }
+
+
+SETTINGS = web.AppKey("settings", AgentSettings)
+CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
+AGENT = web.AppKey("agent", Agent)
+
+
+def agent_of(request: web.Request) -> Agent:
+    return request.app[AGENT]

@@ -1,0 +1,63 @@
+"""HTTP handlers of the player side: `/signal` (token-checked upgrade) and `/healthz`.
+
+Refusals happen before the upgrade, as HTTP with a JSON body, so a refused
+player never holds a socket; docs/pixel-streaming.md lists them.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from regional_stack.agent import ice
+from regional_stack.agent.context import agent_of
+from regional_stack.agent.lifecycle import Verdict
+from regional_stack.signalling.messages import MAX_MESSAGE_BYTES
+from streamfleet.tokens import TokenError, verify
+
+
+async def healthz(request: web.Request) -> web.Response:
+    agent = agent_of(request)
+    return web.json_response(
+        {
+            "status": "ok",
+            "instance_id": agent.settings.instance_id,
+            "registered": agent.control.registered,
+            **agent.core.heartbeat_fields(),
+            **agent.health(),
+        }
+    )
+
+
+async def signal(request: web.Request) -> web.StreamResponse:
+    agent = agent_of(request)
+    token = request.headers.get("X-Stream-Token") or request.query.get("token")
+    if not token:
+        return _refuse(401, "missing_token", "no stream token")
+    try:
+        claims = verify(token, keys=agent.keyring, now_unix=agent.clock())
+    except TokenError as exc:
+        return _refuse(401, str(exc.code), exc.detail)
+    check = agent.core.check_token(claims, may_refresh=True)
+    if check.verdict is Verdict.REFRESH:
+        # A fresh assignment the periodic heartbeat has not seen yet: ask now,
+        # so the first frame does not wait for the next heartbeat.
+        await agent.control.heartbeat_once()
+        check = agent.core.check_token(claims, may_refresh=False)
+    if check.verdict is not Verdict.ACCEPT:
+        kind = "busy" if check.status == 409 else "not_assigned"
+        return _refuse(check.status, kind, check.reason)
+    # Mark the player present before the first await, so a second player
+    # racing this one is refused by check_token.
+    agent.effects.apply(agent.core.player_connected(agent.clock()))
+    player_id = agent.hub.new_player_id()
+    ws = web.WebSocketResponse(heartbeat=10.0, max_msg_size=MAX_MESSAGE_BYTES)
+    try:
+        await ws.prepare(request)
+        await agent.hub.player_session(ws, player_id, ice.player_options(agent.settings, claims))
+    finally:
+        agent.effects.apply(agent.core.player_disconnected(agent.clock()))
+    return ws
+
+
+def _refuse(status: int, kind: str, detail: str) -> web.Response:
+    return web.json_response({"error": kind, "detail": detail}, status=status)

@@ -1,1 +1,0 @@
-"""Pixel Streaming signalling: message codec and an aiortc player client."""
