@@ -64,10 +64,6 @@ def new_session_id(client_id: str) -> str:
     return f"{client_hash(client_id)}-{secrets.token_hex(8)}"
 
 
-def is_session_id(text: str) -> bool:
-    return ids.is_session_id(text)
-
-
 def _client_tag(chash: str) -> str:
     return "{c:" + chash[:12] + "}"
 

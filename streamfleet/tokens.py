@@ -25,8 +25,6 @@ from enum import StrEnum
 from streamfleet import ids
 from streamfleet.ids import is_canonical_ipv4
 
-__all__ = ["is_canonical_ipv4"]  # re-exported: older callers import it from here
-
 VERSION = "v1"
 MAX_TOKEN_LENGTH = 512
 _B64URL_RE = re.compile(r"[A-Za-z0-9_-]+")

@@ -14,8 +14,8 @@ from control_plane.domain import (
     UnknownInstance,
     check_instance_id,
 )
-from streamfleet.lifecycle import InstanceState, SessionState
 from streamfleet.ids import is_canonical_ipv4
+from streamfleet.lifecycle import InstanceState, SessionState
 
 
 class Instances:

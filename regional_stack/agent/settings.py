@@ -10,7 +10,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from streamfleet.tokens import is_canonical_ipv4, parse_keyring
+from streamfleet.ids import is_canonical_ipv4
+from streamfleet.tokens import parse_keyring
 
 # `{streamer_url}` and friends are filled in by the supervisor; see docs/agent.md.
 DEFAULT_RENDERER_COMMAND = (

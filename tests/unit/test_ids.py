@@ -98,7 +98,6 @@ def test_openapi_path_parameters_use_the_rules() -> None:
 
 @pytest.mark.parametrize(("name", "text", "ok"), cases("ipv4"))
 def test_token_codec_ipv4(name: str, text: str, ok: bool) -> None:
-    assert tokens.is_canonical_ipv4(text) is ok
     claims = tokens.StreamClaims("s-1", "i-1", text, 1, 2_000_000_000)
     assert accepts(lambda _: tokens.sign(claims, kid="k1", key=b"k" * 32), text) is ok
 
@@ -120,7 +119,6 @@ def test_token_codec_fields(name: str, text: str, ok: bool) -> None:
 
 @pytest.mark.parametrize(("name", "text", "ok"), cases("session_id"))
 def test_key_builder_session_ids(name: str, text: str, ok: bool) -> None:
-    assert keys.is_session_id(text) is ok
     assert accepts(keys.session_keys, text) is ok
 
 

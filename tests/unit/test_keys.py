@@ -6,6 +6,7 @@ import pytest
 from redis.crc import key_slot
 
 from control_plane import keys
+from streamfleet import ids
 
 
 def test_region_keys_share_a_slot_and_differ_by_region() -> None:
@@ -26,6 +27,6 @@ def test_session_keys_derive_from_the_session_id_and_share_a_slot() -> None:
 
 @pytest.mark.parametrize("bad", ["", "x", "0" * 32, "0" * 32 + "-" + "0" * 15, "../" + "0" * 46])
 def test_malformed_session_ids_are_refused(bad: str) -> None:
-    assert not keys.is_session_id(bad)
+    assert not ids.is_session_id(bad)
     with pytest.raises(ValueError):
         keys.session_keys(bad)
