@@ -11,6 +11,8 @@ import asyncio
 import contextlib
 import logging
 
+from redis import exceptions as rx
+
 from control_plane import keys
 from control_plane.api.context import Services
 from streamfleet.lifecycle import SessionState
@@ -22,7 +24,12 @@ async def _reap_region(svc: Services, region: str, lease_ms: int) -> None:
     lease = keys.region_key(region, "meta") + ":reaper-lease"
     if not await svc.redis.set(lease, "1", nx=True, px=lease_ms):
         return
-    await svc.broker.reap(region)
+    report = await svc.broker.reap(region)
+    if report.ended or report.binds:
+        # Per-session lines need the broker to name the sessions; this is the tally.
+        log.info(
+            "reaper pass", extra={"region": region, "ended": report.ended, "binds": report.binds}
+        )
     await _relax_waiting(svc, region)
 
 
@@ -56,8 +63,12 @@ async def run_background(svc: Services, stop: asyncio.Event) -> None:
                 await _reap_region(svc, region, lease_ms)
             svc.snapshots = {r: await svc.broker.snapshot(r) for r in svc.settings.region_names}
             svc.metrics.update(svc.snapshots)
+            svc.metrics.redis_up.set(1)
         except asyncio.CancelledError:
             raise
+        except (rx.ConnectionError, rx.TimeoutError, rx.BusyLoadingError) as exc:
+            svc.metrics.redis_up.set(0)
+            log.warning("background pass: redis unreachable: %s", exc)
         except Exception:
             # Redis away or a bug: log, keep the loop alive, try next period.
             log.exception("background pass failed")

@@ -29,6 +29,7 @@ from regional_stack.agent.lifecycle import (
     Timeouts,
     Verdict,
 )
+from regional_stack.agent.metrics import AgentMetrics
 from regional_stack.agent.settings import AgentSettings
 from regional_stack.agent.signalling import SignallingHub
 from regional_stack.agent.supervisor import RendererSupervisor, render_argv
@@ -59,10 +60,12 @@ class Agent:
                 max_duration_s=settings.max_duration_s,
             ),
         )
+        self.metrics = AgentMetrics()
         self.hub = SignallingHub(
             streamer_options=self._streamer_options,
             on_streamer_ready=lambda: self._apply(self.core.renderer_ready(self.clock())),
             on_input_activity=lambda: self.core.input_activity(self.clock()),
+            on_stats=self.metrics.stats,
         )
         argv = render_argv(
             settings.renderer_command,
@@ -87,6 +90,7 @@ class Agent:
         self._http: aiohttp.ClientSession | None = None
         self._cp: ControlPlaneClient | None = None
         self.heartbeat_interval_s = settings.heartbeat_interval_s
+        self.metrics.watch(self)
 
     # -- wiring ------------------------------------------------------------------
     def player_app(self) -> web.Application:
@@ -121,6 +125,8 @@ class Agent:
             await runner.setup()
             await web.TCPSite(runner, host, port).start()
             self._runners.append(runner)
+        if s.metrics_port:
+            self._runners.append(await self.metrics.serve(s.private_ip, s.metrics_port))
         await self.supervisor.start()
         for coro in (self._control_loop(), self._tick_loop(), self._event_sender()):
             self._tasks.append(asyncio.create_task(coro))
@@ -175,7 +181,13 @@ class Agent:
         }
         if report.detail:
             body["detail"] = report.detail
-        log.info("event %s session=%s %s", report.type, report.session_id, report.detail)
+        self.metrics.report(report.type, report.detail)
+        log.info(
+            "session event %s",
+            report.type,
+            extra={"session_id": report.session_id, "epoch": report.epoch, "event": report.type,
+                   "instance_id": self.settings.instance_id, "detail": report.detail},
+        )  # fmt: skip
         try:
             self._events.put_nowait(body)
         except asyncio.QueueFull:
@@ -304,11 +316,11 @@ class Agent:
     async def handle_player(self, request: web.Request) -> web.StreamResponse:
         token = request.headers.get("X-Stream-Token") or request.query.get("token")
         if not token:
-            return _refuse(401, "missing_token", "no stream token")
+            return self._refused(401, "missing_token", "no stream token")
         try:
             claims = verify(token, keys=self.keys, now_unix=self.clock())
         except TokenError as exc:
-            return _refuse(401, str(exc.code), exc.detail)
+            return self._refused(401, str(exc.code), exc.detail)
         check = self.core.check_token(claims, may_refresh=True)
         if check.verdict is Verdict.REFRESH:
             # A fresh assignment the periodic heartbeat has not seen yet: ask now,
@@ -317,10 +329,11 @@ class Agent:
             check = self.core.check_token(claims, may_refresh=False)
         if check.verdict is not Verdict.ACCEPT:
             kind = "busy" if check.status == 409 else "not_assigned"
-            return _refuse(check.status, kind, check.reason)
+            return self._refused(check.status, kind, check.reason, claims.session_id)
         # Mark the player present before the first await, so a second player
         # racing this one is refused by check_token.
         self._apply(self.core.player_connected(self.clock()))
+        self.metrics.player("accepted")
         player_id = self.hub.new_player_id()
         ws = web.WebSocketResponse(heartbeat=10.0, max_msg_size=64 * 1024)
         try:
@@ -329,6 +342,13 @@ class Agent:
         finally:
             self._apply(self.core.player_disconnected(self.clock()))
         return ws
+
+    def _refused(
+        self, status: int, kind: str, detail: str, session_id: str | None = None
+    ) -> web.Response:
+        self.metrics.player(kind)
+        log.info("player refused: %s", kind, extra={"session_id": session_id, "status": status})
+        return _refuse(status, kind, detail)
 
 
 def _refuse(status: int, kind: str, detail: str) -> web.Response:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -34,10 +35,14 @@ class SignallingHub:
         streamer_options: Callable[[], dict[str, Any]],
         on_streamer_ready: Callable[[], None],
         on_input_activity: Callable[[], None],
+        on_stats: Callable[[m.Message], None] | None = None,
     ) -> None:
         self._streamer_options = streamer_options
         self._on_streamer_ready = on_streamer_ready
         self._on_input = on_input_activity
+        self._on_stats = on_stats
+        # (sender, message type) -> messages received; read by the agent's metrics.
+        self.message_counts: Counter[tuple[str, str]] = Counter()
         self.streamer: web.WebSocketResponse | None = None
         self.streamer_id: str | None = None
         self.player: web.WebSocketResponse | None = None
@@ -64,6 +69,7 @@ class SignallingHub:
                 except m.ProtocolError as exc:
                     log.warning("streamer sent a bad message: %s", exc)
                     continue
+                self.message_counts["streamer", msg["type"]] += 1
                 await self._from_streamer(ws, msg)
         finally:
             if self.streamer is ws:
@@ -110,6 +116,7 @@ class SignallingHub:
                 except m.ProtocolError as exc:
                     log.info("player sent a bad message: %s", exc)
                     continue
+                self.message_counts["player", msg["type"]] += 1
                 await self._from_player(ws, player_id, msg)
         finally:
             if self.player is ws:
@@ -133,6 +140,8 @@ class SignallingHub:
             await ws.send_str(m.dump(m.pong(msg.get("time"))))
         elif kind == "inputActivity":
             self._on_input()
+        elif kind == "stats" and self._on_stats is not None:
+            self._on_stats(msg)
         elif kind in ("offer", "answer", "iceCandidate") and streamer is not None:
             await streamer.send_str(m.dump(m.to_streamer(msg, player_id)))
 

@@ -49,6 +49,9 @@ class PassReport:
     drained: tuple[str, ...] = ()
     constrained: bool = False
     capacity_errors: int = 0
+    in_service: int = 0  # group instances InService (for metrics)
+    ready: int = 0  # ready per the control plane: the warm, assignable pool
+    warm_pool: int = 0  # stopped instances in the group's warm pool
 
 
 @dataclass
@@ -117,6 +120,9 @@ class PoolManager:
             drained=drained,
             constrained=self._constrained,
             capacity_errors=errors,
+            in_service=sum(1 for i in group.instances if i.lifecycle_state == "InService"),
+            ready=state.count("ready"),
+            warm_pool=group.warm_instances,
         )
         log.info("pool %s: %s", self.region, report)
         return report
