@@ -29,6 +29,15 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 }
 _SECRET_NAME = re.compile(r"token|secret|password|passwd|credential|authorization|(^|_)key$", re.I)
 REDACTED = "[redacted]"
+# Inside message text: `token=...`, `secret=...` (URLs, fragments) and bearer values.
+_SECRET_IN_TEXT = re.compile(
+    r"((?:token|secret|password|credential)=)[^&\s\"']+|(Bearer )[^\s\"']+", re.I
+)
+
+
+def scrub(text: str) -> str:
+    """Message text with secret-looking values replaced (pure; tested)."""
+    return _SECRET_IN_TEXT.sub(lambda m: (m.group(1) or m.group(2)) + REDACTED, text)
 
 
 def redact(fields: dict[str, Any]) -> dict[str, Any]:
@@ -51,7 +60,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "part": self.part,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": scrub(record.getMessage()),
         }
         extra = {k: v for k, v in vars(record).items() if k not in _STANDARD}
         body.update(redact(extra))

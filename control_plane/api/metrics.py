@@ -66,6 +66,11 @@ class Metrics:
             ["route", "status"],
             registry=r,
         )
+        # Known label values exist from the start (at 0), so dashboards and alerts see them.
+        for outcome in ("assigned", "queued", "existing"):
+            self.outcomes.labels(outcome)
+        for reason in EndReason:
+            self.ended.labels(reason.value)
 
     def count_request(self, request: web.Request, status: int) -> None:
         # The route template (bounded), never the raw path (session ids).

@@ -90,6 +90,8 @@ class Agent:
         self._http: aiohttp.ClientSession | None = None
         self._cp: ControlPlaneClient | None = None
         self.heartbeat_interval_s = settings.heartbeat_interval_s
+        self._logged_session: str | None = None
+        self._logged_ends = 0
         self.metrics.watch(self)
 
     # -- wiring ------------------------------------------------------------------
@@ -157,6 +159,7 @@ class Agent:
 
     # -- effects -----------------------------------------------------------------
     def _apply(self, effects: list[Effect]) -> None:
+        self._log_session_changes()
         for effect in effects:
             if isinstance(effect, Report):
                 self._enqueue_event(effect)
@@ -164,6 +167,20 @@ class Agent:
                 self._spawn(self.hub.disconnect_player(effect.reason))
             elif isinstance(effect, ResetRenderer):
                 self._spawn(self.supervisor.reset())
+
+    def _log_session_changes(self) -> None:
+        """One line when a session is assigned here or the control plane ends it (the
+        agent's own reports are logged as they are queued, in `_enqueue_event`)."""
+        session = self.core.session
+        current = session.session_id if session else None
+        if session is not None and current != self._logged_session:
+            log.info("session assigned", extra={"session_id": current, "epoch": session.epoch})
+        self._logged_session = current
+        for session_id, reason in self.core.ended[self._logged_ends :]:
+            self.metrics.session_ended(reason)
+            if reason == "ended_by_control_plane":
+                log.info("session ended by the control plane", extra={"session_id": session_id})
+        self._logged_ends = len(self.core.ended)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """A one-off task, held until done so it is not garbage-collected mid-flight."""
@@ -181,7 +198,7 @@ class Agent:
         }
         if report.detail:
             body["detail"] = report.detail
-        self.metrics.report(report.type, report.detail)
+        self.metrics.report(report.type)
         log.info(
             "session event %s",
             report.type,

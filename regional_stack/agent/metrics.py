@@ -21,11 +21,18 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
-from streamfleet.lifecycle import InstanceState
+from streamfleet.lifecycle import EndReason, InstanceState
 
 # Input-to-frame on a warm instance is tens to hundreds of milliseconds.
 INPUT_TO_FRAME_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0)
 MAX_PLAUSIBLE_INPUT_TO_FRAME_S = 60.0
+# Report types of regional_stack.agent.lifecycle, and its reason for an end the
+# control plane decided.
+REPORTED_EVENTS = (
+    "ready", "client_connected", "client_reconnected", "client_disconnected",
+    "session_ended", "renderer_crashed",
+)  # fmt: skip
+ENDED_BY_CONTROL_PLANE = "ended_by_control_plane"
 
 
 class AgentCollector(Collector):
@@ -110,17 +117,22 @@ class AgentMetrics:
             buckets=INPUT_TO_FRAME_BUCKETS,
             registry=r,
         )
+        # Known label values exist from the start (at 0), so queries and alerts see them.
+        for event in REPORTED_EVENTS:
+            self.events.labels(event)
+        for reason in [*(r.value for r in EndReason), ENDED_BY_CONTROL_PLANE]:
+            self.ended.labels(reason)
+        self.players.labels("accepted")
 
     def watch(self, agent: Any) -> None:
         self.registry.register(AgentCollector(agent))
 
     # -- hooks ---------------------------------------------------------------
-    def report(self, event: str, detail: Mapping[str, Any] | None = None) -> None:
+    def report(self, event: str) -> None:
         self.events.labels(event).inc()
-        if event == "session_ended" and detail:
-            self.ended.labels(str(detail.get("reason", "unknown"))).inc()
-        elif event == "renderer_crashed":
-            self.ended.labels("instance_lost").inc()
+
+    def session_ended(self, reason: str) -> None:
+        self.ended.labels(reason).inc()
 
     def player(self, outcome: str) -> None:
         self.players.labels(outcome).inc()

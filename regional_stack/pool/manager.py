@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 
 from botocore.exceptions import ClientError
 
@@ -124,7 +124,9 @@ class PoolManager:
             ready=state.count("ready"),
             warm_pool=group.warm_instances,
         )
-        log.info("pool %s: %s", self.region, report)
+        # A pass that changes something is part of the story; a steady one is not.
+        acted = decision.desired != current or errors or drained or any(astuple(chores))
+        log.log(logging.INFO if acted else logging.DEBUG, "pool %s: %s", self.region, report)
         return report
 
     def _scale_out(self, desired: int, group: GroupView) -> tuple[int, bool]:
