@@ -211,6 +211,11 @@ export class StreamConnection {
     return true;
   }
 
+  /** Report a measured input-to-frame latency to the agent (its Prometheus metrics). */
+  reportInputToFrame(ms) {
+    this.#send({ type: "stats", data: { inputToFrameMs: Math.round(ms) } });
+  }
+
   #stopped(err) {
     if (this.closedByUs) return;
     this.#teardown();
