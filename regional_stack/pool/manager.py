@@ -126,7 +126,11 @@ class PoolManager:
         )
         # A pass that changes something is part of the story; a steady one is not.
         acted = decision.desired != current or errors or drained or any(astuple(chores))
-        log.log(logging.INFO if acted else logging.DEBUG, "pool %s: %s", self.region, report)
+        log.log(
+            logging.INFO if acted else logging.DEBUG, "pool %s: %s", self.region, report,
+            extra={"region": self.region, "target": report.target, "desired": report.desired,
+                   "decision": report.reason},
+        )  # fmt: skip
         return report
 
     def _scale_out(self, desired: int, group: GroupView) -> tuple[int, bool]:
