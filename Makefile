@@ -3,7 +3,7 @@
 
 PY      := .venv/bin/python
 PIP     := .venv/bin/pip
-DEB_PACKAGES := redis-server redis-tools nginx libnginx-mod-http-lua coturn chromium lua-check wrk
+DEB_PACKAGES := redis-server redis-tools nginx libnginx-mod-http-lua coturn chromium lua-check wrk prometheus
 STAMP   := .venv/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
 .PHONY: help setup test test-unit test-integration test-e2e lint lint-lua fmt bench-broker clean

@@ -12,7 +12,7 @@ from redis.asyncio.cluster import RedisCluster
 from control_plane.api import agents, ops, sessions
 from control_plane.api.background import run_background
 from control_plane.api.context import SERVICES, SETTINGS, Services
-from control_plane.api.metrics import Metrics
+from control_plane.api.metrics import Metrics, metrics_middleware
 from control_plane.api.openapi import build_openapi
 from control_plane.api.problems import problem_middleware
 from control_plane.api.security import cors_middleware
@@ -80,7 +80,8 @@ def create_app(settings: ControlPlaneSettings) -> web.Application:
     if missing:
         raise ValueError(f"set {', '.join(missing)} (see `streamfleet control-plane --help`)")
     app = web.Application(
-        middlewares=[cors_middleware, problem_middleware], client_max_size=settings.max_body_bytes
+        middlewares=[metrics_middleware, cors_middleware, problem_middleware],
+        client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_services)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 import textwrap
@@ -13,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from control_plane.broker_settings import BrokerSettings
 from control_plane.settings import ControlPlaneSettings
+from streamfleet.logs import setup_logging
 
 
 def _settings_help() -> str:
@@ -70,9 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
     from control_plane.app import create_app
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    setup_logging("control-plane")
     try:
         settings = load_settings(args)
         app = create_app(settings)

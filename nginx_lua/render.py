@@ -28,7 +28,7 @@ from streamfleet.tokens import parse_keyring
 from streamfleet.wire import RegionName
 
 _PLACEHOLDER = re.compile(r"\{\{([a-z_]+)\}\}")
-_LUA_MODULES = ("cache", "hmac", "ipv4", "keys", "router", "token", "testapi")
+_LUA_MODULES = ("cache", "hmac", "ipv4", "keys", "metrics", "router", "token", "testapi")
 _NGINX_SIZE = re.compile(r"[1-9][0-9]{0,5}[km]?")
 _NGINX_TIME = re.compile(r"[1-9][0-9]{0,5}(ms|s|m|h)")
 
@@ -46,6 +46,24 @@ TEST_LOCATIONS = """
         }
 """
 
+# Prometheus scrapes this server; it is a separate listener so the public one
+# never answers /metrics, and ops bind it to loopback or a private address.
+METRICS_SERVER = """
+    server {
+        listen {{metrics_listen}};
+        server_name _;
+        access_log off;
+        location = /metrics {
+            content_by_lua_block {
+                require("streamfleet.metrics").render()
+            }
+        }
+        location / {
+            return 404 '{"error":"not_found"}\\n';
+        }
+    }
+"""
+
 
 class RouterSettings(BaseModel):
     """Everything that differs between one region's router and another's."""
@@ -56,6 +74,9 @@ class RouterSettings(BaseModel):
     # rendered for a region the control plane could name.
     region: RegionName = "eu-central-1"
     listen: str = Field(default="127.0.0.1:8000", description="host:port nginx listens on")
+    metrics_listen: str | None = Field(
+        default=None, description="host:port of the Prometheus /metrics server; None = none"
+    )
     region_cidr: str = Field(default="127.11.0.0/16", description="instance private IPs")
     agent_port: int = Field(default=8700, ge=1, le=65535)
     key_file: Path = Field(description="JSON object kid -> base64url key")
@@ -69,9 +90,11 @@ class RouterSettings(BaseModel):
     listen_options: str = Field(default="", pattern=r"^( [a-z_=0-9]+)*$")
     test_endpoints: bool = False
 
-    @field_validator("listen")
+    @field_validator("listen", "metrics_listen")
     @classmethod
-    def _listen(cls, value: str) -> str:
+    def _listen(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         host, sep, port = value.rpartition(":")
         if not sep or not ids.IPV4.matches(host) or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError("listen must be IPV4:PORT")
@@ -139,6 +162,9 @@ def render_config(prefix: Path, settings: RouterSettings) -> str:
         "client_max_body_size": settings.client_max_body_size,
         "websocket_read_timeout": settings.websocket_read_timeout,
         "test_locations": TEST_LOCATIONS if settings.test_endpoints else "",
+        "metrics_server": METRICS_SERVER.replace("{{metrics_listen}}", settings.metrics_listen)
+        if settings.metrics_listen
+        else "",
         "lua_preload": ", ".join(
             f'"streamfleet.{m}"' for m in _LUA_MODULES if settings.test_endpoints or m != "testapi"
         ),

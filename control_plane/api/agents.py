@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 
 from control_plane.api.context import services
@@ -21,6 +23,7 @@ from streamfleet.wire import (
 )
 
 routes = web.RouteTableDef()
+log = logging.getLogger("streamfleet.control_plane.agents")
 
 
 def authorize_region(request: web.Request, region: str) -> None:
@@ -96,22 +99,36 @@ async def event(request: web.Request) -> web.Response:
     try:
         if ev.type in ("client_connected", "client_reconnected", "client_disconnected"):
             connected = ev.type != "client_disconnected"
-            await b.client_event(
+            state = await b.client_event(
                 ev.region, ev.instance_id, ev.session_id, ev.epoch, connected=connected
             )
+            _log_session(ev, state.value)
         elif ev.type == "session_ended":
             reason_text = str(ev.detail.get("reason", ""))
             if reason_text not in {r.value for r in EndReason}:
                 raise Problem(
                     422, "validation", "detail.reason must be an end reason", field="detail.reason"
                 )
-            await b.end_session(ev.session_id, EndReason(reason_text), epoch=ev.epoch)
+            ended = await b.end_session(ev.session_id, EndReason(reason_text), epoch=ev.epoch)
+            if ended.ended_now:
+                _log_session(ev, "ended", reason_text)
         elif ev.type == "renderer_crashed":
             # The renderer's state is gone with it: for the session that is the
             # instance lost (the client may be re-placed with the same configuration).
-            await b.end_session(ev.session_id, EndReason.INSTANCE_LOST, epoch=ev.epoch)
+            ended = await b.end_session(ev.session_id, EndReason.INSTANCE_LOST, epoch=ev.epoch)
+            if ended.ended_now:
+                _log_session(ev, "ended", EndReason.INSTANCE_LOST.value)
     except StaleEpoch as exc:
         raise Problem(409, "stale-epoch", "Stale epoch", exc.detail, field="epoch") from None
     states = await b.instance_states(ev.region)
     reply = AgentEventReply(accepted=True, state=states.get(ev.instance_id, InstanceState.LOST))
     return web.json_response(reply.model_dump(mode="json"), status=202)
+
+
+def _log_session(ev: AgentEvent, state: str, reason: str | None = None) -> None:
+    """One line per session state change an agent reported (correlation id: session_id)."""
+    log.info(
+        "agent reported %s", ev.type,
+        extra={"session_id": ev.session_id, "state": state, "reason": reason,
+               "region": ev.region, "instance_id": ev.instance_id, "epoch": ev.epoch},
+    )  # fmt: skip

@@ -12,6 +12,7 @@ import contextlib
 import logging
 
 from control_plane.api.context import Services
+from control_plane.domain import StoreUnavailable
 from streamfleet.lifecycle import SessionState
 
 log = logging.getLogger("streamfleet.control_plane.background")
@@ -20,7 +21,12 @@ log = logging.getLogger("streamfleet.control_plane.background")
 async def _reap_region(svc: Services, region: str, lease_ms: int) -> None:
     if not await svc.broker.reads.take_lease(region, lease_ms):
         return
-    await svc.broker.reap(region)
+    report = await svc.broker.reap(region)
+    if report.ended or report.binds:
+        # Per-session lines need the broker to name the sessions; this is the tally.
+        log.info(
+            "reaper pass", extra={"region": region, "ended": report.ended, "binds": report.binds}
+        )
     await _relax_waiting(svc, region)
 
 
@@ -53,8 +59,12 @@ async def run_background(svc: Services, stop: asyncio.Event) -> None:
                 await _reap_region(svc, region, lease_ms)
             svc.snapshots = {r: await svc.broker.snapshot(r) for r in svc.settings.region_names}
             svc.metrics.update(svc.snapshots)
+            svc.metrics.redis_up.set(1)
         except asyncio.CancelledError:
             raise
+        except StoreUnavailable as exc:
+            svc.metrics.redis_up.set(0)
+            log.warning("background pass: redis unreachable: %s", exc)
         except Exception:
             # Redis away or a bug: log, keep the loop alive, try next period.
             log.exception("background pass failed")

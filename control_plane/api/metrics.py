@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 from prometheus_client import (
@@ -14,6 +14,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from control_plane.api.context import SERVICES
 from control_plane.domain import Placement, RegionSnapshot
 from streamfleet.lifecycle import EndReason
 
@@ -54,6 +55,28 @@ class Metrics:
         self.constrained = Gauge(
             "streamfleet_region_constrained", "1 when a region cannot grow", ["region"], registry=r
         )
+        self.redis_up = Gauge(
+            "streamfleet_control_plane_redis_up",
+            "1 when the last background pass reached Redis, 0 when it could not",
+            registry=r,
+        )
+        self.http_requests = Counter(
+            "streamfleet_control_plane_http_requests",
+            "HTTP requests answered, by route and status code",
+            ["route", "status"],
+            registry=r,
+        )
+        # Known label values exist from the start (at 0), so dashboards and alerts see them.
+        for outcome in ("assigned", "queued", "existing"):
+            self.outcomes.labels(outcome)
+        for reason in EndReason:
+            self.ended.labels(reason.value)
+
+    def count_request(self, request: web.Request, status: int) -> None:
+        # The route template (bounded), never the raw path (session ids).
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        self.http_requests.labels(route, str(status)).inc()
 
     def observe_assignment(self, placed: Placement, seconds: float) -> None:
         self.assignment_seconds.observe(seconds)
@@ -87,3 +110,21 @@ class Metrics:
         return web.Response(
             body=generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
         )
+
+
+@web.middleware
+async def metrics_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Outermost: counts every answer, problems included, by route and status."""
+    metrics: Metrics = request.app[SERVICES].metrics
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        metrics.count_request(request, exc.status)
+        raise
+    except Exception:
+        metrics.count_request(request, 500)
+        raise
+    metrics.count_request(request, response.status)
+    return response

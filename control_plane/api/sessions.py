@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import logging
 import time
 from typing import Any
 
@@ -21,6 +22,9 @@ from streamfleet.lifecycle import EndReason, SessionState
 from streamfleet.wire import CreateSessionRequest, SessionView
 
 routes = web.RouteTableDef()
+# Session state changes, one line each, with `session_id` as the correlation id
+# the agent and the router log too. Never the session secret or a token.
+log = logging.getLogger("streamfleet.control_plane.sessions")
 
 
 def iso(ms: float) -> str:
@@ -133,6 +137,12 @@ async def create_session(request: web.Request) -> web.Response:
     svc.metrics.observe_assignment(placed, time.perf_counter() - started)
     if not placed.existing:
         await svc.broker.count_arrival(ranking.first_try[0])
+        s = placed.session
+        log.info(
+            "session %s", s.state.value,
+            extra={"session_id": s.session_id, "state": s.state.value, "region": s.region,
+                   "instance_id": s.instance_id, "epoch": s.epoch},
+        )  # fmt: skip
     v = view(svc, placed.session, placed, with_secret=True)
     status = 201 if placed.assigned else 202 if placed.session.state is SessionState.QUEUED else 200
     headers = {"Location": f"/v1/sessions/{placed.session.session_id}"}
@@ -154,6 +164,11 @@ async def delete_session(request: web.Request) -> web.Response:
     svc = services(request)
     s = await own_session(request)
     result = await svc.broker.end_session(s.session_id, EndReason.CLIENT_ENDED)
+    if result.ended_now:
+        log.info(
+            "session ended",
+            extra={"session_id": s.session_id, "state": "ended", "reason": "client_ended"},
+        )
     # The answer follows from the end result: no second read of the session.
     body = {
         "session_id": s.session_id,

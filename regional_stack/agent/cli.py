@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import signal
 
 EPILOG = """\
@@ -45,10 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from regional_stack.agent.root import run as run_agent
     from regional_stack.agent.settings import AgentSettings
+    from streamfleet.logs import setup_logging
 
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s agent %(levelname)s %(message)s"
-    )
+    setup_logging("agent", args.log_level)
     overrides = {
         k: v
         for k, v in {

@@ -29,6 +29,7 @@ class AgentSettings(BaseSettings):
     instance_id: str = "i-local0001"
     private_ip: str = "127.0.0.1"
     port: int = 8700
+    metrics_port: int = 0  # Prometheus /metrics on private_ip:metrics_port; 0 = off
     instance_type: str = "g4dn.2xlarge"
     token_keys: dict[str, str] = Field(
         default_factory=dict, description="JSON object kid -> base64url key, as the control plane"

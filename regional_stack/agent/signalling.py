@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -38,11 +39,15 @@ class SignallingHub:
         on_streamer_ready: Callable[[], None],
         on_streamer_gone: Callable[[], None],
         on_input: Callable[[int], None],
+        on_stats: Callable[[m.Message], None] | None = None,
     ) -> None:
         self._streamer_options = streamer_options
         self._on_streamer_ready = on_streamer_ready
         self._on_streamer_gone = on_streamer_gone
         self._on_input = on_input
+        self._on_stats = on_stats
+        # (sender, message type) -> messages received; read by the agent's metrics.
+        self.message_counts: Counter[tuple[str, str]] = Counter()
         self.streamer: web.WebSocketResponse | None = None
         self.streamer_id: str | None = None
         self.player: web.WebSocketResponse | None = None
@@ -71,6 +76,7 @@ class SignallingHub:
                 except m.ProtocolError as exc:
                     log.warning("streamer sent a message we do not handle: %s", exc)
                     continue
+                self.message_counts["streamer", msg["type"]] += 1
                 await self._from_streamer(ws, msg)
         finally:
             if self.streamer is ws:
@@ -129,6 +135,7 @@ class SignallingHub:
                 except m.ProtocolError as exc:
                     log.info("player sent a message we do not handle: %s", exc)
                     continue
+                self.message_counts["player", msg["type"]] += 1
                 await self._from_player(ws, player_id, msg)
         finally:
             if self.player is ws:
@@ -156,6 +163,8 @@ class SignallingHub:
             await ws.send_str(m.dump(m.pong(msg.get("time"))))
         elif kind == "inputActivity":
             self._on_input(1)
+        elif kind == "stats" and self._on_stats is not None:
+            self._on_stats(msg)
         elif kind in m.PLAYER_TO_STREAMER:
             streamer = self._ready_streamer()
             if streamer is None:

@@ -22,9 +22,11 @@ def turnserver_argv(
     min_port: int,
     max_port: int,
     realm: str = "streamfleet",
+    verbose: bool = False,
 ) -> list[str]:
+    # -v logs one line per allocation event: what the Prometheus exporter reads.
     return [
-        "turnserver", "-n",
+        "turnserver", "-n", *(["-v"] if verbose else []),
         "--listening-ip=127.0.0.1", f"--listening-port={port}",
         "--relay-ip=127.0.0.1", f"--min-port={min_port}", f"--max-port={max_port}",
         "--use-auth-secret", f"--static-auth-secret={secret}", f"--realm={realm}",
@@ -35,13 +37,18 @@ def turnserver_argv(
 
 
 def start_coturn(
-    *, port: int, secret: str, workdir: Path, min_port: int, max_port: int
+    *, port: int, secret: str, workdir: Path, min_port: int, max_port: int, verbose: bool = False
 ) -> ManagedProcess:
     workdir.mkdir(parents=True, exist_ok=True)
     proc = ManagedProcess(
         name=f"coturn:{port}",
         argv=turnserver_argv(
-            port=port, secret=secret, workdir=workdir, min_port=min_port, max_port=max_port
+            port=port,
+            secret=secret,
+            workdir=workdir,
+            min_port=min_port,
+            max_port=max_port,
+            verbose=verbose,
         ),
         log_path=workdir / "turnserver.log",
     ).start()

@@ -12,7 +12,9 @@ from botocore.config import Config
 from regional_stack.pool.asg import AutoScalingGroup, RetryPolicy
 from regional_stack.pool.http_port import ControlPlaneError, HttpControlPlane
 from regional_stack.pool.manager import LeadTimes, PoolManager
+from regional_stack.pool.metrics import PoolMetrics
 from regional_stack.pool.settings import PoolSettings
+from streamfleet.logs import setup_logging
 
 log = logging.getLogger("streamfleet.pool")
 
@@ -50,7 +52,7 @@ def build(settings: PoolSettings) -> PoolManager:
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    setup_logging("pool-manager")
     overrides = {
         k: v
         for k, v in {
@@ -62,6 +64,9 @@ def run(args: argparse.Namespace) -> int:
     }
     settings = PoolSettings(**overrides)
     manager = build(settings)
+    metrics = PoolMetrics(settings.region)
+    if settings.metrics_port:
+        metrics.serve(settings.metrics_host, settings.metrics_port)
     if args.once:
         report = manager.reconcile_once()
         print(f"target={report.target} desired={report.desired} constrained={report.constrained}")
@@ -69,9 +74,10 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     while not stop.is_set():
         try:
-            manager.reconcile_once()
+            metrics.observe(manager.reconcile_once())
         except ControlPlaneError as exc:
             # No view of who is serving: change nothing this pass, try again later.
+            metrics.failed("control_plane_unavailable")
             log.warning("pool %s: control plane unavailable: %s", settings.region, exc)
         stop.wait(settings.interval_s)
     return 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 
 from botocore.exceptions import ClientError
 
@@ -49,6 +49,9 @@ class PassReport:
     drained: tuple[str, ...] = ()
     constrained: bool = False
     capacity_errors: int = 0
+    in_service: int = 0  # group instances InService (for metrics)
+    ready: int = 0  # ready per the control plane: the warm, assignable pool
+    warm_pool: int = 0  # stopped instances in the group's warm pool
 
 
 @dataclass
@@ -117,8 +120,17 @@ class PoolManager:
             drained=drained,
             constrained=self._constrained,
             capacity_errors=errors,
+            in_service=sum(1 for i in group.instances if i.lifecycle_state == "InService"),
+            ready=state.count("ready"),
+            warm_pool=group.warm_instances,
         )
-        log.info("pool %s: %s", self.region, report)
+        # A pass that changes something is part of the story; a steady one is not.
+        acted = decision.desired != current or errors or drained or any(astuple(chores))
+        log.log(
+            logging.INFO if acted else logging.DEBUG, "pool %s: %s", self.region, report,
+            extra={"region": self.region, "target": report.target, "desired": report.desired,
+                   "decision": report.reason},
+        )  # fmt: skip
         return report
 
     def _scale_out(self, desired: int, group: GroupView) -> tuple[int, bool]:

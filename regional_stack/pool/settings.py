@@ -36,6 +36,8 @@ class PoolSettings(BaseSettings):
     region: RegionName = "eu-central-1"
     asg_name: str = "streamfleet-gpu"
     aws_endpoint_url: str | None = None  # moto locally; unset in AWS
+    metrics_host: str = "127.0.0.1"  # Prometheus /metrics; metrics_port 0 = off
+    metrics_port: int = 0
 
     policy: Literal["static", "buffer", "schedule", "predictive", "composed"] = "composed"
     min_size: int = 0

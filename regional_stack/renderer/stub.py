@@ -342,7 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s renderer %(levelname)s %(message)s")
+    from streamfleet.logs import setup_logging
+
+    setup_logging("renderer")
     try:
         return asyncio.run(run(build_parser().parse_args(argv)))
     except (aiohttp.ClientError, OSError) as exc:

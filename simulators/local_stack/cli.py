@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import signal
 import sys
 import tempfile
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from simulators.local_stack.launcher import LocalStack, PortInUse
 from simulators.local_stack.plan import KNOWN_REGIONS, make_plan, parse_pool_sizes
+from streamfleet.logs import add_json_file
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,10 +55,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ready-timeout", type=float, default=180.0, help="seconds to wait for the pools"
     )
+    parser.add_argument(
+        "--prometheus", action="store_true",
+        help="also start Prometheus (Debian's /usr/bin/prometheus) scraping every part, with the "
+        "repo's alert rules, on base port + 70",
+    )  # fmt: skip
+
+
+log = logging.getLogger("streamfleet.up")
 
 
 def say(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+    log.info(message)  # and to the work folder's launcher.log, as JSON
 
 
 async def main_async(stack: LocalStack, timeout: float) -> int:
@@ -93,10 +104,13 @@ def run(args: argparse.Namespace) -> int:
         plan = make_plan(
             workdir=workdir, regions=regions, pool_sizes=pools, base_port=args.base_port,
             redis_url=args.redis_url, demo_visit_from=args.demo_visit_from, policy=args.policy,
+            prometheus=args.prometheus,
         )  # fmt: skip
     except ValueError as exc:
         print(f"streamfleet up: {exc}", file=sys.stderr)
         return 2
+    workdir.mkdir(parents=True, exist_ok=True)
+    add_json_file("up", workdir / "launcher.log")
     say(f"streamfleet up: {len(plan.regions)} region(s), work folder {workdir}")
     stack = LocalStack(plan, say)
     try:

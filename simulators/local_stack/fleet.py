@@ -72,6 +72,7 @@ class Fleet:
                 "STREAMFLEET_AGENT_INSTANCE_ID": instance_id,
                 "STREAMFLEET_AGENT_PRIVATE_IP": ip,
                 "STREAMFLEET_AGENT_PORT": str(p.agent_port),
+                "STREAMFLEET_AGENT_METRICS_PORT": str(p.agent_metrics_port),
                 "STREAMFLEET_AGENT_STREAMER_PORT": str(p.streamer_port),
                 "STREAMFLEET_AGENT_TOKEN_KEYS": json.dumps({"k1": p.token_key}),
                 "STREAMFLEET_AGENT_TURN_URIS": json.dumps(

@@ -21,6 +21,7 @@ from simulators.geoip_db import write_city_db
 from simulators.local_aws import create_regional_stack, fake_aws_environment
 from simulators.local_stack.fleet import Fleet
 from simulators.local_stack.plan import StackPlan
+from simulators.local_stack.prometheus import PrometheusSetup, start_turn_exporter
 from streamfleet.localproc import ManagedProcess, port_open, start_redis
 from streamfleet.wire import PoolsView
 
@@ -51,6 +52,7 @@ class LocalStack:
         self.core: list[tuple[ManagedProcess, Callable[[], ManagedProcess]]] = []
         self.fleet = Fleet(plan, f"http://127.0.0.1:{plan.moto_port}")
         self.redis_url = plan.redis_url or f"redis://127.0.0.1:{plan.redis_port}/0"
+        self.prometheus = PrometheusSetup(plan) if plan.prometheus else None
 
     # -- start ------------------------------------------------------------------
 
@@ -121,12 +123,24 @@ class LocalStack:
             )
             self._keep(lambda r=r: start_coturn(  # type: ignore[misc]
                 port=r.turn_port, secret=p.turn_secret, workdir=work / "coturn" / r.name,
-                min_port=r.relay_ports[0], max_port=r.relay_ports[1],
+                min_port=r.relay_ports[0], max_port=r.relay_ports[1], verbose=p.prometheus,
             ))  # fmt: skip
+            if p.prometheus:
+                turn_log = work / "coturn" / r.name / "turnserver.log"
+                self._keep(lambda r=r, f=turn_log: start_turn_exporter(p, r, f))  # type: ignore[misc]
             self._keep(lambda r=r: self._start_router(r))  # type: ignore[misc]
             self._keep(lambda r=r: self._start_pool_manager(r))  # type: ignore[misc]
+        if self.prometheus is not None:
+            self.say(f"starting prometheus on {p.prometheus_url}")
+            self._keep(self.prometheus.start)
         await self._wait_for_instances(ready_timeout)
         return self.ready_info()
+
+    async def _sync_fleet(self) -> list[str]:
+        changes = await self.fleet.sync()
+        if self.prometheus is not None:
+            self.prometheus.update_agents(self.fleet.instances.values())
+        return changes
 
     def _start_moto(self) -> ManagedProcess:
         moto = str(Path(sys.executable).with_name("moto_server"))
@@ -158,6 +172,7 @@ class LocalStack:
             RouterSettings(
                 region=r.name, listen=f"127.0.0.1:{r.router_port}", region_cidr=r.cidr,
                 agent_port=self.plan.agent_port, key_file=key_file, worker_processes="1",
+                metrics_listen=f"127.0.0.1:{r.router_metrics_port}",
             ),
         )  # fmt: skip
         return start_nginx(
@@ -170,6 +185,7 @@ class LocalStack:
             "STREAMFLEET_POOL_CONTROL_PLANE_URL": self.plan.control_plane_url,
             "STREAMFLEET_POOL_ADMIN_TOKEN": self.plan.admin_token,
             "STREAMFLEET_POOL_REGION": r.name,
+            "STREAMFLEET_POOL_METRICS_PORT": str(r.pool_metrics_port),
             "STREAMFLEET_POOL_AWS_ENDPOINT_URL": f"http://127.0.0.1:{self.plan.moto_port}",
             "STREAMFLEET_POOL_POLICY": self.plan.policy,
             "STREAMFLEET_POOL_STATIC_COUNT": str(r.pool_size),
@@ -192,7 +208,7 @@ class LocalStack:
         deadline = asyncio.get_running_loop().time() + timeout
         shown = ""
         while True:
-            for change in await self.fleet.sync():
+            for change in await self._sync_fleet():
                 self.say("  " + change)
             self.check_core_alive()
             pools = await asyncio.to_thread(
@@ -224,6 +240,7 @@ class LocalStack:
             "moto_url": f"http://127.0.0.1:{p.moto_port}",
             "workdir": str(p.workdir),
             "demo_visit_from": p.demo_visit_from,
+            **({"prometheus_url": p.prometheus_url} if p.prometheus else {}),
         }
 
     # -- run --------------------------------------------------------------------
@@ -237,7 +254,7 @@ class LocalStack:
     async def supervise(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                for change in await self.fleet.sync():
+                for change in await self._sync_fleet():
                     self.say(change)
                 self.check_core_alive()
             except Exception as exc:  # keep supervising; say what happened

@@ -20,6 +20,13 @@ KNOWN_REGIONS: dict[str, tuple[str, float, float, int]] = {
 # loopback /16s, so the agent and streamer ports must differ per stack instead.
 AGENT_PORT_OFFSET = 30
 STREAMER_PORT_OFFSET = 31
+# Metrics (Prometheus) ports: agents share one port on their own addresses; the
+# per-region parts add the region's index; Prometheus itself has one port.
+AGENT_METRICS_PORT_OFFSET = 32
+POOL_METRICS_PORTS_OFFSET = 40
+ROUTER_METRICS_PORTS_OFFSET = 50
+TURN_METRICS_PORTS_OFFSET = 60
+PROMETHEUS_PORT_OFFSET = 70
 RELAY_PORTS_OFFSET = 100
 RELAY_PORTS_PER_REGION = 200
 PORT_SPAN = RELAY_PORTS_OFFSET + 4 * RELAY_PORTS_PER_REGION
@@ -36,6 +43,9 @@ class RegionPlan:
     router_port: int
     turn_port: int
     relay_ports: tuple[int, int]
+    pool_metrics_port: int = 0
+    router_metrics_port: int = 0
+    turn_metrics_port: int = 0
 
     @property
     def cidr(self) -> str:
@@ -62,6 +72,9 @@ class StackPlan:
     streamer_port: int
     demo_visit_from: bool
     policy: str
+    agent_metrics_port: int = 0
+    prometheus_port: int = 0
+    prometheus: bool = False  # start Prometheus (and coturn exporters) scraping every part
     token_key: str = field(default_factory=lambda: b64url_encode(secrets.token_bytes(32)))
     turn_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
@@ -77,8 +90,16 @@ class StackPlan:
         if self.redis_url is None:
             ports.append(self.redis_port)
         for r in self.regions:
-            ports += [r.router_port, r.turn_port]
+            ports += [r.router_port, r.turn_port, r.pool_metrics_port, r.router_metrics_port]
+            if self.prometheus:
+                ports.append(r.turn_metrics_port)
+        if self.prometheus:
+            ports.append(self.prometheus_port)
         return ports
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://127.0.0.1:{self.prometheus_port}"
 
 
 def make_plan(
@@ -90,6 +111,7 @@ def make_plan(
     redis_url: str | None,
     demo_visit_from: bool,
     policy: str = "static",
+    prometheus: bool = False,
 ) -> StackPlan:
     unknown = [r for r in regions if r not in KNOWN_REGIONS]
     if unknown:
@@ -110,6 +132,9 @@ def make_plan(
                     base_port + RELAY_PORTS_OFFSET + i * RELAY_PORTS_PER_REGION,
                     base_port + RELAY_PORTS_OFFSET + (i + 1) * RELAY_PORTS_PER_REGION - 1,
                 ),
+                pool_metrics_port=base_port + POOL_METRICS_PORTS_OFFSET + i,
+                router_metrics_port=base_port + ROUTER_METRICS_PORTS_OFFSET + i,
+                turn_metrics_port=base_port + TURN_METRICS_PORTS_OFFSET + i,
             )
         )  # fmt: skip
     plan = StackPlan(
@@ -123,6 +148,9 @@ def make_plan(
         streamer_port=base_port + STREAMER_PORT_OFFSET,
         demo_visit_from=demo_visit_from,
         policy=policy,
+        agent_metrics_port=base_port + AGENT_METRICS_PORT_OFFSET,
+        prometheus_port=base_port + PROMETHEUS_PORT_OFFSET,
+        prometheus=prometheus,
     )
     plan.agent_secrets.update({r: secrets.token_urlsafe(24) for r in regions})
     return plan

@@ -65,7 +65,20 @@ function setBusy(live) {
   $("visit-from").disabled = live;
 }
 
+// The agent learns input-to-frame latency only from us; at most once a second.
+const REPORT_INTERVAL_MS = 1000;
+let lastLatencyReport = { ms: null, at: 0 };
+
+function reportLatency(f) {
+  const now = performance.now();
+  if (f.inputToFrameMs === null || f.inputToFrameMs === lastLatencyReport.ms) return;
+  if (now - lastLatencyReport.at < REPORT_INTERVAL_MS) return;
+  lastLatencyReport = { ms: f.inputToFrameMs, at: now };
+  current?.connection?.reportInputToFrame(f.inputToFrameMs);
+}
+
 function showFigures(f) {
+  reportLatency(f);
   const fmt = (v, unit, digits = 0) => (v === null || v === undefined ? "—" : `${v.toFixed(digits)} ${unit}`);
   $("fig-fps").textContent = fmt(f.fps, "fps", 1);
   $("fig-rtt").textContent = fmt(f.rttMs, "ms") + (f.candidateType ? ` (${f.candidateType})` : "");

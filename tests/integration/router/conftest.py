@@ -117,7 +117,12 @@ def _start_upstream(workdir: Path, port: int) -> Upstream:
 
 
 def start_router(
-    workdir: Path, upstream: Upstream, *, keys: dict[str, str] | None = None, workers: str = "1"
+    workdir: Path,
+    upstream: Upstream,
+    *,
+    keys: dict[str, str] | None = None,
+    workers: str = "1",
+    metrics_listen: str | None = None,
 ) -> Router:
     key_file = workdir / "keys.json"
     key_file.write_text(json.dumps(keys or VECTORS["keys"]))
@@ -131,6 +136,7 @@ def start_router(
         worker_processes=workers,
         test_endpoints=True,
         error_log_level="info",
+        metrics_listen=metrics_listen,
     )
     prefix = workdir / "prefix"
     conf = render_router(prefix, settings)

@@ -133,7 +133,7 @@ def test_access_log_is_json_with_session_id_and_never_the_token(router: Router) 
     entries: list[dict[str, object]] = []
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:  # nginx writes the line after the response
-        entries = [e for e in router.access_log() if e["session"] == "s-logged-42"]
+        entries = [e for e in router.access_log() if e["session_id"] == "s-logged-42"]
         if entries:
             break
         time.sleep(0.05)
