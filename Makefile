@@ -45,9 +45,7 @@ lint: setup lint-lua ## ruff (lint + format check), mypy strict, luacheck over e
 lint-lua: setup ## luacheck over every Lua file (router, wrk script, Redis scripts)
 	cd nginx_lua/lua && luacheck --no-color .
 	cd bench && luacheck --no-color .
-	@# TODO(lead): drop --report-only once control_plane/lua is clean (2 warnings on 2026-12-01:
-	@# region_dispatch.lua:6 line too long, session_enqueue.lua:6 unused sid).
-	$(PY) scripts/lint_redis_lua.py --report-only
+	$(PY) scripts/lint_redis_lua.py
 
 fmt: setup ## apply ruff formatting and safe fixes
 	$(PY) -m ruff format .

@@ -3,7 +3,8 @@
 -- ARGV: 1 now ms ('' = Redis TIME), 2 claim TTL ms, 3 heartbeat freshness ms,
 --       4 max assignments in this call.
 -- Returns: bind outbox entries (the caller binds each session).
-local now, claim_ms, fresh_ms, max = now_ms(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local now, claim_ms = now_ms(ARGV[1]), tonumber(ARGV[2])
+local fresh_ms, max = tonumber(ARGV[3]), tonumber(ARGV[4])
 local out = {}
 while #out < max and redis.call('ZCARD', K_QUEUE) > 0 do
   local head = redis.call('ZRANGE', K_READY, 0, 0)

@@ -161,3 +161,23 @@ async def test_broker_refuses_forbidden_moves(client: Any) -> None:
     assert (refused.value.current, refused.value.wanted) == ("terminated", "booting")
     assert await _dump(client) == before
     assert (await broker.instance_states(EU))["i-1"] is InstanceState.TERMINATED
+
+
+async def test_lua_outbox_entries_re_encode_exactly(client: Any) -> None:
+    """settle() strikes an entry off by re-encoding it: the codec must give back
+    the very string Lua wrote, for bind and end entries alike."""
+    from control_plane.broker import outbox
+
+    clock = ManualClock()
+    broker = Broker(client, [EU], clock=clock)
+    await broker.register_instance(EU, "i-1", "127.11.0.1", ready=True)
+    first = await broker.create_session("client-a", [EU])
+    waiting = await broker.create_session("client-b", [EU])
+    assert first.assigned and not waiting.assigned
+    # The region side alone (the caller "crashed" before settling): an end entry
+    # for client-a's session, then a bind entry handing i-1 to client-b.
+    await broker.store.drain(EU, "i-1", force=True)
+    await broker.store.register(EU, "i-2", "127.11.0.2", "{}", ready=True)
+    raw = [x.decode() for x in await client.zrange(keys.region_key(EU, "outbox"), 0, -1)]
+    assert {type(outbox.decode(x)) for x in raw} == {outbox.EndEntry, outbox.BindEntry}
+    assert all(outbox.encode(outbox.decode(x)) == x for x in raw)

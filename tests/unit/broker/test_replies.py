@@ -1,0 +1,169 @@
+"""Round trips of the script-reply decoders and the outbox codec.
+
+Each `*_reply` helper below builds the positional array a script returns (as
+its header in control_plane/lua documents it, with bytes as redis-py gives
+them); the decoder must give back exactly the values that went in. The real
+scripts' replies are decoded against real Redis in tests/integration/broker.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from control_plane.broker import outbox, replies
+from control_plane.broker.outbox import BindEntry, EndEntry
+from streamfleet.lifecycle import EndReason, InstanceState
+
+ident = st.from_regex(r"[A-Za-z0-9._-]{1,24}", fullmatch=True)
+octet = st.integers(0, 255)
+ips = st.tuples(octet, octet, octet, octet).map(lambda t: ".".join(map(str, t)))
+ms = st.integers(0, 2**48)
+epochs = st.integers(1, 2**40)
+binds = st.builds(BindEntry, ident, ident, epochs, ips, ms)
+ends = st.builds(
+    EndEntry, ident, st.none() | ident, st.none() | epochs, st.sampled_from(list(EndReason))
+)
+entries = binds | ends
+
+
+def b(value: object) -> bytes:
+    return str(value).encode()
+
+
+@given(entries)
+def test_outbox_round_trip(entry: outbox.OutboxEntry) -> None:
+    if isinstance(entry, EndEntry) and (entry.instance_id is None) != (entry.epoch is None):
+        entry = EndEntry(entry.session_id, None, None, entry.reason)
+    assert outbox.decode(outbox.encode(entry)) == entry
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "bind", "bind|s|i|x|1.2.3.4|5", "end|s|i|1|no_such_reason", "end|s|i|1", "other|a|b"],
+)
+def test_outbox_refuses_malformed(text: str) -> None:
+    with pytest.raises(outbox.OutboxFormatError):
+        outbox.decode(text)
+
+
+def test_outbox_refuses_a_separator_in_a_field() -> None:
+    with pytest.raises(outbox.OutboxFormatError):
+        outbox.encode(EndEntry("s|x", None, None, EndReason.IDLE))
+
+
+def test_lua_shaped_entries_decode() -> None:
+    """The exact strings _common.lua's outbox_bind/outbox_end write."""
+    assert outbox.decode("bind|s1|i-1|7|127.11.0.1|1700000090000") == BindEntry(
+        "s1", "i-1", 7, "127.11.0.1", 1700000090000
+    )
+    assert outbox.decode("end|s1|||queue_timeout") == EndEntry(
+        "s1", None, None, EndReason.QUEUE_TIMEOUT
+    )
+
+
+@given(st.sampled_from(list(InstanceState)), st.none() | binds)
+def test_registered(state: InstanceState, bind: BindEntry | None) -> None:
+    raw = [b(state.value), outbox.encode(bind).encode() if bind else b""]
+    assert replies.registered(raw) == replies.Registered(state, bind)
+
+
+@given(
+    st.sampled_from(list(InstanceState)), st.none() | ident, st.integers(0, 2**40),
+    st.none() | ms, st.lists(st.sampled_from(["drain", "end_session"]), max_size=2, unique=True),
+    st.none() | binds,
+)  # fmt: skip
+def test_heartbeat(
+    state: InstanceState, sid: str | None, epoch: int, claim: int | None, commands: list[str],
+    bind: BindEntry | None,
+) -> None:  # fmt: skip
+    raw = [
+        b(state.value), b(sid or ""), epoch, b(claim if claim is not None else ""),
+        b(",".join(commands)), outbox.encode(bind).encode() if bind else b"",
+    ]  # fmt: skip
+    assert replies.heartbeat(raw) == replies.Heartbeat(
+        state, sid, epoch, claim, tuple(commands), bind
+    )
+
+
+def test_heartbeat_unknown() -> None:
+    assert replies.heartbeat([b"unknown"]) is None
+
+
+@given(ident, ips, epochs, ms)
+def test_reserve(iid: str, ip: str, epoch: int, deadline: int) -> None:
+    assert replies.reserve([1, b(iid), b(ip), epoch, deadline]) == replies.Reserved(
+        iid, ip, epoch, deadline
+    )
+    assert replies.reserve([0, b"queue_ahead"]) == "queue_ahead"
+
+
+@given(st.sampled_from(list(InstanceState)), st.none() | binds, st.none() | ends)
+def test_changed(state: InstanceState, bind: BindEntry | None, end: EndEntry | None) -> None:
+    def enc(e: outbox.OutboxEntry | None) -> bytes:
+        return outbox.encode(e).encode() if e else b""
+
+    assert replies.client([1, b(state.value)]) == replies.Changed(True, state.value)
+    assert replies.release([1, b(state.value), enc(bind)]) == replies.Changed(
+        True, state.value, bind
+    )
+    assert replies.release([0, b"stale"]) == replies.Changed(False, "stale")
+    if end is not None and (end.instance_id is None) != (end.epoch is None):
+        end = EndEntry(end.session_id, None, None, end.reason)
+    assert replies.drain([1, b(state.value), enc(end)]) == replies.Changed(True, state.value, end)
+    assert replies.terminate([1, enc(end)]) == replies.Changed(True, "terminated", end)
+    assert replies.terminate([0, b"unknown"]) == replies.Changed(False, "unknown")
+
+
+def test_an_entry_of_the_wrong_kind_is_refused() -> None:
+    end = outbox.encode(EndEntry("s", "i", 1, EndReason.DRAINED)).encode()
+    with pytest.raises(outbox.OutboxFormatError):
+        replies.registered([b"ready", end])
+
+
+@given(st.integers(0, 10_000), st.integers(0, 10_000))
+def test_queue(position: int, ready: int) -> None:
+    assert replies.queue([1, position, ready]) == replies.Queued(position, ready)
+
+
+@given(ident, ms)
+def test_create(sid: str, created: int) -> None:
+    assert replies.create([1, b(sid), created]) == replies.Created(True, sid, created)
+    assert replies.create([0, b(sid)]) == replies.Created(False, sid, None)
+
+
+@given(st.sampled_from(["queued", "assigned", "ended", "unknown", "stale_epoch"]))
+def test_outcome(why: str) -> None:
+    assert replies.outcome([1]) == replies.Outcome(True)
+    assert replies.outcome([0, b(why)]) == replies.Outcome(False, why)
+
+
+@given(st.integers(1, 2**40), ms)
+def test_enqueue(ticket: int, deadline: int) -> None:
+    assert replies.enqueue([1, b(ticket), b(deadline)]) == replies.Enqueued(True, ticket, deadline)
+    assert replies.enqueue([0, b"assigned"]) == replies.Enqueued(False, state="assigned")
+
+
+@given(
+    st.none() | ident, st.none() | ident, st.none() | epochs,
+    st.lists(ident, max_size=4), st.none() | st.sampled_from(list(EndReason)),
+)  # fmt: skip
+def test_end(
+    region: str | None, iid: str | None, epoch: int | None, queues: list[str],
+    prior: EndReason | None,
+) -> None:  # fmt: skip
+    raw = [1, b(region or ""), b(iid or ""), b("" if epoch is None else epoch), b(",".join(queues))]
+    assert replies.end(raw) == replies.Ended(region, iid, epoch, tuple(queues))
+    not_ended = replies.end([0, b"ended", b(prior.value if prior else "")])
+    assert not_ended == replies.NotEnded("ended", prior)
+
+
+@given(st.integers(1, 10_000), st.integers(0, 60_000))
+def test_rate_count(count: int, reset: int) -> None:
+    assert replies.rate_count([count, reset]) == replies.RateCount(count, reset)
+
+
+def test_entries_skip_empty() -> None:
+    bind = BindEntry("s", "i", 1, "127.0.0.1", 5)
+    assert replies.entries([outbox.encode(bind).encode(), b""]) == [bind]
