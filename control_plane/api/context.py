@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from control_plane.api.metrics import Metrics
 from control_plane.broker import Broker
 from control_plane.domain import RegionSnapshot
 from control_plane.geo import GeoLocator, Network
 from control_plane.settings import ControlPlaneSettings
+
+if TYPE_CHECKING:  # metrics.py reads SERVICES from here
+    from control_plane.api.metrics import Metrics
 
 
 @dataclass
