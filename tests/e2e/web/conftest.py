@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -254,7 +255,19 @@ BARE_LIBRARY_JS = """async ([url, token]) => {
 }"""
 
 
-def create_session(stack: Stack, client_id: str) -> dict[str, Any]:
+def session_view(stack: Stack, session_id: str, secret: str) -> dict[str, Any]:
+    request = urllib.request.Request(
+        f"{stack.info['control_plane_url']}/v1/sessions/{session_id}",
+        headers={"Authorization": f"Bearer {secret}"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as resp:
+        view: dict[str, Any] = json.loads(resp.read())
+    return view
+
+
+def create_session(stack: Stack, client_id: str, timeout_s: float = 60.0) -> dict[str, Any]:
+    """A new session through the session API, once assigned (a previous test's
+    instance may still be recycling: then it queues first)."""
     request = urllib.request.Request(
         stack.info["control_plane_url"] + "/v1/sessions",
         data=json.dumps({"client_id": client_id, "model": "roadster"}).encode(),
@@ -263,5 +276,10 @@ def create_session(stack: Stack, client_id: str) -> dict[str, Any]:
     )
     with urllib.request.urlopen(request, timeout=10) as resp:
         view: dict[str, Any] = json.loads(resp.read())
+    secret = view["session_secret"]
+    deadline = time.monotonic() + timeout_s
+    while view["state"] == "queued" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        view = session_view(stack, view["session_id"], secret)
     assert view["state"] == "assigned", view
-    return view
+    return {**view, "session_secret": secret}

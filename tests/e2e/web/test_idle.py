@@ -9,16 +9,20 @@ The stack's control plane gives agents a short idle timeout in its register answ
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from playwright.sync_api import BrowserContext
 
-from tests.e2e.web.conftest import BARE_LIBRARY_JS, Configurator, Stack, create_session, start_stack
+from tests.e2e.web.conftest import (
+    BARE_LIBRARY_JS,
+    Configurator,
+    Stack,
+    create_session,
+    session_view,
+    start_stack,
+)
 
 REGION = "eu-central-1"
 IDLE_S = 6.0
@@ -30,16 +34,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         tmp_path_factory, "up-idle", "--regions", REGION, "--pool-size", "2",
         env={"STREAMFLEET_SESSION_IDLE_TIMEOUT_S": str(IDLE_S)},
     )  # fmt: skip
-
-
-def session_view(stack: Stack, session_id: str, secret: str) -> dict[str, Any]:
-    request = urllib.request.Request(
-        f"{stack.info['control_plane_url']}/v1/sessions/{session_id}",
-        headers={"Authorization": f"Bearer {secret}"},
-    )
-    with urllib.request.urlopen(request, timeout=5) as resp:
-        view: dict[str, Any] = json.loads(resp.read())
-    return view
 
 
 def test_a_user_giving_only_epic_input_is_not_ended(stack: Stack, context: BrowserContext) -> None:
