@@ -11,6 +11,7 @@ from aiohttp import web
 from regional_stack.agent.control import ControlLink
 from regional_stack.agent.effects import EffectRunner
 from regional_stack.agent.lifecycle import AgentCore
+from regional_stack.agent.metrics import AgentMetrics
 from regional_stack.agent.settings import AgentSettings
 from regional_stack.agent.signalling import SignallingHub
 from regional_stack.agent.supervisor import RendererSupervisor
@@ -28,6 +29,7 @@ class Agent:
     supervisor: RendererSupervisor
     effects: EffectRunner
     control: ControlLink
+    metrics: AgentMetrics
 
     def health(self) -> dict[str, Any]:
         return {

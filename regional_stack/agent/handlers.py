@@ -6,13 +6,17 @@ player never holds a socket; docs/pixel-streaming.md lists them.
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 
 from regional_stack.agent import ice
-from regional_stack.agent.context import agent_of
+from regional_stack.agent.context import Agent, agent_of
 from regional_stack.agent.lifecycle import Verdict
 from regional_stack.signalling.messages import MAX_MESSAGE_BYTES
 from streamfleet.tokens import TokenError, verify
+
+log = logging.getLogger("streamfleet.agent.handlers")
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -32,11 +36,11 @@ async def signal(request: web.Request) -> web.StreamResponse:
     agent = agent_of(request)
     token = request.headers.get("X-Stream-Token") or request.query.get("token")
     if not token:
-        return _refuse(401, "missing_token", "no stream token")
+        return _refused(agent, 401, "missing_token", "no stream token")
     try:
         claims = verify(token, keys=agent.keyring, now_unix=agent.clock())
     except TokenError as exc:
-        return _refuse(401, str(exc.code), exc.detail)
+        return _refused(agent, 401, str(exc.code), exc.detail)
     check = agent.core.check_token(claims, may_refresh=True)
     if check.verdict is Verdict.REFRESH:
         # A fresh assignment the periodic heartbeat has not seen yet: ask now,
@@ -45,10 +49,11 @@ async def signal(request: web.Request) -> web.StreamResponse:
         check = agent.core.check_token(claims, may_refresh=False)
     if check.verdict is not Verdict.ACCEPT:
         kind = "busy" if check.status == 409 else "not_assigned"
-        return _refuse(check.status, kind, check.reason)
+        return _refused(agent, check.status, kind, check.reason, claims.session_id)
     # Mark the player present before the first await, so a second player
     # racing this one is refused by check_token.
     agent.effects.apply(agent.core.player_connected(agent.clock()))
+    agent.metrics.player("accepted")
     player_id = agent.hub.new_player_id()
     ws = web.WebSocketResponse(heartbeat=10.0, max_msg_size=MAX_MESSAGE_BYTES)
     try:
@@ -59,5 +64,10 @@ async def signal(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-def _refuse(status: int, kind: str, detail: str) -> web.Response:
+def _refused(
+    agent: Agent, status: int, kind: str, detail: str, session_id: str | None = None
+) -> web.Response:
+    """Counted by kind and logged (with the session when the token named one), then refused."""
+    agent.metrics.player(kind)
+    log.info("player refused: %s", kind, extra={"session_id": session_id, "status": status})
     return web.json_response({"error": kind, "detail": detail}, status=status)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, get_args
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
@@ -21,28 +21,30 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
+from regional_stack.agent.lifecycle import ENDED_BY_CONTROL_PLANE
 from streamfleet.lifecycle import EndReason, InstanceState
+from streamfleet.wire import AgentEventType
+
+if TYPE_CHECKING:  # context.py builds the Agent with its metrics: no import at run time
+    from regional_stack.agent.context import Agent
 
 # Input-to-frame on a warm instance is tens to hundreds of milliseconds.
 INPUT_TO_FRAME_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0)
 MAX_PLAUSIBLE_INPUT_TO_FRAME_S = 60.0
-# Report types of regional_stack.agent.lifecycle, and its reason for an end the
-# control plane decided.
-REPORTED_EVENTS = (
-    "ready", "client_connected", "client_reconnected", "client_disconnected",
-    "session_ended", "renderer_crashed",
-)  # fmt: skip
-ENDED_BY_CONTROL_PLANE = "ended_by_control_plane"
+# Every event type the agent reports (streamfleet.wire), so each has a series from the start.
+REPORTED_EVENTS = get_args(AgentEventType)
 
 
 class AgentCollector(Collector):
-    """Reads the agent's own figures when Prometheus scrapes."""
+    """Reads the agent's own figures when Prometheus scrapes: the core's state, the
+    control link's registration, the hub's player and message counts, the
+    supervisor's restarts and crashes."""
 
-    def __init__(self, view: Any) -> None:
-        self.view = view
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
 
     def collect(self) -> Iterator[Metric]:
-        agent = self.view
+        agent = self.agent
         state = GaugeMetricFamily(
             "streamfleet_agent_instance_state",
             "1 for the instance's current lifecycle state, 0 for the others",
@@ -55,7 +57,7 @@ class AgentCollector(Collector):
         yield GaugeMetricFamily(
             "streamfleet_agent_registered",
             "1 when the control plane has accepted this agent's registration",
-            value=1.0 if agent.registered else 0.0,
+            value=1.0 if agent.control.registered else 0.0,
         )
         yield GaugeMetricFamily(
             "streamfleet_agent_renderer_up",
@@ -124,7 +126,7 @@ class AgentMetrics:
             self.ended.labels(reason)
         self.players.labels("accepted")
 
-    def watch(self, agent: Any) -> None:
+    def watch(self, agent: Agent) -> None:
         self.registry.register(AgentCollector(agent))
 
     # -- hooks ---------------------------------------------------------------

@@ -3,8 +3,9 @@
 The returned application is the player side (`/signal`, `/healthz`, player
 assets) served on the instance's private IP. Its cleanup_ctx builds the agent
 (lifecycle core, signalling hub, renderer supervisor, effect runner, control
-link), serves the streamer side on loopback, starts the renderer and the
-background loops, and takes it all down again in reverse.
+link, metrics), serves the streamer side on loopback and the metrics on
+private_ip:metrics_port when set, starts the renderer and the background
+loops, and takes it all down again in reverse.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from regional_stack.agent.control import ControlLink
 from regional_stack.agent.control_plane_client import ControlPlaneClient
 from regional_stack.agent.effects import EffectRunner
 from regional_stack.agent.lifecycle import AgentCore
+from regional_stack.agent.metrics import AgentMetrics
 from regional_stack.agent.settings import AgentSettings
 from regional_stack.agent.signalling import SignallingHub
 from regional_stack.agent.supervisor import RendererSupervisor, render_argv
@@ -37,6 +39,7 @@ def build_agent(
 ) -> Agent:
     s = settings
     core = AgentCore(instance_id=s.instance_id, private_ip=s.private_ip)
+    metrics = AgentMetrics()
 
     # The hub and the supervisor call back into the agent they are part of;
     # the callbacks look `agent` up when they run, after it is built.
@@ -49,6 +52,7 @@ def build_agent(
         on_streamer_ready=lambda: agent.effects.apply(core.renderer_ready(clock())),
         on_streamer_gone=lambda: agent.effects.spawn(loops.streamer_gone(agent)),
         on_input=lambda _count: core.input_activity(clock()),
+        on_stats=metrics.stats,
     )
     argv = render_argv(
         s.renderer_command,
@@ -63,7 +67,12 @@ def build_agent(
         argv, on_crash=on_crash, restart_backoff_s=s.renderer_restart_backoff_s
     )
     effects = EffectRunner(
-        instance_id=s.instance_id, region=s.region, hub=hub, supervisor=supervisor
+        instance_id=s.instance_id,
+        region=s.region,
+        core=core,
+        hub=hub,
+        supervisor=supervisor,
+        metrics=metrics,
     )
     client = ControlPlaneClient(http, s.control_plane_url, s.secret.get_secret_value())
     control = ControlLink(
@@ -74,7 +83,8 @@ def build_agent(
         clock=clock,
         health=lambda: agent.health(),
     )
-    agent = Agent(s, clock, s.keyring(), core, hub, supervisor, effects, control)
+    agent = Agent(s, clock, s.keyring(), core, hub, supervisor, effects, control, metrics)
+    metrics.watch(agent)
     return agent
 
 
@@ -88,6 +98,10 @@ async def _agent_ctx(app: web.Application) -> AsyncIterator[None]:
     streamer_runner = web.AppRunner(streamer_app, access_log=None)
     await streamer_runner.setup()
     await web.TCPSite(streamer_runner, settings.streamer_host, settings.streamer_port).start()
+    runners = [streamer_runner]
+    if settings.metrics_port:
+        # Beside the player side, on the private IP, where the region's Prometheus reaches it.
+        runners.append(await agent.metrics.serve(settings.private_ip, settings.metrics_port))
     await agent.supervisor.start()
     tasks = [
         asyncio.create_task(agent.control.run(), name="agent-control"),
@@ -105,7 +119,8 @@ async def _agent_ctx(app: web.Application) -> AsyncIterator[None]:
         await agent.effects.close()
         await agent.hub.close()
         await agent.supervisor.close()
-        await streamer_runner.cleanup()
+        for runner in reversed(runners):
+            await runner.cleanup()
         await http.close()
 
 

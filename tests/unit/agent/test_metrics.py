@@ -16,8 +16,9 @@ from streamfleet.lifecycle import InstanceState
 
 
 def fake_agent(**overrides: Any) -> SimpleNamespace:
+    # The split agent's shape (regional_stack.agent.context.Agent), only what is read.
     agent = SimpleNamespace(
-        registered=True,
+        control=SimpleNamespace(registered=True),
         core=SimpleNamespace(state=InstanceState.STREAMING, renderer_up=True),
         supervisor=SimpleNamespace(restarts=3, crashes=1),
         hub=SimpleNamespace(
@@ -49,11 +50,14 @@ def test_the_agent_figures_are_read_when_scraped() -> None:
     assert got["streamfleet_agent_renderer_restarts_total", ()] == 3
     assert got["streamfleet_agent_renderer_crashes_total", ()] == 1
     assert got["streamfleet_agent_player_connected", ()] == 1
+    assert got["streamfleet_agent_registered", ()] == 1
     offers = (("sender", "player"), ("type", "offer"))
     assert got["streamfleet_agent_signalling_messages_total", offers] == 2
     agent.supervisor.restarts = 4
     agent.core.state = InstanceState.RECYCLING
+    agent.control.registered = False
     got = scrape(m)
+    assert got["streamfleet_agent_registered", ()] == 0
     assert got["streamfleet_agent_renderer_restarts_total", ()] == 4
     assert got["streamfleet_agent_instance_state", (("state", "recycling"),)] == 1
 
