@@ -34,9 +34,10 @@ from control_plane.domain import (
     UnknownSession,
     check_client_id,
     check_instance_id,
-    estimate_wait_s,
 )
+from control_plane.queue_estimate import estimate_wait_s
 from control_plane.scripts import Scripts
+from control_plane.served_log import ServedLog
 from streamfleet.lifecycle import (
     LIVE_SESSION_STATES,
     EndReason,
@@ -88,6 +89,7 @@ class Broker:
         self._region_keys = {r: keys.region_keys(r) for r in self.regions}
         # Bounds connections under bursts: callers wait here, not in Redis' accept queue.
         self._inflight = asyncio.Semaphore(self.settings.max_inflight)
+        self.served = ServedLog(self._r, self.settings.queue_rate_window_s)
 
     # -- plumbing -----------------------------------------------------------
 
@@ -335,7 +337,8 @@ class Broker:
                 best = rank + 1 if best is None else min(best, rank + 1)
             capacity += await self._serving_capacity(region)
         position = best or 0
-        return position, estimate_wait_s(position, capacity, self.settings.avg_session_s)
+        rate = await self.served.rate_per_s(session.queue_regions, await self.now_ms())
+        return position, estimate_wait_s(position, rate, capacity, self.settings.avg_session_s)
 
     async def _serving_capacity(self, region: str) -> int:
         states = await self._r("hvals", keys.region_key(region, "state"))
@@ -474,7 +477,9 @@ class Broker:
 
     async def _leave_other_queues(self, sid: str, served_in: str) -> None:
         session = await self.get_session(sid)
-        self.observer.queue_served(max(0.0, (await self.now_ms() - session.created_ms) / 1000))
+        now = await self.now_ms()
+        self.observer.queue_served(max(0.0, (now - session.created_ms) / 1000))
+        await self.served.record(served_in, sid, now)
         for r in session.queue_regions:
             if r != served_in and r in self._region_keys:
                 await self._region("region_queue", r, "remove", sid, "0", "0")

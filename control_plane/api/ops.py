@@ -9,10 +9,14 @@ from control_plane.api.problems import Problem
 from control_plane.api.security import require_admin
 from control_plane.api.sessions import read_json
 from control_plane.domain import UnknownSession
+from control_plane.keys import region_key
+from control_plane.queue_counts import count_once
 from streamfleet.lifecycle import EndReason
 from streamfleet.wire import ConstraintRequest, DrainRequest
 
 routes = web.RouteTableDef()
+# A bounded read per region: the distinct count is exact up to this many queued.
+QUEUE_COUNT_LIMIT = 10_000
 
 
 def known_region(request: web.Request) -> str:
@@ -26,18 +30,27 @@ def known_region(request: web.Request) -> str:
 async def pools(request: web.Request) -> web.Response:
     require_admin(request)
     b = services(request).broker
+    queues = {
+        region: [
+            m.decode() if isinstance(m, bytes) else str(m)
+            for m in await b.redis.zrange(region_key(region, "queue"), 0, QUEUE_COUNT_LIMIT - 1)
+        ]
+        for region in b.regions
+    }
+    queued = count_once(queues)
     regions = {}
     for region in b.regions:
         snap = await b.snapshot(region)
         regions[region] = {
             "instances": snap.instances,
             "queue_depth": snap.queue_depth,
+            "queued_here": queued.by_region[region],
             "live_sessions": snap.live_sessions,
             "constrained": snap.constrained,
             "constraint_reason": snap.constraint_reason,
             "arrivals_per_min": await b.arrivals_per_min(region),
         }
-    return web.json_response({"regions": regions})
+    return web.json_response({"regions": regions, "queued_sessions": queued.total})
 
 
 @routes.get("/v1/pools/{region}/instances")
