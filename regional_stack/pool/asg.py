@@ -213,12 +213,16 @@ class AutoScalingGroup:
             data = v.get("LaunchTemplateData", {})
             if data.get("InstanceType") == instance_type and data.get("ImageId") == image:
                 return str(v["VersionNumber"])
+        # The image is named, not only inherited: moto does not merge SourceVersion.
+        wanted: dict[str, Any] = {"InstanceType": instance_type}
+        if image:
+            wanted["ImageId"] = image
         created = self.retry.call(
             lambda: self.ec2.create_launch_template_version(
                 LaunchTemplateId=template_id,
                 SourceVersion=str(base["VersionNumber"]),
                 VersionDescription=f"streamfleet fallback {instance_type}",
-                LaunchTemplateData={"InstanceType": instance_type},  # type: ignore[typeddict-item]
+                LaunchTemplateData=wanted,  # type: ignore[arg-type]
             )
         )
         return str(created["LaunchTemplateVersion"]["VersionNumber"])
@@ -241,12 +245,21 @@ class AutoScalingGroup:
         if view.launch_template_id is None:
             raise LookupError(f"group {self.name} has no launch template")
         template_id = view.launch_template_id
+        source = view.launch_template_version or "$Default"
+        current = self.retry.call(
+            lambda: self.ec2.describe_launch_template_versions(
+                LaunchTemplateId=template_id, Versions=[source]
+            )
+        )["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+        data: dict[str, Any] = {"ImageId": image_id}
+        if "InstanceType" in current:  # named too, as for fallbacks (moto does not merge)
+            data["InstanceType"] = current["InstanceType"]
         created = self.retry.call(
             lambda: self.ec2.create_launch_template_version(
                 LaunchTemplateId=template_id,
-                SourceVersion=view.launch_template_version or "$Default",
+                SourceVersion=source,
                 VersionDescription=f"streamfleet upgrade to {image_id}",
-                LaunchTemplateData={"ImageId": image_id},
+                LaunchTemplateData=data,  # type: ignore[arg-type]
             )
         )
         version = str(created["LaunchTemplateVersion"]["VersionNumber"])
