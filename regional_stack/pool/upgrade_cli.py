@@ -32,14 +32,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout", type=float, default=24 * 3600.0, help="give up on a region after this long"
     )
-    parser.add_argument("--asg-name", help="Auto Scaling group (STREAMFLEET_POOL_ASG_NAME)")
+    parser.add_argument(
+        "--asg-name",
+        help="each region's Auto Scaling group; {region} is replaced, e.g. "
+        "'streamfleet-{region}-gpu' as the CDK app names them (default STREAMFLEET_POOL_ASG_NAME)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     regions = [r.strip() for r in args.regions.split(",") if r.strip()]
     for region in regions:
-        overrides = {"region": region, **({"asg_name": args.asg_name} if args.asg_name else {})}
+        overrides = {"region": region}
+        if args.asg_name:
+            overrides["asg_name"] = args.asg_name.replace("{region}", region)
         manager = build(PoolSettings(**overrides))
         upgrade = RegionUpgrade(
             region=region,
