@@ -11,7 +11,8 @@ Safety rules, in one place:
   only flagged to drain, which takes it out of service once its session ends;
 - idle old instances go a batch at a time, and only while the ready count
   stays at `keep_ready` (the pool's warm size) or above: when it would not,
-  the group first grows (surge) and new instances take their place;
+  the group first grows (surge) and new instances take their place; only a
+  group already at its maximum size dips below, a batch at a time;
 - old instances that reached `draining` without a session are terminated.
 """
 
@@ -97,6 +98,9 @@ def plan_step(
         surge_to = min(max_size, desired + wanted - starting)
         if surge_to <= desired:
             surge_to = None
+            if starting == 0:
+                # At its maximum size the group cannot grow: waiting would never end.
+                drain += tuple(idle[take : take + wanted])
     reason = (
         f"{len(old)} old: drain {len(drain)} ({len(serving)} after their session), "
         f"terminate {len(terminate)}, ready {ready_now}/{keep_ready}"

@@ -61,9 +61,12 @@ def test_batch_bounds_idle_drains_and_keep_ready_bounds_the_batch() -> None:
     assert got.drain == ("o0",) and got.surge_to == 6  # one may go, one more needs a surge
 
 
-def test_surge_never_passes_max_size() -> None:
+def test_at_max_size_the_upgrade_still_moves_a_batch_at_a_time() -> None:
     members = [m(f"o{i}", OLD, "ready") for i in range(10)]
-    assert step(members, desired=10, keep_ready=10).surge_to is None
+    got = step(members, desired=10, keep_ready=10)
+    assert got.surge_to is None and got.drain == ("o0",)  # never past max_size, never stuck
+    booting = [*members[1:], m("n", NEW, None, lifecycle="Pending")]
+    assert step(booting, desired=10, keep_ready=10).drain == ()  # its replacement boots first
 
 
 def test_old_instances_not_ready_yet_are_drained_at_once() -> None:
