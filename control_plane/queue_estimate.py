@@ -24,23 +24,35 @@ class ServedWindow:
 
     count: int
     oldest_age_s: float | None  # how long ago the oldest of them was served
+    newest_age_s: float | None  # ... and the newest
 
     @classmethod
     def merge(cls, windows: list[ServedWindow]) -> ServedWindow:
-        ages = [w.oldest_age_s for w in windows if w.oldest_age_s is not None]
-        return cls(sum(w.count for w in windows), max(ages) if ages else None)
+        oldest = [w.oldest_age_s for w in windows if w.oldest_age_s is not None]
+        newest = [w.newest_age_s for w in windows if w.newest_age_s is not None]
+        return cls(
+            sum(w.count for w in windows),
+            max(oldest) if oldest else None,
+            min(newest) if newest else None,
+        )
 
 
 def service_rate_per_s(window: ServedWindow) -> float | None:
     """Serves per second, or None when the window holds too few to tell.
 
-    n serves observed since the oldest of them is n - 1 gaps over its age: the
-    usual inter-arrival estimate. Measured to *now*, not to the newest serve, so
-    a queue that stopped moving shows a falling rate, not the last good one.
+    n serves from the oldest to the newest are n - 1 gaps over that span: the
+    usual inter-arrival estimate, whatever the moment it is read. A queue that
+    stopped moving must not keep its last good rate: time since the newest
+    serve beyond one typical gap counts as a gap still running, so the rate
+    falls the longer nothing is served.
     """
-    if window.count < MIN_SERVED or window.oldest_age_s is None:
+    oldest, newest = window.oldest_age_s, window.newest_age_s
+    if window.count < MIN_SERVED or oldest is None or newest is None:
         return None
-    return (window.count - 1) / max(window.oldest_age_s, MIN_SPAN_S)
+    span = max(oldest - newest, MIN_SPAN_S)
+    gap = span / (window.count - 1)
+    stalled = max(0.0, newest - gap)
+    return (window.count - 1) / (span + stalled)
 
 
 def estimate_wait_s(

@@ -36,13 +36,16 @@ class ServedLog:
         for region in regions:
             key = keys.region_key(region, "served")
             count = int(await self._call("zcount", key, since, "+inf"))
-            oldest = None
+            oldest = newest = None
             if count:
                 first = await self._call(
                     "zrangebyscore", key, since, "+inf", start=0, num=1, withscores=True
                 )
-                oldest = max(0.0, (now_ms - float(first[0][1])) / 1000) if first else None
-            windows.append(ServedWindow(count, oldest))
+                last = await self._call("zrange", key, -1, -1, withscores=True)
+                if first and last:
+                    oldest = max(0.0, (now_ms - float(first[0][1])) / 1000)
+                    newest = max(0.0, (now_ms - float(last[0][1])) / 1000)
+            windows.append(ServedWindow(count, oldest, newest))
         return ServedWindow.merge(windows)
 
     async def rate_per_s(self, regions: Sequence[str], now_ms: int) -> float | None:

@@ -8,19 +8,23 @@ from control_plane.queue_estimate import ServedWindow, estimate_wait_s, service_
 
 
 @pytest.mark.parametrize(
-    ("count", "oldest_age_s", "rate"),
+    ("count", "oldest_age_s", "newest_age_s", "rate"),
     [
-        (0, None, None),  # nothing served: no rate
-        (1, 30.0, None),  # one serve is no rate
-        (2, 4.0, 0.25),  # one gap of 4 s
-        (5, 8.0, 0.5),  # a head every 2 s
-        (11, 300.0, 10 / 300),  # a full window
-        (2, 0.01, 1.0),  # served in one dispatch: spread over MIN_SPAN_S, not infinite
-        (3, 60.0, 2 / 60),  # stopped moving: the rate falls as the oldest ages
+        (0, None, None, None),  # nothing served: no rate
+        (1, 30.0, 30.0, None),  # one serve is no rate
+        (2, 4.0, 0.0, 0.25),  # one gap of 4 s
+        (2, 6.0, 2.0, 0.25),  # ...read 2 s later: still 4 s per head, not 6
+        (5, 8.0, 0.0, 0.5),  # a head every 2 s
+        (5, 9.5, 1.5, 0.5),  # ...read within the next gap: the same
+        (11, 300.0, 0.0, 10 / 300),  # a full window
+        (2, 0.01, 0.0, 1.0),  # served in one dispatch: spread over MIN_SPAN_S, not infinite
+        (3, 60.0, 50.0, 2 / 55),  # stopped moving: 45 s past a 5 s gap count as running
     ],
 )
-def test_service_rate(count: int, oldest_age_s: float | None, rate: float | None) -> None:
-    got = service_rate_per_s(ServedWindow(count, oldest_age_s))
+def test_service_rate(
+    count: int, oldest_age_s: float | None, newest_age_s: float | None, rate: float | None
+) -> None:
+    got = service_rate_per_s(ServedWindow(count, oldest_age_s, newest_age_s))
     assert got == pytest.approx(rate) if rate is not None else got is None
 
 
@@ -44,7 +48,7 @@ def test_estimate(
 
 def test_windows_of_several_regions_add_up() -> None:
     merged = ServedWindow.merge(
-        [ServedWindow(3, 10.0), ServedWindow(0, None), ServedWindow(2, 25.0)]
+        [ServedWindow(3, 10.0, 2.0), ServedWindow(0, None, None), ServedWindow(2, 25.0, 20.0)]
     )
-    assert merged == ServedWindow(5, 25.0)
-    assert ServedWindow.merge([]) == ServedWindow(0, None)
+    assert merged == ServedWindow(5, 25.0, 2.0)
+    assert ServedWindow.merge([]) == ServedWindow(0, None, None)

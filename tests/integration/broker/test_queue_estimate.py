@@ -32,8 +32,12 @@ async def test_estimate_follows_the_observed_service_rate(
 
     clock.advance(1.0)
     rest = [await broker.get_session(s.session_id) for s in waiting[3:]]
-    # 3 serves over the last 21 s: 2 gaps, one head per 10.5 s.
-    assert [await broker.queue_position(s) for s in rest] == [(1, 10), (2, 21), (3, 32)]
+    # 3 serves, 2 gaps of 10 s: one head per 10 s, read 1 s after the last.
+    assert [await broker.queue_position(s) for s in rest] == [(1, 10), (2, 20), (3, 30)]
+    # Nothing served for a long while: the estimate grows instead of standing still
+    # (61 s since the last serve, 51 beyond a 10 s gap: 2 gaps over 71 s).
+    clock.advance(60.0)
+    assert await broker.queue_position(rest[0]) == (1, 36)
 
 
 async def test_served_history_is_trimmed_to_the_window(broker: Broker, clock: ManualClock) -> None:
@@ -43,4 +47,4 @@ async def test_served_history_is_trimmed_to_the_window(broker: Broker, clock: Ma
     later = clock.ms + window_ms + 5_000
     await broker.served.record(EU, "late", later)
     got = await broker.served.window([EU], later)
-    assert (got.count, got.oldest_age_s) == (1, 0.0)
+    assert (got.count, got.oldest_age_s, got.newest_age_s) == (1, 0.0, 0.0)
