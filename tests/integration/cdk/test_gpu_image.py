@@ -21,10 +21,10 @@ from tests.integration.cdk.helpers import (
     secrets_readable_by_role,
 )
 
-from streamfleet_cdk.components.gpu_image import (  # isort: skip
+from streamfleet_cdk.components.gpu_image import wheelhouse_path  # isort: skip
+from streamfleet_cdk.components.gpu_image_documents import (  # isort: skip
     agent_document,
     content_hash,
-    wheelhouse_path,
 )
 from streamfleet_cdk.config import DeploymentConfig, GeoIp, GpuImage  # isort: skip
 
