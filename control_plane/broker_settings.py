@@ -19,7 +19,10 @@ class BrokerSettings(BaseModel):
         3600.0, gt=0, description="ended sessions stay readable this long"
     )
     avg_session_s: float = Field(
-        300.0, gt=0, description="assumed session length for wait estimates"
+        300.0, gt=0, description="assumed session length while no service rate is observed"
+    )
+    queue_rate_window_s: float = Field(
+        300.0, gt=0, description="wait estimates use the queue heads served in this window"
     )
     outbox_grace_s: float = Field(
         2.0, gt=0, description="a follow-up older than this is finished by the reaper"

@@ -154,14 +154,3 @@ def check_instance_id(instance_id: str) -> None:
         raise InvalidArgument(
             f"instance_id must be {ids.INSTANCE_ID.description}", field="instance_id"
         )
-
-
-def estimate_wait_s(position: int, capacity: int, avg_session_s: float) -> int:
-    """Little's-law style guess: sessions ahead / rate at which instances free up.
-
-    With `capacity` instances each freeing every `avg_session_s` on average,
-    one frees every avg_session_s / capacity seconds.
-    """
-    if position <= 0:
-        return 0
-    return round(position * avg_session_s / max(1, capacity))

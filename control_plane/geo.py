@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+import logging
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from control_plane.placement import Location
+
+log = logging.getLogger("streamfleet.geo")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -44,16 +48,52 @@ def client_ip(
 
 
 class GeoLocator:
-    """A GeoIP2/GeoLite2 City database; unknown and private addresses -> None."""
+    """A GeoIP2/GeoLite2 City database; unknown and private addresses -> None.
 
-    def __init__(self, path: Path | None) -> None:
+    The file is refreshed in place by a scheduled job (docs/deploy.md, "Geo-IP"),
+    so it is re-read when its modification time changes, checked at most every
+    `recheck_s`. A configured file that does not exist yet (the first download
+    still running) means no locations until it appears, not a crash.
+    """
+
+    def __init__(
+        self,
+        path: Path | None,
+        *,
+        recheck_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._reader: Any = None
-        if path is not None:
-            import geoip2.database
+        self._path = path
+        self._recheck_s = recheck_s
+        self._clock = clock
+        self._mtime: float | None = None
+        self._checked_at = float("-inf")
+        self._refresh()
 
-            self._reader = geoip2.database.Reader(str(path))
+    def _refresh(self) -> None:
+        self._checked_at = self._clock()
+        if self._path is None:
+            return
+        try:
+            mtime = self._path.stat().st_mtime
+        except FileNotFoundError:
+            if self._reader is None:
+                log.warning("geo-IP database %s not there yet: no locations", self._path)
+            return
+        if mtime == self._mtime:
+            return
+        import geoip2.database
+
+        reader = geoip2.database.Reader(str(self._path))
+        old, self._reader, self._mtime = self._reader, reader, mtime
+        log.info("geo-IP database %s loaded (%s)", self._path, reader.metadata().database_type)
+        if old is not None:
+            old.close()
 
     def locate(self, ip: str | None) -> Location | None:
+        if self._clock() - self._checked_at >= self._recheck_s:
+            self._refresh()
         if self._reader is None or ip is None:
             return None
         addr = _ip(ip)

@@ -29,6 +29,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("control-plane", "control_plane.cli", "run the control plane: session, agent and ops APIs"),
     Command("agent", "regional_stack.agent.cli", "run the instance agent: signalling, lifecycle, renderer"),
     Command("pool-manager", "regional_stack.pool.cli", "size a region's warm pool (ASG)"),
+    Command("upgrade", "regional_stack.pool.upgrade_cli", "replace a region's GPU instances with the current image, ending no session"),
     Command("simulate", "simulators.launch_day.cli", "simulate a launch day per pool policy"),
     Command("router-config", "nginx_lua.cli", "render a region's router (nginx + Lua) into an nginx prefix"),
 )

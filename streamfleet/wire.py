@@ -174,7 +174,12 @@ class RegionPool(Strict):
     """One region in `GET /v1/pools`."""
 
     instances: dict[InstanceState, int] = Field(description="instances per state, every state")
-    queue_depth: int = Field(ge=0)
+    queue_depth: int = Field(
+        ge=0, description="waiting here (a session waits in every region it accepts)"
+    )
+    queued_here: int = Field(
+        ge=0, description="queued sessions counted once, under the region nearest their head"
+    )
     live_sessions: int = Field(ge=0, description="reserved + streaming instances")
     constrained: bool = Field(description="the region cannot grow (capacity or ops)")
     constraint_reason: str = Field("", max_length=200)
@@ -190,6 +195,7 @@ class PoolsView(Strict):
     """`GET /v1/pools`: every region the control plane serves, in its order."""
 
     regions: dict[RegionName, RegionPool]
+    queued_sessions: int = Field(ge=0, description="distinct queued sessions")
 
 
 class InstanceView(Strict):

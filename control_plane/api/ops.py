@@ -16,6 +16,7 @@ from control_plane.api.problems import Problem
 from control_plane.api.security import require_admin
 from control_plane.api.sessions import read_json
 from control_plane.domain import UnknownSession
+from control_plane.queue_counts import count_once
 from streamfleet.lifecycle import EndReason
 from streamfleet.wire import (
     ConstraintRequest,
@@ -28,6 +29,8 @@ from streamfleet.wire import (
 )
 
 routes = web.RouteTableDef()
+# A bounded read per region: the distinct count is exact up to this many queued.
+QUEUE_COUNT_LIMIT = 10_000
 
 
 def answer(model: BaseModel, status: int = 200) -> web.Response:
@@ -45,20 +48,21 @@ def known_region(request: web.Request) -> str:
 async def pools(request: web.Request) -> web.Response:
     require_admin(request)
     b = services(request).broker
+    queues = {region: await b.reads.queue_head(region, QUEUE_COUNT_LIMIT) for region in b.regions}
+    queued = count_once(queues)
     regions: dict[str, RegionPool] = {}
     for region in b.regions:
         snap = await b.snapshot(region)
-        regions[region] = RegionPool.model_validate(
-            {
-                "instances": snap.instances,
-                "queue_depth": snap.queue_depth,
-                "live_sessions": snap.live_sessions,
-                "constrained": snap.constrained,
-                "constraint_reason": snap.constraint_reason,
-                "arrivals_per_min": await b.arrivals_per_min(region),
-            }
+        regions[region] = RegionPool(
+            instances=snap.instances,
+            queue_depth=snap.queue_depth,
+            queued_here=queued.by_region[region],
+            live_sessions=snap.live_sessions,
+            constrained=snap.constrained,
+            constraint_reason=snap.constraint_reason,
+            arrivals_per_min=await b.arrivals_per_min(region),
         )
-    return answer(PoolsView(regions=regions))
+    return answer(PoolsView(regions=regions, queued_sessions=queued.total))
 
 
 @routes.get("/v1/pools/{region}/instances")

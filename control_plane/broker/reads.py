@@ -11,6 +11,7 @@ from control_plane.broker.outbox import OutboxEntry
 from control_plane.broker.plumbing import Connection
 from control_plane.clock import Clock
 from control_plane.domain import Session
+from control_plane.queue_estimate import ServedWindow
 from streamfleet.lifecycle import EndReason, SessionState
 
 
@@ -87,6 +88,34 @@ class Reads:
             await self.conn.run(
                 self._c.hdel(keys.region_key(region, "arrivals"), *map(str, minutes))
             )
+
+    # -- when each region served queue heads (queue wait estimates) ----------
+    # One sorted set per region (member session id, score ms served), trimmed to
+    # the window on every write and expiring with it; shared by every replica.
+
+    async def record_served(self, region: str, sid: str, now_ms: int, window_ms: int) -> None:
+        key = keys.region_key(region, "served")
+        await self.conn.run(self._c.zadd(key, {sid: now_ms}))
+        await self.conn.run(self._c.zremrangebyscore(key, "-inf", now_ms - window_ms))
+        await self.conn.run(self._c.pexpire(key, window_ms))
+
+    async def served_window(self, region: str, now_ms: int, window_ms: int) -> ServedWindow:
+        key = keys.region_key(region, "served")
+        since = now_ms - window_ms
+        count = await self.conn.run(self._c.zcount(key, since, "+inf"))
+        if not count:
+            return ServedWindow(0, None, None)
+        first = await self.conn.run(
+            self._c.zrangebyscore(key, since, "+inf", 0, 1, withscores=True)
+        )
+        last = await self.conn.run(self._c.zrange(key, -1, -1, withscores=True))
+        if not first or not last:
+            return ServedWindow(0, None, None)
+
+        def age(score: float) -> float:
+            return max(0.0, (now_ms - float(score)) / 1000)
+
+        return ServedWindow(int(count), age(first[0][1]), age(last[0][1]))
 
     async def take_lease(self, region: str, lease_ms: int) -> bool:
         """A short per-region lease so N replicas do not all reap one region each period."""

@@ -20,9 +20,9 @@ from control_plane.domain import (
     SessionNotLive,
     UnknownSession,
     check_client_id,
-    estimate_wait_s,
 )
 from control_plane.keys import new_session_id
+from control_plane.queue_estimate import ServedWindow, estimate_wait_s, service_rate_per_s
 from streamfleet.ids import is_session_id
 from streamfleet.lifecycle import LIVE_SESSION_STATES, SessionState
 
@@ -155,7 +155,11 @@ class Sessions:
                 best = rank + 1 if best is None else min(best, rank + 1)
             capacity += sum(1 for s in await self.reads.state_values(region) if s in _SERVING_SOON)
         position = best or 0
-        return position, estimate_wait_s(position, capacity, self.store.settings.avg_session_s)
+        settings = self.store.settings
+        now, window_ms = await self.reads.now_ms(), ms(settings.queue_rate_window_s)
+        windows = [await self.reads.served_window(r, now, window_ms) for r in session.queue_regions]
+        rate = service_rate_per_s(ServedWindow.merge(windows))
+        return position, estimate_wait_s(position, rate, capacity, settings.avg_session_s)
 
     async def get_session(self, session_id: str) -> Session:
         session = await self.reads.session(session_id) if is_session_id(session_id) else None

@@ -15,7 +15,7 @@ from typing import Protocol
 from control_plane.broker import outbox, replies
 from control_plane.broker.outbox import BindEntry, EndEntry, OutboxEntry
 from control_plane.broker.reads import Reads
-from control_plane.broker.store import Store
+from control_plane.broker.store import Store, ms
 from control_plane.domain import EndResult, StaleEpoch, UnknownSession
 from streamfleet.ids import is_session_id
 from streamfleet.lifecycle import EndReason, SessionState
@@ -116,8 +116,10 @@ class Settlement:
         session = await self.reads.session(sid)
         if session is None:
             return
-        waited_s = (await self.reads.now_ms() - session.created_ms) / 1000
-        self.observer.queue_served(max(0.0, waited_s))
+        now = await self.reads.now_ms()
+        self.observer.queue_served(max(0.0, (now - session.created_ms) / 1000))
+        window_ms = ms(self.store.settings.queue_rate_window_s)
+        await self.reads.record_served(served_in, sid, now, window_ms)
         for region in session.queue_regions:
             if region != served_in and region in self.store.region_keys:
                 await self.store.queue_remove(region, sid)

@@ -187,7 +187,9 @@ class AutoScalingGroup:
         """
         if view.launch_template_id is None:
             raise LookupError(f"group {self.name} has no launch template to fall back with")
-        version = self._version_for_type(view.launch_template_id, candidate.instance_type)
+        version = self._version_for_type(
+            view.launch_template_id, candidate.instance_type, view.launch_template_version
+        )
         update: dict[str, Any] = {
             "AutoScalingGroupName": self.name,
             "LaunchTemplate": {"LaunchTemplateId": view.launch_template_id, "Version": version},
@@ -196,23 +198,94 @@ class AutoScalingGroup:
             update["VPCZoneIdentifier"] = ",".join(candidate.subnets)
         self.retry.call(lambda: self.autoscaling.update_auto_scaling_group(**update))
 
-    def _version_for_type(self, template_id: str, instance_type: str) -> str:
+    def _version_for_type(
+        self, template_id: str, instance_type: str, current: str | None = None
+    ) -> str:
+        """A version with this type and the image of the group's current version:
+        after an upgrade (a version with a new image) fallbacks keep the new image."""
         versions = self.retry.call(
             lambda: self.ec2.describe_launch_template_versions(LaunchTemplateId=template_id)
         )["LaunchTemplateVersions"]
+        by_number = {str(v["VersionNumber"]): v for v in versions}
+        base = by_number.get(current or "") or min(versions, key=lambda v: int(v["VersionNumber"]))
+        image = base.get("LaunchTemplateData", {}).get("ImageId")
         for v in sorted(versions, key=lambda v: int(v["VersionNumber"])):
-            if v.get("LaunchTemplateData", {}).get("InstanceType") == instance_type:
+            data = v.get("LaunchTemplateData", {})
+            if data.get("InstanceType") == instance_type and data.get("ImageId") == image:
                 return str(v["VersionNumber"])
-        base = min(versions, key=lambda v: int(v["VersionNumber"]))
+        # The image is named, not only inherited: moto does not merge SourceVersion.
+        wanted: dict[str, Any] = {"InstanceType": instance_type}
+        if image:
+            wanted["ImageId"] = image
         created = self.retry.call(
             lambda: self.ec2.create_launch_template_version(
                 LaunchTemplateId=template_id,
                 SourceVersion=str(base["VersionNumber"]),
                 VersionDescription=f"streamfleet fallback {instance_type}",
-                LaunchTemplateData={"InstanceType": instance_type},  # type: ignore[typeddict-item]
+                LaunchTemplateData=wanted,  # type: ignore[arg-type]
             )
         )
         return str(created["LaunchTemplateVersion"]["VersionNumber"])
+
+    def template_image(self, view: GroupView) -> str:
+        """The image of the launch-template version the group launches from now."""
+        if view.launch_template_id is None:
+            raise LookupError(f"group {self.name} has no launch template")
+        version = view.launch_template_version or "$Default"
+        got = self.retry.call(
+            lambda: self.ec2.describe_launch_template_versions(
+                LaunchTemplateId=str(view.launch_template_id), Versions=[version]
+            )
+        )["LaunchTemplateVersions"]
+        return str(got[0]["LaunchTemplateData"]["ImageId"])
+
+    def use_image(self, view: GroupView, image_id: str) -> str:
+        """A new version of the group's template with `image_id` (all else as the
+        current version), and the group pointed at it; returns the version."""
+        if view.launch_template_id is None:
+            raise LookupError(f"group {self.name} has no launch template")
+        template_id = view.launch_template_id
+        source = view.launch_template_version or "$Default"
+        current = self.retry.call(
+            lambda: self.ec2.describe_launch_template_versions(
+                LaunchTemplateId=template_id, Versions=[source]
+            )
+        )["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+        data: dict[str, Any] = {"ImageId": image_id}
+        if "InstanceType" in current:  # named too, as for fallbacks (moto does not merge)
+            data["InstanceType"] = current["InstanceType"]
+        created = self.retry.call(
+            lambda: self.ec2.create_launch_template_version(
+                LaunchTemplateId=template_id,
+                SourceVersion=source,
+                VersionDescription=f"streamfleet upgrade to {image_id}",
+                LaunchTemplateData=data,  # type: ignore[arg-type]
+            )
+        )
+        version = str(created["LaunchTemplateVersion"]["VersionNumber"])
+        self.retry.call(
+            lambda: self.autoscaling.update_auto_scaling_group(
+                AutoScalingGroupName=self.name,
+                LaunchTemplate={"LaunchTemplateId": template_id, "Version": version},
+            )
+        )
+        return version
+
+    def image_ids(self, instance_ids: Sequence[str]) -> dict[str, str]:
+        """EC2's view of the image each instance runs."""
+        if not instance_ids:
+            return {}
+        ids = list(instance_ids)
+        reservations = self.retry.call(lambda: self.ec2.describe_instances(InstanceIds=ids))[
+            "Reservations"
+        ]
+        return {i["InstanceId"]: i["ImageId"] for r in reservations for i in r.get("Instances", [])}
+
+    def warm_instance_ids(self) -> list[str]:
+        warm = self.retry.call(
+            lambda: self.autoscaling.describe_warm_pool(AutoScalingGroupName=self.name)
+        )
+        return [i["InstanceId"] for i in warm.get("Instances", [])]
 
     def instance_types(self, instance_ids: Sequence[str]) -> dict[str, str]:
         """EC2's view of the instance types, e.g. to verify a fallback took effect."""

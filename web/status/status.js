@@ -65,6 +65,7 @@ async function refresh() {
     // One request per region, in parallel: the page stays live with many regions.
     const details = await Promise.all(names.map((r) => ops("GET", `/v1/pools/${r}/instances`)));
     render(names.map((name, i) => ({ name, ...pools.regions[name], list: details[i].instances })));
+    $("queued-total").textContent = pools.queued_sessions ?? "—";
     showMessage("");
     $("updated").textContent = `updated ${new Date().toLocaleTimeString()} · every ${REFRESH_MS / 1000} s`;
   } catch (err) {
@@ -107,10 +108,20 @@ function renderRegion(r) {
     ),
   );
   const arrivals = (r.arrivals_per_min || []).slice(-5).reduce((a, b) => a + b, 0);
+  // A session may wait in several regions: each is counted once, under the region
+  // where it is nearest the head (queued_here); the others only say "also waiting".
+  const queuedHere = r.queued_here ?? r.queue_depth;
+  const alsoWaiting = r.queue_depth - queuedHere;
   const summary = el(
     "div",
     { class: "summary" },
-    el("span", {}, "queue ", el("b", { dataset: { field: "queue_depth" } }, r.queue_depth)),
+    el(
+      "span",
+      { title: "queued sessions counted under this region; each session is counted in one region only" },
+      "queued ",
+      el("b", { dataset: { field: "queued_here" } }, queuedHere),
+      alsoWaiting > 0 ? el("span", { class: "also", dataset: { field: "also_waiting" } }, ` (+${alsoWaiting} also waiting here)`) : "",
+    ),
     el("span", {}, "live sessions ", el("b", { dataset: { field: "live_sessions" } }, r.live_sessions)),
     el("span", {}, "arrivals (5 min) ", el("b", {}, arrivals)),
   );
@@ -126,7 +137,7 @@ function renderRegion(r) {
       el("td", {}, age(i.heartbeat_age_s)),
       el(
         "td",
-        {},
+        { class: "action" },
         el(
           "button",
           {
@@ -143,7 +154,7 @@ function renderRegion(r) {
     ? el(
         "table",
         {},
-        el("thead", {}, el("tr", {}, ...["instance", "state", "private IP", "session", "in state for", "heartbeat", ""].map((h) => el("th", {}, h)))),
+        el("thead", {}, el("tr", {}, ...["instance", "state", "private IP", "session", "in state", "heartbeat", ""].map((h) => el("th", {}, h)))),
         el("tbody", {}, ...rows),
       )
     : el("p", { class: "empty" }, "no instances");

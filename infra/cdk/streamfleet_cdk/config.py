@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
@@ -41,6 +42,18 @@ DEBIAN_12_AMI_PARAMETER = "/aws/service/debian/release/12/latest/amd64"
 GPU_AMI_PARAMETER = (
     "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-24.04/latest/ami-id"
 )
+UBUNTU_24_04_AMI_PARAMETER = (
+    "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
+)
+_S3_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(\S+)$")
+
+
+def s3_parts(uri: str) -> tuple[str, str]:
+    """(bucket, key) of an s3://bucket/key URI."""
+    match = _S3_URI.fullmatch(uri)
+    if match is None:
+        raise ValueError(f"{uri!r} is not an s3://bucket/key URI")
+    return match.group(1), match.group(2)
 
 
 class _Frozen(BaseModel):
@@ -123,6 +136,68 @@ class GpuFleet(_Frozen):
         return self.instance_types[1:]
 
 
+class GpuImage(_Frozen):
+    """The GPU renderer image, baked by EC2 Image Builder (components/gpu_image.py).
+
+    With this set, each regional stack builds the image in its region and the
+    GPU group launches from it: NVIDIA drivers, the packaged Unreal app from S3,
+    and the streamfleet agent installed offline from a wheelhouse whose lock
+    file pins every dependency by hash. Recipes are immutable: bump `version`
+    to build a new image, deploy, then `streamfleet upgrade` (docs/deploy.md).
+    """
+
+    version: str = Field(default="1.0.0", pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$")
+    parent_ssm_parameter: str = UBUNTU_24_04_AMI_PARAMETER
+    # Ubuntu's nvidia-driver-NNN-server (with its Vulkan ICD, which Unreal renders with).
+    nvidia_driver: str = Field(default="570", pattern=r"^[0-9]{3}$")
+    # A zip of the packaged Linux build (Unreal's "Package Project" output).
+    unreal_artifact: str
+    unreal_dir: str = Field(default="/opt/streamfleet/renderer", pattern=r"^/[A-Za-z0-9_./-]+$")
+    # A directory with the agent's wheels and `lock_file` (pip --require-hashes format),
+    # relative to the repository root or absolute; staged as a CDK asset.
+    wheelhouse_dir: str = "dist/wheelhouse"
+    lock_file: str = Field(default="requirements.lock", pattern=r"^[A-Za-z0-9_.-]+$")
+    build_instance_type: str = "g4dn.xlarge"
+    volume_gib: int = Field(default=100, ge=30)
+    # Image Builder cron for scheduled rebuilds (OS patches); None: on demand only.
+    schedule: str | None = Field(default=None, pattern=r"^cron\(.+\)$")
+
+    @field_validator("unreal_artifact")
+    @classmethod
+    def _artifact(cls, uri: str) -> str:
+        s3_parts(uri)
+        return uri
+
+
+class GeoIp(_Frozen):
+    """Where the control plane's City database comes from (docs/deploy.md, "Geo-IP").
+
+    Exactly one source: `s3_uri` (an .mmdb you keep current in your bucket) or
+    `maxmind_secret` (the Secrets Manager name of a JSON object
+    {"account_id": "...", "license_key": "..."}: the instances download the
+    edition from MaxMind). Each control-plane instance fetches it at boot and
+    then on `refresh` (systemd OnCalendar), and the control plane re-reads the
+    file when it changes.
+    """
+
+    s3_uri: str | None = None
+    maxmind_secret: str | None = Field(default=None, pattern=r"^[A-Za-z0-9/_+=.@-]{1,512}$")
+    edition: str = Field(default="GeoLite2-City", pattern=r"^[A-Za-z0-9-]*City[A-Za-z0-9-]*$")
+    # MaxMind publishes GeoLite2 on Tuesdays and Fridays.
+    refresh: str = Field(default="Wed,Sat *-*-* 04:00:00", pattern=r"^[A-Za-z0-9,*: -]+$")
+    path: str = Field(
+        default="/var/lib/streamfleet/geoip/City.mmdb", pattern=r"^/[A-Za-z0-9_./-]+\.mmdb$"
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> GeoIp:
+        if (self.s3_uri is None) == (self.maxmind_secret is None):
+            raise ValueError("geoip: set exactly one of s3_uri and maxmind_secret")
+        if self.s3_uri is not None:
+            s3_parts(self.s3_uri)
+        return self
+
+
 class ServiceSize(_Frozen):
     instance_type: str = "c6i.large"
     min_size: int = Field(default=2, ge=1)
@@ -187,6 +262,8 @@ class ControlPlane(_Frozen):
     token_signing_kid: str = "k1"  # noqa: S105 - a key id, not a key
     # STREAMFLEET_GEOIP_DB: a path baked into the image; None leaves it unset.
     geoip_db: str | None = None
+    # Or fetched and refreshed on the instances (sets STREAMFLEET_GEOIP_DB to its path).
+    geoip: GeoIp | None = None
     # STREAMFLEET_CORS_ORIGINS: the configurator frontend's origins.
     cors_origins: tuple[str, ...] = ()
     health_check_path: str = "/healthz"
@@ -198,6 +275,8 @@ class ControlPlane(_Frozen):
     def _zones(self) -> ControlPlane:
         if len(self.availability_zones) < 2:
             raise ValueError("control plane: at least two availability zones")
+        if self.geoip_db is not None and self.geoip is not None:
+            raise ValueError("control plane: geoip_db (baked) or geoip (fetched), not both")
         return self
 
 
@@ -279,6 +358,8 @@ class DeploymentConfig(_Frozen):
     waf: Waf = Waf()
     base_ami: AmiSource = AmiSource(ssm_parameter=DEBIAN_12_AMI_PARAMETER)
     gpu_ami: AmiSource = AmiSource(ssm_parameter=GPU_AMI_PARAMETER, root_device_name="/dev/sda1")
+    # Bake the GPU image with EC2 Image Builder in each region (then gpu_ami is not used).
+    gpu_image: GpuImage | None = None
     shield_advanced: bool = False
     # Interface endpoints (Secrets Manager, SSM, logs, ...) so instance traffic
     # to AWS APIs stays off the NAT gateways; the S3 gateway endpoint is always on.

@@ -26,6 +26,9 @@ async def test_pools_report_instances_queue_and_arrivals(cp: ControlPlane) -> No
     # b waits in its own geography (both EU regions), not yet in the US.
     assert body["regions"][EUW]["queue_depth"] == 1
     assert body["regions"]["us-east-1"]["queue_depth"] == 0
+    # ...but it is one person: counted once, under one region.
+    assert body["queued_sessions"] == 1
+    assert sum(r["queued_here"] for r in body["regions"].values()) == 1
     status, body, _ = await cp.call("GET", f"/v1/pools/{EU}/instances", token=ADMIN)
     [row] = body["instances"]
     assert row["state"] == "reserved" and row["session_id"] and row["heartbeat_age_s"] >= 0

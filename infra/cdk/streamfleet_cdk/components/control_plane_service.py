@@ -15,6 +15,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from streamfleet_cdk.boot import NodeBoot, PrometheusScrape, Unit
+from streamfleet_cdk.components.geoip import GeoIpRefresh
 from streamfleet_cdk.components.network import Network, web_egress
 from streamfleet_cdk.components.node_group import NodeGroup, log_group
 from streamfleet_cdk.components.public_alb import PublicAlb
@@ -82,6 +83,11 @@ class ControlPlaneService(Construct):
         }
         if cp.geoip_db:
             static_env["STREAMFLEET_GEOIP_DB"] = cp.geoip_db
+        self.geoip = (
+            GeoIpRefresh(self, "GeoIp", geoip=cp.geoip, region=cp.region) if cp.geoip else None
+        )
+        if self.geoip is not None:
+            static_env.update(self.geoip.env)
         if cp.cors_origins:
             static_env["STREAMFLEET_CORS_ORIGINS"] = json.dumps(list(cp.cors_origins))
         self.unit = Unit(
@@ -105,6 +111,8 @@ class ControlPlaneService(Construct):
                 metric_names=(cp.queue_depth_metric,),
             ),
         ).add_unit(self.unit)
+        if self.geoip is not None:
+            self.geoip.install(boot)
         self.nodes = NodeGroup(
             self,
             "Nodes",

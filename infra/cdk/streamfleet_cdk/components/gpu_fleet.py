@@ -46,6 +46,7 @@ class GpuFleet(Construct):
         control_plane_url: str,
         agent_secret: secretsmanager.ISecret,
         token_keys: secretsmanager.ISecret,
+        image_id: str | None = None,
     ) -> None:
         super().__init__(scope, id)
         gpu = region.gpu
@@ -128,6 +129,7 @@ class GpuFleet(Construct):
             # Never replace instances on deploy: they may be streaming. New launch
             # template versions reach new instances; `instance refresh` the rest.
             rolling_update=False,
+            image_id=image_id,
         )
         self.group = self.nodes.group
         self.subnet_ids = network.vpc.select_subnets(

@@ -56,7 +56,10 @@ def source_bundle(scope: Construct) -> s3_assets.Asset:
     )
 
 
-def machine_image(ami: AmiSource, region: str) -> ec2.IMachineImage:
+def machine_image(ami: AmiSource, region: str, image_id: str | None = None) -> ec2.IMachineImage:
+    """`image_id` (an image baked by this app, e.g. gpu_image.GpuImageBuilder) wins."""
+    if image_id is not None:
+        return ec2.MachineImage.generic_linux({region: image_id})
     pinned = ami.ids.get(region)
     if pinned is not None:
         return ec2.MachineImage.generic_linux({region: pinned})
@@ -86,6 +89,7 @@ class NodeGroup(Construct):
         group_name: str | None = None,
         elb_health_check: bool = False,
         rolling_update: bool = True,
+        image_id: str | None = None,
     ) -> None:
         super().__init__(scope, id)
         self.role = iam.Role(
@@ -116,7 +120,7 @@ class NodeGroup(Construct):
             self,
             "LaunchTemplate",
             instance_type=ec2.InstanceType(instance_type),
-            machine_image=machine_image(ami, region),
+            machine_image=machine_image(ami, region, image_id),
             role=self.role,
             security_group=security_group,
             user_data=boot.user_data(),

@@ -100,6 +100,8 @@ class ControlPlaneStack(Stack):
         self.service.nodes.group.node.add_dependency(self.redis.url_secret)
         for secret in secrets.values():
             secret.grant_read(self.service.role)
+        if self.service.geoip is not None:
+            self.service.geoip.grant_read(self.service.role)
 
         alarms = AlarmTopic(self, "Alarms", email=config.alarm_email)
         alarms.load_balancer_alarms(

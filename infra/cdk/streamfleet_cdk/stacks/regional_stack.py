@@ -10,6 +10,7 @@ from constructs import Construct
 from streamfleet_cdk.components import network as net
 from streamfleet_cdk.components.alarms import AlarmTopic
 from streamfleet_cdk.components.gpu_fleet import GpuFleet
+from streamfleet_cdk.components.gpu_image import GpuImageBuilder
 from streamfleet_cdk.components.node_group import source_bundle
 from streamfleet_cdk.components.pool_manager import PoolManager
 from streamfleet_cdk.components.public_alb import PublicAlb, certificate, hosted_zone
@@ -77,6 +78,14 @@ class RegionalStack(Stack):
         admin_token = imported(self, "AdminToken", names.admin_token)
         agent_secret = imported(self, "AgentSecret", names.agent_secret(region.name))
 
+        # The GPU image: baked here by Image Builder when configured, else gpu_ami.
+        self.gpu_image = (
+            GpuImageBuilder(
+                self, "GpuImage", name=config.name, image=config.gpu_image, network=network
+            )
+            if config.gpu_image is not None
+            else None
+        )
         self.gpu = GpuFleet(
             self,
             "Gpu",
@@ -89,6 +98,7 @@ class RegionalStack(Stack):
             control_plane_url=control_plane_url,
             agent_secret=agent_secret,
             token_keys=token_keys,
+            image_id=self.gpu_image.image_id if self.gpu_image else None,
         )
         self.router = Router(
             self,
@@ -163,3 +173,6 @@ class RegionalStack(Stack):
         )
         CfnOutput(self, "TurnUris", value=Fn.join(",", self.turn.turn_uris))
         CfnOutput(self, "GpuAutoScalingGroup", value=self.gpu.group_name)
+        if self.gpu_image is not None:
+            CfnOutput(self, "GpuImageId", value=self.gpu_image.image_id)
+            CfnOutput(self, "GpuImagePipeline", value=self.gpu_image.pipeline.attr_arn)
