@@ -121,7 +121,7 @@ def render(regions: Mapping[str, RegionStatus]) -> str:
         [
             name,
             *(str(r.pool.count(s)) for s in STATES),
-            str(r.pool.queue_depth),
+            str(r.pool.queued_here),  # each waiting session once, not once per region
             str(r.pool.live_sessions),
             (r.pool.constraint_reason or "yes") if r.pool.constrained else "no",
         ]

@@ -19,7 +19,7 @@ def status(pool: dict[str, object], rows: list[dict[str, object]]) -> RegionStat
 
 POOLS = {
     "eu-central-1": status(
-        {"instances": {**COUNTS, "ready": 2, "streaming": 1}, "queue_depth": 3, "live_sessions": 1,
+        {"instances": {**COUNTS, "ready": 2, "streaming": 1}, "queue_depth": 5, "queued_here": 3, "live_sessions": 1,
          "constrained": True, "constraint_reason": "InsufficientInstanceCapacity",
          "arrivals_per_min": [0, 1]},
         [
@@ -30,7 +30,7 @@ POOLS = {
         ],
     ),
     "us-west-2": status(
-        {"instances": COUNTS, "queue_depth": 0, "live_sessions": 0, "constrained": False,
+        {"instances": COUNTS, "queue_depth": 2, "queued_here": 0, "live_sessions": 0, "constrained": False,
          "arrivals_per_min": []},
         [],
     ),
@@ -44,7 +44,7 @@ def test_summary_row_per_region_with_counts_queue_and_constraint() -> None:
     assert eu[0] == "eu-central-1"
     assert eu[header.index("ready")] == "2"
     assert eu[header.index("streaming")] == "1"
-    assert eu[header.index("queue")] == "3"
+    assert eu[header.index("queue")] == "3"  # queued_here: each waiting session once
     assert eu[header.index("sessions")] == "1"
     assert eu[-1] == "InsufficientInstanceCapacity"
     assert lines[3].split()[-1] == "no"
