@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import BrowserContext
-from regional_stack.pool.moto_fixture import aws_client, fake_aws_environment
 
+from simulators.local_aws import aws_client, fake_aws_environment
 from tests.e2e.web.conftest import Configurator, Stack, start_stack
 
 REGION = "eu-central-1"

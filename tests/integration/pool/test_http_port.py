@@ -35,11 +35,13 @@ POOLS = PoolsView.model_validate(
                     "lost": 0,
                 },
                 "queue_depth": 4,
+                "queued_here": 4,
                 "live_sessions": 3,
                 "constrained": False,
                 "arrivals_per_min": [0, 2, 5, 4],
             }
-        }
+        },
+        "queued_sessions": 4,
     }
 ).model_dump(mode="json")
 INSTANCES = InstancesView.model_validate(

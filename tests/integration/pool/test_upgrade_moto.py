@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from regional_stack.pool.moto_fixture import LocalAws, aws_client
-
 from regional_stack.pool.asg import Candidate
 from regional_stack.pool.ports import InstanceRecord
 from regional_stack.pool.upgrade import RegionUpgrade
+from simulators.local_aws import LocalAws, aws_client
 from tests.integration.pool.conftest import make_region
 
 REGION = "eu-west-1"
