@@ -1,5 +1,5 @@
 """Wait estimates follow the rate at which queue heads are really served
-(control_plane/queue_estimate.py through control_plane/served_log.py)."""
+(control_plane/queue_estimate.py over the served log in control_plane/broker/reads.py)."""
 
 from __future__ import annotations
 
@@ -41,10 +41,10 @@ async def test_estimate_follows_the_observed_service_rate(
 
 
 async def test_served_history_is_trimmed_to_the_window(broker: Broker, clock: ManualClock) -> None:
+    window_ms = int(broker.settings.queue_rate_window_s * 1000)
     for n in range(3):
-        await broker.served.record(EU, f"s{n}", clock.ms + n * 1000)
-    window_ms = broker.served.window_ms
+        await broker.reads.record_served(EU, f"s{n}", clock.ms + n * 1000, window_ms)
     later = clock.ms + window_ms + 5_000
-    await broker.served.record(EU, "late", later)
-    got = await broker.served.window([EU], later)
+    await broker.reads.record_served(EU, "late", later, window_ms)
+    got = await broker.reads.served_window(EU, later, window_ms)
     assert (got.count, got.oldest_age_s, got.newest_age_s) == (1, 0.0, 0.0)
