@@ -10,7 +10,7 @@ STAMP   := .venv/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 .DEFAULT_GOAL := help
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  make %-26s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  make %-26s %s\n", $$1, $$2}'
 
 setup: $(STAMP) ## install Debian packages (when root and missing), create .venv, install streamfleet with test extras
 	@bash scripts/check-system.sh

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import json
 import logging
 import os
@@ -40,7 +41,20 @@ def _http_json(url: str, token: str | None = None) -> Any:
 
 
 def web_dir() -> Path:
-    return Path(__file__).resolve().parents[2] / "web"
+    """The web pages: the `streamfleet_web` data package (the repository's web/ folder).
+
+    Found by its import spec, not `importlib.resources.files`: in an editable install
+    the data package is a namespace package whose path also holds the editable
+    finder's placeholder entry, which `files()` refuses.
+    """
+    spec = importlib.util.find_spec("streamfleet_web")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        if Path(location).is_dir():
+            return Path(location)
+    source = Path(__file__).resolve().parents[2] / "web"  # run from a checkout, uninstalled
+    if source.is_dir():
+        return source
+    raise FileNotFoundError("the web pages (package streamfleet_web) are not installed")
 
 
 class LocalStack:
