@@ -20,6 +20,7 @@ from nginx_lua.render import RouterSettings, render_router
 from regional_stack.coturn.local import start_coturn
 from regional_stack.pool.moto_fixture import create_regional_stack, fake_aws_environment
 from simulators.geoip_db import write_city_db
+from simulators.local_stack.failure import ChildFailed
 from simulators.local_stack.fleet import Fleet
 from simulators.local_stack.plan import StackPlan
 from streamfleet.localproc import ManagedProcess, port_open, start_redis
@@ -64,6 +65,7 @@ class LocalStack:
         self.core: list[tuple[ManagedProcess, Callable[[], ManagedProcess]]] = []
         self.fleet = Fleet(plan, f"http://127.0.0.1:{plan.moto_port}")
         self.redis_url = plan.redis_url or f"redis://127.0.0.1:{plan.redis_port}/0"
+        self.started = False  # until the warm pools are ready
 
     # -- start ------------------------------------------------------------------
 
@@ -139,6 +141,9 @@ class LocalStack:
             self._keep(lambda r=r: self._start_router(r))  # type: ignore[misc]
             self._keep(lambda r=r: self._start_pool_manager(r))  # type: ignore[misc]
         await self._wait_for_instances(ready_timeout)
+        # From now on a crashed child is restarted (and said), as a supervisor would.
+        self.fleet.restart_crashed = True
+        self.started = True
         return self.ready_info()
 
     def _start_moto(self) -> ManagedProcess:
@@ -242,8 +247,12 @@ class LocalStack:
     # -- run --------------------------------------------------------------------
 
     def check_core_alive(self) -> None:
+        """Restart a core process that died; while starting, fail with its log instead."""
         for i, (proc, start) in enumerate(self.core):
             if not proc.alive():
+                if not self.started:
+                    code = proc.popen.returncode if proc.popen else None
+                    raise ChildFailed(proc.name, code, str(proc.log_path), proc.log_tail())
                 self.say(f"{proc.name} exited; restarting it (log: {proc.log_path})")
                 self.core[i] = (start(), start)
 
