@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 import tempfile
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from simulators.local_stack.launcher import LocalStack, PortInUse
 from simulators.local_stack.plan import KNOWN_REGIONS, make_plan, parse_pool_sizes
+from simulators.local_stack.state import remove_state, write_state
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,6 +63,7 @@ def say(message: str) -> None:
 
 async def main_async(stack: LocalStack, timeout: float) -> int:
     stop = asyncio.Event()
+    state: Path | None = None
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
@@ -75,12 +78,16 @@ async def main_async(stack: LocalStack, timeout: float) -> int:
         stopper.cancel()
         info = starting.result()
         print("READY " + json.dumps(info), flush=True)
+        # For `streamfleet status` (owner-only: it holds the admin token).
+        state = write_state(info, os.getpid())
         say(f"configurator: {info['configurator_url']}")
         say(f"status page:  {info['status_url']}")
         say("press Ctrl-C to stop everything")
         await stack.supervise(stop)
         return 0
     finally:
+        if state is not None:
+            remove_state(state)
         await asyncio.to_thread(stack.stop)
         say("stopped")
 
