@@ -33,17 +33,45 @@ def requirements(lock_text: str, role: str, wheel: Path) -> str:
     return lock_text.rstrip("\n") + "\n" + own
 
 
-def build(wheel: Path, out: Path, roles: dict[str, Path], python: str = sys.executable) -> None:
+def download(lock: Path, into: Path, python: str) -> None:
+    # Wheels only: an sdist would need a build (and its build tools) on the instance.
+    subprocess.run(
+        [python, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+         "--require-hashes", "--no-deps", "--only-binary=:all:", "-r", str(lock), "-d", str(into)],
+        check=True,
+    )  # fmt: skip
+
+
+def locked_wheels(lock: Path, cache: Path | None, scratch: Path, python: str) -> Path:
+    """A folder holding the lock's wheels; with `cache`, kept there per lock content."""
+    if cache is None:
+        download(lock, scratch, python)
+        return scratch
+    folder = cache / hashlib.sha256(lock.read_bytes()).hexdigest()[:16]
+    if not (folder / "COMPLETE").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        download(lock, folder, python)
+        (folder / "COMPLETE").touch()
+    return folder
+
+
+def build(
+    wheel: Path,
+    out: Path,
+    roles: dict[str, Path],
+    python: str = sys.executable,
+    cache: Path | None = None,
+) -> None:
     out.mkdir(parents=True, exist_ok=True)
     shutil.copy2(wheel, out / wheel.name)
     for role, lock in roles.items():
-        # Wheels only: an sdist would need a build (and its build tools) on the instance.
-        subprocess.run(
-            [python, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-             "--require-hashes", "--no-deps", "--only-binary=:all:",
-             "-r", str(lock), "-d", str(out)],
-            check=True,
-        )  # fmt: skip
+        wheels = locked_wheels(lock, cache, out, python)
+        if wheels != out:
+            # pip's install checks every file against the lock's hashes, so a cached
+            # wheel cannot slip in changed.
+            for found in wheels.glob("*.whl"):
+                if not (out / found.name).exists():
+                    shutil.copy2(found, out / found.name)
         text = requirements(lock.read_text(encoding="utf-8"), role, wheel)
         (out / f"requirements-{role}.txt").write_text(text, encoding="utf-8")
 
@@ -56,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
         "--role", action="append", required=True, metavar="EXTRA=LOCK",
         help="an extra and its lock file, e.g. server=requirements/server.lock; repeatable",
     )  # fmt: skip
+    parser.add_argument(
+        "--cache", type=Path,
+        help="keep each lock's downloaded wheels here and reuse them (tests; not for releases)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     roles = {}
     for spec in args.role:
@@ -63,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         if not sep or not Path(lock).is_file():
             parser.error(f"--role {spec}: EXTRA=LOCK with an existing lock file")
         roles[extra] = Path(lock)
-    build(args.wheel, args.out, roles)
+    build(args.wheel, args.out, roles, cache=args.cache)
     print(args.out)
     return 0
 

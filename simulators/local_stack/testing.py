@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -74,18 +74,27 @@ def alive(pid: int) -> bool:
 
 
 @contextmanager
-def running_stack(*args: str, workdir: Path, timeout: float = 240.0) -> Iterator[dict[str, Any]]:
+def running_stack(
+    *args: str,
+    workdir: Path,
+    timeout: float = 240.0,
+    base_port: int | None = None,
+    command: Sequence[str] = (sys.executable, "-m", "streamfleet.cli"),
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Iterator[dict[str, Any]]:
     """`streamfleet up ARGS` until READY; yields the READY JSON plus `pid` and `log`.
 
-    Stopped with SIGINT (as Ctrl-C) on exit, by PID.
+    `command` runs streamfleet (default: this interpreter's); `base_port` defaults
+    to a free block. Stopped with SIGINT (as Ctrl-C) on exit, by PID.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / "up.log"
-    base = free_base_port()
+    base = base_port or free_base_port()
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamfleet.cli", "up", "--base-port", str(base), "--workdir", str(workdir), *args],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [*command, "up", "--base-port", str(base), "--workdir", str(workdir), *args],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=cwd,
         )  # fmt: skip
     try:
         deadline = time.monotonic() + timeout
