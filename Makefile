@@ -5,10 +5,8 @@ PY      := .venv/bin/python
 PIP     := .venv/bin/pip
 DEB_PACKAGES := redis-server redis-tools nginx libnginx-mod-http-lua coturn chromium lua-check wrk
 STAMP   := .venv/.installed-$(shell cat pyproject.toml requirements/dev.lock | sha1sum | cut -c1-12)
-# Lock files: every dependency of a role pinned with its hashes (`make lock` rewrites them).
-LOCKS   := dev server agent local
 
-.PHONY: help setup lock wheel wheelhouse test test-unit test-integration test-e2e lint fmt bench-broker clean
+.PHONY: help setup test test-unit test-integration test-e2e lint fmt bench-broker clean
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -24,23 +22,6 @@ $(STAMP): pyproject.toml requirements/dev.lock
 	@$(PIP) install -q --disable-pip-version-check --require-hashes -r requirements/dev.lock
 	@$(PIP) install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@rm -f .venv/.installed-* && touch $(STAMP)
-
-lock: ## re-pin every role's dependencies with hashes into requirements/*.lock (uv, from PyPI)
-	@for extra in $(LOCKS); do \
-	  $(dir $(PY))uv pip compile -q pyproject.toml --extra $$extra --generate-hashes \
-	    --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
-	    --custom-compile-command 'make lock' -o requirements/$$extra.lock || exit 1; \
-	done
-
-wheel: setup ## build the streamfleet wheel (web pages, Lua, templates, configs included) into dist/
-	rm -rf dist/streamfleet-*.whl
-	$(PY) -m build --wheel --no-isolation --outdir dist . >/dev/null
-	@ls dist/streamfleet-*.whl
-
-wheelhouse: wheel ## dist/wheelhouse/: the wheel + the server and agent roles' locked wheels (the instances' offline install; a CDK asset)
-	rm -rf dist/wheelhouse
-	$(PY) scripts/wheelhouse.py --wheel $$(ls dist/streamfleet-*.whl) --out dist/wheelhouse \
-	  --role server=requirements/server.lock --role agent=requirements/agent.lock
 
 test: setup ## run the whole suite (unit, integration, e2e) against real servers
 	$(PY) -m pytest tests
