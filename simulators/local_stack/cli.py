@@ -14,7 +14,7 @@ from pathlib import Path
 
 from simulators.local_stack.launcher import LocalStack, PortInUse
 from simulators.local_stack.plan import KNOWN_REGIONS, make_plan, parse_pool_sizes
-from simulators.local_stack.state import remove_state, write_state
+from simulators.local_stack.state import UnsafeStateDir, remove_state, write_state
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -79,7 +79,10 @@ async def main_async(stack: LocalStack, timeout: float) -> int:
         info = starting.result()
         print("READY " + json.dumps(info), flush=True)
         # For `streamfleet status` (owner-only: it holds the admin token).
-        state = write_state(info, os.getpid())
+        try:
+            state = write_state(info, os.getpid())
+        except (OSError, UnsafeStateDir) as exc:  # the stack runs anyway; status needs flags
+            say(f"no state file for `streamfleet status`: {exc}")
         say(f"configurator: {info['configurator_url']}")
         say(f"status page:  {info['status_url']}")
         say("press Ctrl-C to stop everything")
