@@ -21,7 +21,7 @@ lock: ## re-pin every role's dependencies with hashes into requirements/*.lock (
 	done
 
 wheel: setup ## build the streamfleet wheel (web pages, Lua, templates, configs included) into dist/
-	rm -rf dist/streamfleet-*.whl
+	rm -rf dist/streamfleet-*.whl build  # setuptools would ship stale files left in build/
 	$(PY) -m build --wheel --no-isolation --outdir dist . >/dev/null
 	@ls dist/streamfleet-*.whl
 
