@@ -4,23 +4,23 @@
 PY      := .venv/bin/python
 PIP     := .venv/bin/pip
 DEB_PACKAGES := redis-server redis-tools nginx libnginx-mod-http-lua coturn chromium lua-check wrk prometheus
-STAMP   := .venv/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+STAMP   := .venv/.installed-$(shell cat pyproject.toml requirements/dev.lock | sha1sum | cut -c1-12)
 
 .PHONY: help setup test test-unit test-integration test-e2e lint lint-lua fmt bench-broker clean
 .DEFAULT_GOAL := help
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  make %-26s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  make %-26s %s\n", $$1, $$2}'
 
 setup: $(STAMP) ## install Debian packages (when root and missing), create .venv, install streamfleet with test extras
 	@bash scripts/check-system.sh
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements/dev.lock
 	@bash scripts/install-debian-packages.sh $(DEB_PACKAGES)
 	@test -x $(PY) || python3 -m venv .venv
-	@echo "==> installing streamfleet and its test extras into .venv (first time: ~2 min)"
-	@$(PIP) install -q --disable-pip-version-check -U pip setuptools wheel
-	@$(PIP) install -q --disable-pip-version-check -e '.[test]'
+	@echo "==> installing the locked dev dependencies and streamfleet into .venv (first time: ~2 min)"
+	@$(PIP) install -q --disable-pip-version-check --require-hashes -r requirements/dev.lock
+	@$(PIP) install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@rm -f .venv/.installed-* && touch $(STAMP)
 
 test: setup lint ## the one gate: lint, then the whole suite (unit, integration, e2e) against real servers
@@ -54,8 +54,8 @@ fmt: setup ## apply ruff formatting and safe fixes
 bench-broker: setup ## broker assign+end throughput vs redis-benchmark EVALSHA; last line is JSON
 	$(PY) bench/broker.py
 
-clean: ## remove the venv and caches
-	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache
+clean: ## remove the venv, caches and build output
+	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache dist build
 
 -include mk/*.mk
 

@@ -5,7 +5,7 @@
 CDK_DIR := infra/cdk
 
 synth: export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION = 20
-synth: setup ## write every template of the default config (secrets, control plane, 4 regions) to infra/cdk/cdk.out/; cdk-nag runs during synth
+synth: wheelhouse ## write every template of the default config (secrets, control plane, 4 regions) to infra/cdk/cdk.out/; cdk-nag runs during synth
 	rm -rf $(CDK_DIR)/cdk.out
 	cd $(CDK_DIR) && ../../$(PY) app.py
 	@ls -1 $(CDK_DIR)/cdk.out/*.template.json

@@ -22,6 +22,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from simulators.local_stack.state import UnsafeStateDir, running_stacks
 from streamfleet.lifecycle import InstanceState
 from streamfleet.wire import InstancesView, InstanceView, PoolsView, RegionPool
 
@@ -37,15 +38,21 @@ class StatusError(RuntimeError):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Print every region's instances, queue and sessions from the ops API. With no URL\n"
+        "and token given, it reads them from the running `streamfleet up` of this user."
+    )
     parser.add_argument(
         "--control-plane-url",
-        default=os.environ.get("STREAMFLEET_CONTROL_PLANE_URL", "http://127.0.0.1:8080"),
-        help="control plane base URL (env STREAMFLEET_CONTROL_PLANE_URL, default %(default)s)",
+        default=os.environ.get("STREAMFLEET_CONTROL_PLANE_URL"),
+        help="control plane base URL (env STREAMFLEET_CONTROL_PLANE_URL; "
+        "default: the running `streamfleet up`, else http://127.0.0.1:8080)",
     )
     parser.add_argument(
         "--admin-token",
         default=None,
-        help="ops API bearer token (default: env STREAMFLEET_ADMIN_TOKEN)",
+        help="ops API bearer token (default: env STREAMFLEET_ADMIN_TOKEN, "
+        "else the running `streamfleet up`'s)",
     )
     parser.add_argument("--json", action="store_true", help="print the raw figures as JSON")
     parser.add_argument(
@@ -149,14 +156,38 @@ def render(regions: Mapping[str, RegionStatus]) -> str:
     return "\n".join(out)
 
 
-def run(args: argparse.Namespace) -> int:
-    token = args.admin_token or os.environ.get("STREAMFLEET_ADMIN_TOKEN", "")
+def target(url: str | None, token: str | None) -> tuple[str, str]:
+    """The control plane to read and its token: as given, else a running `streamfleet up`."""
+    if url and token:
+        return url, token
+    stacks = running_stacks()
+    if url:
+        stacks = [s for s in stacks if s["control_plane_url"].rstrip("/") == url.rstrip("/")]
+    if len(stacks) > 1:
+        urls = ", ".join(s["control_plane_url"] for s in stacks)
+        raise StatusError(
+            f"several `streamfleet up` stacks run ({urls}); pick one with --control-plane-url"
+        )
+    if stacks:
+        return stacks[0]["control_plane_url"], token or stacks[0]["admin_token"]
     if not token:
-        print("streamfleet status: set --admin-token or STREAMFLEET_ADMIN_TOKEN", file=sys.stderr)
+        raise StatusError(
+            "no running `streamfleet up` found; set --admin-token or STREAMFLEET_ADMIN_TOKEN"
+        )
+    return url or "http://127.0.0.1:8080", token
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        url, token = target(
+            args.control_plane_url, args.admin_token or os.environ.get("STREAMFLEET_ADMIN_TOKEN")
+        )
+    except (StatusError, UnsafeStateDir) as exc:
+        print(f"streamfleet status: {exc}", file=sys.stderr)
         return 2
     while True:
         try:
-            regions = collect(args.control_plane_url, token)
+            regions = collect(url, token)
         except StatusError as exc:
             print(f"streamfleet status: {exc}", file=sys.stderr)
             return 1

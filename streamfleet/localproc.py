@@ -10,6 +10,7 @@ stops it.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -17,6 +18,27 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+# A line that says what went wrong, as Python, nginx, coturn and Redis write it.
+_TELLING = re.compile(
+    r"error|exception|failed|refused|denied|in use|cannot|can't|not found|fatal", re.IGNORECASE
+)
+_TRACEBACK_FRAME = re.compile(r'^\s*(File "|Traceback \(most recent call last\))')
+# The last line of a Python traceback: "OSError: [Errno 98] ...".
+_PYTHON_EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)(: |$)")
+
+
+def reason(tail: str) -> str | None:
+    """What a log says went wrong: the last Python exception if there is one (log noise
+    written while shutting down often follows it), else the last telling line, else None."""
+    lines = tail.splitlines()
+    for line in reversed(lines):
+        if _PYTHON_EXCEPTION.match(line):
+            return line.strip()
+    for line in reversed(lines):
+        if _TELLING.search(line) and not _TRACEBACK_FRAME.match(line):
+            return line.strip()
+    return None
 
 
 class ProcessFailed(RuntimeError):
@@ -112,7 +134,11 @@ class ManagedProcess:
             wait_for(check, what=self.name, timeout=timeout, alive=self.alive)
         except (TimeoutError, ProcessFailed) as exc:
             self.stop()
-            raise ProcessFailed(f"{exc}\n--- {self.log_path} ---\n{self.log_tail()}") from exc
+            tail = self.log_tail()
+            why = reason(tail)
+            raise ProcessFailed(
+                f"{exc}{': ' + why if why else ''}\n--- last lines of {self.log_path} ---\n{tail}"
+            ) from exc
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
         """Signal our own PID, wait, and SIGKILL it if it does not go."""

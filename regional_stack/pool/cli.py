@@ -19,7 +19,30 @@ from streamfleet.logs import setup_logging
 log = logging.getLogger("streamfleet.pool")
 
 
+def settings_help() -> str:
+    """Every setting with its environment variable and default, for `--help`."""
+    lines = ["settings (environment variables):"]
+    for name, field in PoolSettings.model_fields.items():
+        env = f"{PoolSettings.model_config.get('env_prefix', '')}{name.upper()}"
+        if "Secret" in str(field.annotation):
+            default = "(secret)"
+        elif field.default_factory is not None:
+            default = repr(field.default_factory())  # type: ignore[call-arg]
+        else:
+            default = repr(field.default)
+        kind = getattr(field.annotation, "__name__", None) or str(field.annotation)
+        kind = kind.replace("typing.", "")
+        lines.append(f"  {env:<42} {kind} [default: {default}]")
+    return "\n".join(lines)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Size one region's warm pool: each pass reads the region's demand from the control\n"
+        "plane's ops API, applies the pool policy and sets the Auto Scaling group's desired\n"
+        "capacity (boto3; moto locally). Options override the environment."
+    )
+    parser.epilog = settings_help()
     parser.add_argument("--region", help="region to manage (STREAMFLEET_POOL_REGION)")
     parser.add_argument("--asg-name", help="Auto Scaling group (STREAMFLEET_POOL_ASG_NAME)")
     parser.add_argument("--once", action="store_true", help="one reconcile pass, then exit")

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 import tempfile
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from simulators.local_stack.launcher import LocalStack, PortInUse
 from simulators.local_stack.plan import KNOWN_REGIONS, make_plan, parse_pool_sizes
+from simulators.local_stack.state import UnsafeStateDir, remove_state, write_state
 from streamfleet.logs import add_json_file
 
 
@@ -72,6 +74,7 @@ def say(message: str) -> None:
 
 async def main_async(stack: LocalStack, timeout: float) -> int:
     stop = asyncio.Event()
+    state: Path | None = None
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
@@ -86,12 +89,19 @@ async def main_async(stack: LocalStack, timeout: float) -> int:
         stopper.cancel()
         info = starting.result()
         print("READY " + json.dumps(info), flush=True)
+        # For `streamfleet status` (owner-only: it holds the admin token).
+        try:
+            state = write_state(info, os.getpid())
+        except (OSError, UnsafeStateDir) as exc:  # the stack runs anyway; status needs flags
+            say(f"no state file for `streamfleet status`: {exc}")
         say(f"configurator: {info['configurator_url']}")
         say(f"status page:  {info['status_url']}")
         say("press Ctrl-C to stop everything")
         await stack.supervise(stop)
         return 0
     finally:
+        if state is not None:
+            remove_state(state)
         await asyncio.to_thread(stack.stop)
         say("stopped")
 

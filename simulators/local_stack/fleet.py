@@ -16,11 +16,13 @@ import sys
 from dataclasses import dataclass, field
 
 from simulators.local_aws import aws_client, fake_aws_environment
+from simulators.local_stack.failure import ChildFailed
 from simulators.local_stack.plan import RegionPlan, StackPlan
 from streamfleet.localproc import ManagedProcess
 
 log = logging.getLogger("streamfleet.up.fleet")
 GROUP = "streamfleet-gpu"
+MAX_RESTARTS = 5
 
 
 @dataclass
@@ -37,6 +39,9 @@ class Fleet:
     plan: StackPlan
     moto_url: str
     instances: dict[str, Instance] = field(default_factory=dict)
+    # False while the stack starts: an agent that exits then (e.g. its address is
+    # taken) fails `up` at once instead of being restarted into the same error.
+    restart_crashed: bool = False
     _next_index: dict[str, int] = field(default_factory=dict)
     _free_indexes: dict[str, list[int]] = field(default_factory=dict)
 
@@ -119,7 +124,19 @@ class Fleet:
                 )
                 changes.append(f"{region.name}: instance {iid} terminated, agent stopped")
             for inst in self.instances.values():
-                if inst.region == region.name and not inst.process.alive() and inst.restarts < 5:
+                if inst.region != region.name or inst.process.alive():
+                    continue
+                proc = inst.process
+                if not self.restart_crashed:
+                    code = proc.popen.returncode if proc.popen else None
+                    raise ChildFailed(proc.name, code, str(proc.log_path), proc.log_tail())
+                if inst.restarts == MAX_RESTARTS:
+                    inst.restarts += 1  # say it once
+                    changes.append(
+                        f"{region.name}: agent {inst.instance_id} crashed {MAX_RESTARTS + 1} times; "
+                        f"left stopped. Last lines of {proc.log_path}:\n{proc.log_tail(10)}"
+                    )
+                if inst.restarts < MAX_RESTARTS:
                     # A crashed agent is a crashed instance OS: bring it back, as EC2 would reboot.
                     inst.restarts += 1
                     inst.process = await asyncio.to_thread(

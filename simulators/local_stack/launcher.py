@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import json
 import logging
 import os
@@ -19,6 +20,7 @@ from nginx_lua.render import RouterSettings, render_router
 from regional_stack.coturn.local import start_coturn
 from simulators.geoip_db import write_city_db
 from simulators.local_aws import create_regional_stack, fake_aws_environment
+from simulators.local_stack.failure import ChildFailed
 from simulators.local_stack.fleet import Fleet
 from simulators.local_stack.plan import StackPlan
 from simulators.local_stack.prometheus import PrometheusSetup, start_turn_exporter
@@ -42,7 +44,20 @@ def _pools(control_plane_url: str, token: str) -> PoolsView:
 
 
 def web_dir() -> Path:
-    return Path(__file__).resolve().parents[2] / "web"
+    """The web pages: the `streamfleet_web` data package (the repository's web/ folder).
+
+    Found by its import spec, not `importlib.resources.files`: in an editable install
+    the data package is a namespace package whose path also holds the editable
+    finder's placeholder entry, which `files()` refuses.
+    """
+    spec = importlib.util.find_spec("streamfleet_web")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        if Path(location).is_dir():
+            return Path(location)
+    source = Path(__file__).resolve().parents[2] / "web"  # run from a checkout, uninstalled
+    if source.is_dir():
+        return source
+    raise FileNotFoundError("the web pages (package streamfleet_web) are not installed")
 
 
 class LocalStack:
@@ -53,6 +68,7 @@ class LocalStack:
         self.fleet = Fleet(plan, f"http://127.0.0.1:{plan.moto_port}")
         self.redis_url = plan.redis_url or f"redis://127.0.0.1:{plan.redis_port}/0"
         self.prometheus = PrometheusSetup(plan) if plan.prometheus else None
+        self.started = False  # until the warm pools are ready
 
     # -- start ------------------------------------------------------------------
 
@@ -134,6 +150,9 @@ class LocalStack:
             self.say(f"starting prometheus on {p.prometheus_url}")
             self._keep(self.prometheus.start)
         await self._wait_for_instances(ready_timeout)
+        # From now on a crashed child is restarted (and said), as a supervisor would.
+        self.fleet.restart_crashed = True
+        self.started = True
         return self.ready_info()
 
     async def _sync_fleet(self) -> list[str]:
@@ -246,8 +265,12 @@ class LocalStack:
     # -- run --------------------------------------------------------------------
 
     def check_core_alive(self) -> None:
+        """Restart a core process that died; while starting, fail with its log instead."""
         for i, (proc, start) in enumerate(self.core):
             if not proc.alive():
+                if not self.started:
+                    code = proc.popen.returncode if proc.popen else None
+                    raise ChildFailed(proc.name, code, str(proc.log_path), proc.log_tail())
                 self.say(f"{proc.name} exited; restarting it (log: {proc.log_path})")
                 self.core[i] = (start(), start)
 

@@ -120,6 +120,10 @@ def make_plan(
         )
     if not regions:
         raise ValueError("at least one region")
+    if not 1024 <= base_port <= 65535 - PORT_SPAN:
+        raise ValueError(
+            f"--base-port {base_port}: 1024-{65535 - PORT_SPAN} (a stack uses {PORT_SPAN} ports from it)"
+        )
     plans = []
     for i, name in enumerate(regions):
         geo, lat, lon, octet = KNOWN_REGIONS[name]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import random
@@ -10,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,16 +18,30 @@ from simulators.local_stack.plan import PORT_SPAN
 from streamfleet.localproc import port_open
 
 
+def ephemeral_ports_start() -> int:
+    """Where the kernel starts picking ports for outgoing connections (Linux: 32768)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_base_port(span: int = PORT_SPAN) -> int:
     """A base port whose whole block (base .. base+span) is free right now.
 
+    Blocks lie below the ephemeral range: a port in it can be taken at any moment
+    by some process's outgoing connection, between this check and the bind.
     Starts at a random block so that concurrent test runs rarely race for one.
     """
-    start = random.randrange(20000, 40000 - span, 1000)
-    for base in itertools.chain(range(start, 40000 - span, 1000), range(20000, start, 1000)):
+    low, high = 20000, ephemeral_ports_start() - span
+    blocks = list(range(low, high, 1000))
+    if not blocks:
+        raise RuntimeError(f"no room for a block of {span} ports below {high + span}")
+    first = random.randrange(len(blocks))
+    for base in blocks[first:] + blocks[:first]:
         if not any(port_open("127.0.0.1", base + i) for i in range(span)):
             return int(base)
-    raise RuntimeError("no free block of ports between 20000 and 40000")
+    raise RuntimeError(f"no free block of {span} ports between {low} and {high + span}")
 
 
 def descendants(pid: int) -> set[int]:
@@ -61,18 +74,27 @@ def alive(pid: int) -> bool:
 
 
 @contextmanager
-def running_stack(*args: str, workdir: Path, timeout: float = 240.0) -> Iterator[dict[str, Any]]:
+def running_stack(
+    *args: str,
+    workdir: Path,
+    timeout: float = 240.0,
+    base_port: int | None = None,
+    command: Sequence[str] = (sys.executable, "-m", "streamfleet.cli"),
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Iterator[dict[str, Any]]:
     """`streamfleet up ARGS` until READY; yields the READY JSON plus `pid` and `log`.
 
-    Stopped with SIGINT (as Ctrl-C) on exit, by PID.
+    `command` runs streamfleet (default: this interpreter's); `base_port` defaults
+    to a free block. Stopped with SIGINT (as Ctrl-C) on exit, by PID.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / "up.log"
-    base = free_base_port()
+    base = base_port or free_base_port()
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamfleet.cli", "up", "--base-port", str(base), "--workdir", str(workdir), *args],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [*command, "up", "--base-port", str(base), "--workdir", str(workdir), *args],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=cwd,
         )  # fmt: skip
     try:
         deadline = time.monotonic() + timeout

@@ -1,8 +1,8 @@
 """User data of every streamfleet instance: first-boot setup plus systemd units.
 
 All roles (control plane, router, GPU agent, coturn, pool manager) boot the
-same way: `boot/common.sh` installs streamfleet from the deployment's source
-bundle, the CloudWatch agent ships /var/log/streamfleet to the role's log
+same way: `boot/common.sh` installs streamfleet with the role's extra from the
+deployment's wheelhouse (offline, every file checked against the lock's hashes), the CloudWatch agent ships /var/log/streamfleet to the role's log
 group, and each service is a systemd unit. A unit's settings come from two
 environment files: the static ones written here (`/etc/streamfleet/NAME.env`)
 and the secret and instance-specific ones written at every start by
@@ -144,8 +144,11 @@ class NodeBoot:
         log_group: logs.ILogGroup,
         packages: tuple[str, ...] = (),
         prometheus: PrometheusScrape | None = None,
+        extra: str = "server",
     ) -> None:
         self.role = role
+        # The install extra (pyproject): "agent" on GPU instances, "server" elsewhere.
+        self.extra = extra
         self.region = region
         self.bundle = bundle
         self.log_group = log_group
@@ -230,6 +233,7 @@ class NodeBoot:
                 role=self.role,
                 region=self.region,
                 packages=" ".join(self.packages),
+                extra=self.extra,
                 bundle_bucket=self.bundle.s3_bucket_name,
                 bundle_key=self.bundle.s3_object_key,
                 cloudwatch_agent_config=self._agent_config(),

@@ -25,6 +25,8 @@ from aws_cdk.cx_api import CloudAssembly  # noqa: E402
 from streamfleet_cdk.app_builder import StreamfleetApp, build_app  # noqa: E402
 from streamfleet_cdk.config import DeploymentConfig, Dns, Redis  # noqa: E402
 
+from tests.fixtures.release import build_wheel, build_wheelhouse  # noqa: E402
+
 
 @dataclass(frozen=True)
 class Synthesized:
@@ -41,19 +43,30 @@ class Synthesized:
         return [self.built.secrets, self.built.control_plane, *self.built.regions.values()]
 
 
-def _synthesize(config: DeploymentConfig, outdir: Path) -> Synthesized:
-    built = build_app(config, outdir=str(outdir))
+def _synthesize(config: DeploymentConfig, outdir: Path, wheelhouse: Path) -> Synthesized:
+    built = build_app(config, outdir=str(outdir), context={"wheelhouse": str(wheelhouse)})
     return Synthesized(config, built, built.app.synth(), outdir)
 
 
 @pytest.fixture(scope="session")
-def default_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesized]:
-    """The default configuration: secrets, control plane and the four regions."""
-    yield _synthesize(DeploymentConfig(), tmp_path_factory.mktemp("cdk-default"))
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real wheelhouse (`make wheelhouse`): the asset every node installs from."""
+    wheel = build_wheel(tmp_path_factory.mktemp("dist"))
+    return build_wheelhouse(tmp_path_factory.mktemp("wheelhouse"), ("server", "agent"), wheel)
 
 
 @pytest.fixture(scope="session")
-def variant_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesized]:
+def default_app(
+    tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path
+) -> Iterator[Synthesized]:
+    """The default configuration: secrets, control plane and the four regions."""
+    yield _synthesize(DeploymentConfig(), tmp_path_factory.mktemp("cdk-default"), wheelhouse)
+
+
+@pytest.fixture(scope="session")
+def variant_app(
+    tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path
+) -> Iterator[Synthesized]:
     """The optional features on, in a smaller app: Shield Advanced, Redis cluster
     mode, certificates from ARNs without a hosted zone, no interface endpoints."""
     default = DeploymentConfig()
@@ -76,4 +89,4 @@ def variant_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesize
         ),
         alarm_email="ops@example.org",
     )
-    yield _synthesize(config, tmp_path_factory.mktemp("cdk-variant"))
+    yield _synthesize(config, tmp_path_factory.mktemp("cdk-variant"), wheelhouse)

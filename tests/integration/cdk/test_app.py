@@ -62,10 +62,10 @@ def test_cdk_nag_aws_solutions_passes(default_app: Synthesized, variant_app: Syn
             assert plugin["violations"] == []
 
 
-def test_cdk_nag_fails_the_synthesis_on_a_finding(tmp_path: Path) -> None:
+def test_cdk_nag_fails_the_synthesis_on_a_finding(tmp_path: Path, wheelhouse: Path) -> None:
     """The validation is wired in: an unencrypted, unlogged bucket stops the synth."""
     config = DeploymentConfig(regions=(DeploymentConfig().region("eu-west-1"),))
-    built = build_app(config, outdir=str(tmp_path))
+    built = build_app(config, outdir=str(tmp_path), context={"wheelhouse": str(wheelhouse)})
     s3.Bucket(built.secrets, "CarelessBucket")
     with pytest.raises(RuntimeError, match="ValidationFailed"):
         built.app.synth()
@@ -112,24 +112,30 @@ def test_cfn_lint_passes_on_every_template(
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_source_bundle_holds_the_distribution_only(default_app: Synthesized) -> None:
-    (bundle,) = [p.parent for p in default_app.outdir.glob("asset.*/pyproject.toml")]
-    top = {p.name for p in bundle.iterdir()}
-    assert {"pyproject.toml", "streamfleet", "control_plane", "regional_stack", "nginx_lua"} <= top
-    assert top <= {
-        "pyproject.toml",
-        "README.md",
-        "LICENSE",
-        "streamfleet",
-        "control_plane",
-        "regional_stack",
-        "nginx_lua",
-        "simulators",
-    }
-    assert not list(bundle.rglob("__pycache__"))
-    assert not (bundle / "simulators" / "out").exists()
-    assert (bundle / "nginx_lua" / "router.conf.tmpl").is_file()
-    assert (bundle / "regional_stack" / "coturn" / "turnserver.conf").is_file()
+def test_the_nodes_install_from_a_hash_locked_wheelhouse_asset(
+    default_app: Synthesized, wheelhouse: Path
+) -> None:
+    (asset,) = {p.parent for p in default_app.outdir.glob("asset.*/requirements-server.txt")}
+    wheels = {p.name for p in asset.glob("*.whl")}
+    assert {p.name for p in wheelhouse.iterdir()} == {p.name for p in asset.iterdir()}
+    for role in ("server", "agent"):
+        lines = (asset / f"requirements-{role}.txt").read_text().splitlines()
+        pins = [line for line in lines if line and not line[0].isspace() and line[0] != "#"]
+        # Every requirement is pinned exactly and hash-checked; streamfleet is this build's wheel.
+        assert pins and all("==" in p for p in pins)
+        (own,) = [p for p in pins if p.startswith("streamfleet[")]
+        assert own.startswith(f"streamfleet[{role}]==") and "--hash=sha256:" in own
+        assert any(w.startswith("streamfleet-") for w in wheels)
+        for pin in pins:
+            name = pin.split("==")[0].split("[")[0].replace("-", "_").lower()
+            assert any(w.lower().startswith(name + "-") for w in wheels), pin
+    assert not list(asset.glob("*.tar.gz"))  # wheels only: nothing is built on an instance
+
+
+def test_synth_without_a_wheelhouse_says_how_to_make_one(tmp_path: Path) -> None:
+    config = DeploymentConfig(regions=(DeploymentConfig().region("eu-west-1"),))
+    with pytest.raises(FileNotFoundError, match="make wheelhouse"):
+        build_app(config, outdir=str(tmp_path), context={"wheelhouse": str(tmp_path / "none")})
 
 
 def test_every_configurable_retention_is_one_cloudwatch_has() -> None:

@@ -228,3 +228,22 @@ def test_no_secret_value_reaches_user_data(default_app: Synthesized) -> None:
         for text in boot_scripts(default_app.template(stack)).values():
             assert "{{resolve:" not in text
             assert len(text.encode()) < 16 * 1024  # EC2's user data limit
+
+
+def test_every_node_installs_its_role_offline_from_the_locked_wheelhouse(
+    default_app: Synthesized,
+) -> None:
+    """No node asks a package index: the wheelhouse asset, hash-checked, the role's extra."""
+    seen = set()
+    for stack in [default_app.built.control_plane, *default_app.built.regions.values()]:
+        for text in boot_scripts(default_app.template(stack)).values():
+            installs = re.findall(r"pip install ((?:\\\n|[^\n])*)", text)
+            assert len(installs) == 1, text
+            (args,) = installs
+            assert "--no-index" in args and "--require-hashes" in args
+            assert "--find-links /opt/streamfleet/wheelhouse" in args
+            (extra,) = re.findall(r"-r /opt/streamfleet/wheelhouse/requirements-(\w+)\.txt", args)
+            gpu = "ExecStart=/usr/local/bin/streamfleet agent" in text
+            assert extra == ("agent" if gpu else "server"), (stack.stack_name, extra)
+            seen.add(extra)
+    assert seen == {"agent", "server"}

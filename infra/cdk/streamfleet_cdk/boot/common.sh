@@ -1,6 +1,6 @@
 #!/bin/bash
 # streamfleet @@ROLE@@ node in @@REGION@@: first-boot setup (cloud-init runs this once).
-# Installs streamfleet from this deployment's source bundle and the helpers the
+# Installs streamfleet from this deployment's wheelhouse and the helpers the
 # systemd units below use. Secrets never appear here: units fetch them at start.
 set -euo pipefail
 exec >>/var/log/streamfleet-bootstrap.log 2>&1
@@ -14,12 +14,16 @@ id streamfleet >/dev/null 2>&1 || useradd --system --home-dir /var/lib/streamfle
 install -d -m 0755 /opt/streamfleet /etc/streamfleet
 install -d -m 0755 -o streamfleet -g streamfleet /var/log/streamfleet
 
-# streamfleet itself: the repository's Python distribution, staged by CDK as an asset.
-aws s3 cp --only-show-errors --region "$REGION" "s3://@@BUNDLE_BUCKET@@/@@BUNDLE_KEY@@" /opt/streamfleet/source.zip
-rm -rf /opt/streamfleet/src
-unzip -q /opt/streamfleet/source.zip -d /opt/streamfleet/src
+# streamfleet itself, from this deployment's wheelhouse (a CDK asset): the wheel and
+# every dependency pinned by hash in requirements-@@EXTRA@@.txt. No package index is
+# ever asked, so every instance of a deployment runs exactly the same code.
+aws s3 cp --only-show-errors --region "$REGION" "s3://@@BUNDLE_BUCKET@@/@@BUNDLE_KEY@@" /opt/streamfleet/wheelhouse.zip
+rm -rf /opt/streamfleet/wheelhouse
+unzip -q /opt/streamfleet/wheelhouse.zip -d /opt/streamfleet/wheelhouse
 python3 -m venv /opt/streamfleet/venv
-/opt/streamfleet/venv/bin/pip install --quiet --disable-pip-version-check /opt/streamfleet/src
+/opt/streamfleet/venv/bin/pip install --quiet --disable-pip-version-check --no-index \
+  --find-links /opt/streamfleet/wheelhouse --require-hashes \
+  -r /opt/streamfleet/wheelhouse/requirements-@@EXTRA@@.txt
 ln -sf /opt/streamfleet/venv/bin/streamfleet /usr/local/bin/streamfleet
 
 # streamfleet-env OUT VAR=secret:NAME|VAR=imds:PATH ...

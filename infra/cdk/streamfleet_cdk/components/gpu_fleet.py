@@ -92,7 +92,13 @@ class GpuFleet(Construct):
         )
         self.log_group = log_group(self, "Logs", log_retention)
         boot = (
-            NodeBoot(role="gpu", region=region.name, bundle=bundle, log_group=self.log_group)
+            NodeBoot(
+                role="gpu",
+                region=region.name,
+                bundle=bundle,
+                log_group=self.log_group,
+                extra="agent",
+            )
             .add_file(
                 LIFECYCLE_SCRIPT,
                 script(

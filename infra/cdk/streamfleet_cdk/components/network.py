@@ -69,7 +69,7 @@ class Network(Construct):
             destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs),
             traffic_type=ec2.FlowLogTrafficType.ALL,
         )
-        # Free; the source bundle and the CloudWatch agent package are S3 downloads.
+        # Free; the wheelhouse and the CloudWatch agent package are S3 downloads.
         self.vpc.add_gateway_endpoint(
             "S3", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[self.private_selection]
         )

@@ -1,7 +1,7 @@
 """An Auto Scaling group of streamfleet nodes of one role, and what every node needs.
 
 Every node: its own IAM role (Session Manager instead of SSH, read of the
-source bundle object only, write to its own log group only), a launch template
+wheelhouse object only, write to its own log group only), a launch template
 with IMDSv2 required, an encrypted root volume and detailed monitoring, and the
 user data of `boot.NodeBoot`.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Duration, IgnoreMode, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -24,36 +24,27 @@ from streamfleet_cdk.nag import acknowledge
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 
-# gitignore syntax: only what `pip install` needs (pyproject and the packages it
-# lists), minus whatever the repository ignores (build output, caches).
-BUNDLE_ONLY = [
-    "/*",
-    "!/pyproject.toml",
-    "!/README.md",
-    "!/LICENSE",
-    "!/streamfleet/",
-    "!/control_plane/",
-    "!/regional_stack/",
-    "!/nginx_lua/",
-    "!/simulators/",
-]
+# Built by `make wheelhouse` (scripts/wheelhouse.py): the streamfleet wheel, every
+# locked dependency as a wheel, and requirements-ROLE.txt pinning all of them by hash.
+DEFAULT_WHEELHOUSE = REPO_ROOT / "dist" / "wheelhouse"
+WHEELHOUSE_ROLES = ("server", "agent")
 
 
-def bundle_exclude() -> list[str]:
-    gitignore = REPO_ROOT / ".gitignore"
-    ignored = gitignore.read_text(encoding="utf-8").splitlines() if gitignore.exists() else []
-    return BUNDLE_ONLY + [line for line in ignored if line.strip() and not line.startswith("#")]
+def wheelhouse_path(scope: Construct) -> Path:
+    """The wheelhouse folder: context value `wheelhouse` (`-c wheelhouse=DIR`) or dist/wheelhouse."""
+    given = scope.node.try_get_context("wheelhouse")
+    path = Path(given) if given else DEFAULT_WHEELHOUSE
+    missing = [r for r in WHEELHOUSE_ROLES if not (path / f"requirements-{r}.txt").is_file()]
+    if missing or not list(path.glob("streamfleet-*.whl")):
+        raise FileNotFoundError(
+            f"no wheelhouse at {path} (run `make wheelhouse`, or pass -c wheelhouse=DIR)"
+        )
+    return path
 
 
-def source_bundle(scope: Construct) -> s3_assets.Asset:
-    """The repository's Python distribution as a CDK asset (zipped at deploy, one per region)."""
-    return s3_assets.Asset(
-        scope,
-        "SourceBundle",
-        path=str(REPO_ROOT),
-        exclude=bundle_exclude(),
-        ignore_mode=IgnoreMode.GIT,
-    )
+def wheelhouse_bundle(scope: Construct) -> s3_assets.Asset:
+    """What every node installs from, offline and hash-checked (zipped at deploy, one per region)."""
+    return s3_assets.Asset(scope, "Wheelhouse", path=str(wheelhouse_path(scope)))
 
 
 def machine_image(ami: AmiSource, region: str, image_id: str | None = None) -> ec2.IMachineImage:

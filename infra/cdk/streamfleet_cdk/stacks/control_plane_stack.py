@@ -15,7 +15,7 @@ from streamfleet_cdk.components.control_plane_service import (
     METRICS_NAMESPACE,
     ControlPlaneService,
 )
-from streamfleet_cdk.components.node_group import source_bundle
+from streamfleet_cdk.components.node_group import wheelhouse_bundle
 from streamfleet_cdk.components.public_alb import PublicAlb, certificate, hosted_zone
 from streamfleet_cdk.components.redis import RedisStore
 from streamfleet_cdk.components.secrets import imported
@@ -90,7 +90,7 @@ class ControlPlaneStack(Stack):
             config=config,
             network=network,
             alb=self.alb,
-            bundle=source_bundle(self),
+            bundle=wheelhouse_bundle(self),
             log_retention=log_retention,
             redis_cluster=cp.redis.cluster_mode,
             secrets=secrets,

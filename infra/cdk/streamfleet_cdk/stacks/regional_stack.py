@@ -11,7 +11,7 @@ from streamfleet_cdk.components import network as net
 from streamfleet_cdk.components.alarms import AlarmTopic
 from streamfleet_cdk.components.gpu_fleet import GpuFleet
 from streamfleet_cdk.components.gpu_image import GpuImageBuilder
-from streamfleet_cdk.components.node_group import source_bundle
+from streamfleet_cdk.components.node_group import wheelhouse_bundle
 from streamfleet_cdk.components.pool_manager import PoolManager
 from streamfleet_cdk.components.public_alb import PublicAlb, certificate, hosted_zone
 from streamfleet_cdk.components.router import Router
@@ -72,7 +72,7 @@ class RegionalStack(Stack):
             # Signalling WebSockets idle once media flows (the router allows 1 h).
             idle_timeout=Duration.seconds(3600),
         )
-        bundle = source_bundle(self)
+        bundle = wheelhouse_bundle(self)
         token_keys = imported(self, "TokenKeys", names.token_keys)
         turn_secret = imported(self, "TurnSecret", names.turn_secret)
         admin_token = imported(self, "AdminToken", names.admin_token)

@@ -1,0 +1,48 @@
+"""A child that cannot start stops `streamfleet up` at once, saying which, why and its log."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from simulators.local_stack.plan import AGENT_PORT_OFFSET
+from simulators.local_stack.testing import descendants, free_base_port
+
+
+def test_an_agent_that_cannot_bind_fails_up_fast_with_its_name_and_log(tmp_path: Path) -> None:
+    base = free_base_port()
+    # The first eu-central-1 instance's agent address, taken before the stack starts.
+    blocker = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    blocker.bind(("127.11.0.1", base + AGENT_PORT_OFFSET))
+    blocker.listen()
+    started = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamfleet.cli", "up", "--regions", "eu-central-1",
+             "--base-port", str(base), "--workdir", str(tmp_path)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        try:
+            out, _ = proc.communicate(timeout=90)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        elapsed = time.monotonic() - started
+    finally:
+        blocker.close()
+    assert proc.returncode == 1, out
+    # Well before the 180 s ready timeout, and without restarting the agent into the same error.
+    assert elapsed < 60, out
+    assert "not ready after" not in out and "restarted" not in out
+    lines = [x for x in out.splitlines() if x.startswith("streamfleet up: agent:eu-central-1/i-")]
+    assert len(lines) == 1, out
+    line = lines[0]
+    assert "while the stack was starting" in line
+    assert "address already in use" in line  # the reason, from the agent's log
+    assert f"last lines of {tmp_path}/agents/eu-central-1-i-" in out
+    assert "Traceback" in out or "OSError" in out  # the log lines themselves
+    assert not descendants(proc.pid)  # every other child was stopped
