@@ -23,7 +23,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3_assets as s3_assets
 
-_PLACEHOLDER = re.compile(r"@@([A-Z_]+)@@")
+_PLACEHOLDER = re.compile(r"@@([A-Z0-9_]+)@@")
 _ENV_NAME = re.compile(r"[A-Z][A-Z0-9_]*")
 
 

@@ -17,13 +17,17 @@ install -d -m 0755 -o streamfleet -g streamfleet /var/log/streamfleet
 # streamfleet itself, from this deployment's wheelhouse (a CDK asset): the wheel and
 # every dependency pinned by hash in requirements-@@EXTRA@@.txt. No package index is
 # ever asked, so every instance of a deployment runs exactly the same code.
-aws s3 cp --only-show-errors --region "$REGION" "s3://@@BUNDLE_BUCKET@@/@@BUNDLE_KEY@@" /opt/streamfleet/wheelhouse.zip
-rm -rf /opt/streamfleet/wheelhouse
-unzip -q /opt/streamfleet/wheelhouse.zip -d /opt/streamfleet/wheelhouse
-python3 -m venv /opt/streamfleet/venv
-/opt/streamfleet/venv/bin/pip install --quiet --disable-pip-version-check --no-index \
-  --find-links /opt/streamfleet/wheelhouse --require-hashes \
-  -r /opt/streamfleet/wheelhouse/requirements-@@EXTRA@@.txt
+# A GPU image baked by Image Builder (components/gpu_image.py) already holds the
+# agent, installed the same way; its marker file says so.
+if [ ! -f /opt/streamfleet/baked ]; then
+  aws s3 cp --only-show-errors --region "$REGION" "s3://@@BUNDLE_BUCKET@@/@@BUNDLE_KEY@@" /opt/streamfleet/wheelhouse.zip
+  rm -rf /opt/streamfleet/wheelhouse
+  unzip -q /opt/streamfleet/wheelhouse.zip -d /opt/streamfleet/wheelhouse
+  python3 -m venv /opt/streamfleet/venv
+  /opt/streamfleet/venv/bin/pip install --quiet --disable-pip-version-check --no-index \
+    --find-links /opt/streamfleet/wheelhouse --require-hashes \
+    -r /opt/streamfleet/wheelhouse/requirements-@@EXTRA@@.txt
+fi
 ln -sf /opt/streamfleet/venv/bin/streamfleet /usr/local/bin/streamfleet
 
 # streamfleet-env OUT VAR=secret:NAME|VAR=imds:PATH ...
