@@ -11,7 +11,7 @@ import pytest
 
 EXTRAS = {
     "server": {"redis", "geoip2", "tenacity", "boto3", "botocore"},
-    "agent": {"aiortc", "av", "numpy"},
+    "agent": {"aiortc", "av", "numpy", "tenacity"},
     "local": {"moto", "mmdb_writer", "netaddr"},
     "sim": {"matplotlib"},
 }
@@ -20,7 +20,7 @@ ROLES = {
     "server": ["control_plane.cli", "control_plane.app", "regional_stack.pool.cli"],
     "agent": [
         "regional_stack.agent.cli",
-        "regional_stack.agent.app",
+        "regional_stack.agent.root",
         "regional_stack.renderer.stub",
     ],
     "": ["streamfleet.cli", "nginx_lua.cli", "nginx_lua.render", "simulators.status_cli"],

@@ -141,9 +141,10 @@ class GpuImage(_Frozen):
 
     With this set, each regional stack builds the image in its region and the
     GPU group launches from it: NVIDIA drivers, the packaged Unreal app from S3,
-    and the streamfleet agent installed offline from a wheelhouse whose lock
-    file pins every dependency by hash. Recipes are immutable: bump `version`
-    to build a new image, deploy, then `streamfleet upgrade` (docs/deploy.md).
+    and the streamfleet agent installed offline from the deployment's wheelhouse
+    (`make wheelhouse`, the one every node boots from), every dependency pinned by
+    hash. Recipes are immutable: bump `version` to build a new image, deploy, then
+    `streamfleet upgrade` (docs/deploy.md).
     """
 
     version: str = Field(default="1.0.0", pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$")
@@ -153,10 +154,6 @@ class GpuImage(_Frozen):
     # A zip of the packaged Linux build (Unreal's "Package Project" output).
     unreal_artifact: str
     unreal_dir: str = Field(default="/opt/streamfleet/renderer", pattern=r"^/[A-Za-z0-9_./-]+$")
-    # A directory with the agent's wheels and `lock_file` (pip --require-hashes format),
-    # relative to the repository root or absolute; staged as a CDK asset.
-    wheelhouse_dir: str = "dist/wheelhouse"
-    lock_file: str = Field(default="requirements.lock", pattern=r"^[A-Za-z0-9_.-]+$")
     build_instance_type: str = "g4dn.xlarge"
     volume_gib: int = Field(default=100, ge=30)
     # Image Builder cron for scheduled rebuilds (OS patches); None: on demand only.

@@ -154,7 +154,7 @@ def signal_requests(stack: Stack, session_id: str) -> int:
     return sum(
         1
         for e in stack.router_log(REGION)
-        if e["path"].endswith("/signal") and e["session"] == session_id
+        if e["path"].endswith("/signal") and e["session_id"] == session_id
     )
 
 

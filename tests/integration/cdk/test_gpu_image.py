@@ -21,7 +21,6 @@ from tests.integration.cdk.helpers import (
     secrets_readable_by_role,
 )
 
-from streamfleet_cdk.components.gpu_image import wheelhouse_path  # isort: skip
 from streamfleet_cdk.components.gpu_image_documents import (  # isort: skip
     agent_document,
     content_hash,
@@ -34,14 +33,7 @@ LICENCE = "streamfleet/maxmind-licence"
 SCHEDULE = "cron(0 4 ? * SUN *)"
 
 
-def wheelhouse(root: Path) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "requirements.lock").write_text("aiohttp==3.10.0 --hash=sha256:" + "0" * 64 + "\n")
-    (root / "streamfleet-0.1.0-py3-none-any.whl").write_bytes(b"PK")
-    return root
-
-
-def config(tmp: Path, geoip: GeoIp) -> DeploymentConfig:
+def config(geoip: GeoIp) -> DeploymentConfig:
     default = DeploymentConfig()
     return DeploymentConfig(
         account="123456789012",
@@ -49,7 +41,6 @@ def config(tmp: Path, geoip: GeoIp) -> DeploymentConfig:
         gpu_image=GpuImage(
             version="1.4.0",
             unreal_artifact=ARTIFACT,
-            wheelhouse_dir=str(wheelhouse(tmp / "wheelhouse")),
             schedule=SCHEDULE,
         ),
         control_plane=default.control_plane.model_copy(update={"geoip": geoip}),
@@ -57,16 +48,18 @@ def config(tmp: Path, geoip: GeoIp) -> DeploymentConfig:
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesized]:
+def app(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Iterator[Synthesized]:
     tmp = tmp_path_factory.mktemp("cdk-image")
-    yield _synthesize(config(tmp, GeoIp(maxmind_secret=LICENCE)), tmp / "out")
+    yield _synthesize(config(GeoIp(maxmind_secret=LICENCE)), tmp / "out", wheelhouse)
 
 
 @pytest.fixture(scope="module")
-def s3_geoip_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesized]:
+def s3_geoip_app(
+    tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path
+) -> Iterator[Synthesized]:
     tmp = tmp_path_factory.mktemp("cdk-geoip-s3")
     geoip = GeoIp(s3_uri="s3://acme-geo/GeoIP2-City.mmdb", refresh="daily")
-    yield _synthesize(config(tmp, geoip), tmp / "out")
+    yield _synthesize(config(geoip), tmp / "out", wheelhouse)
 
 
 @pytest.fixture
@@ -131,7 +124,9 @@ def test_unreal_component_downloads_the_artifact(regional: Template) -> None:
 def test_agent_component_installs_offline_from_the_hashed_wheelhouse(regional: Template) -> None:
     _, props, _ = component(regional, "agent")
     data = flatten(props["Data"])  # the asset's URL is a deploy-time join
-    assert "--no-index" in data and "--require-hashes -r" in data and "requirements.lock" in data
+    assert (
+        "--no-index" in data and "--require-hashes -r" in data and "requirements-agent.txt" in data
+    )
     assert "pip install --no-index --no-deps" in data  # streamfleet itself, from the same asset
     assert "streamfleet agent --help" in data
 
@@ -220,13 +215,6 @@ def test_names_follow_content_so_a_change_is_a_replacement() -> None:
         agent_document("hash-b", "requirements.lock"),
     )
     assert content_hash("1.0.0", a) == content_hash("1.0.0", a) != content_hash("1.0.0", b)
-
-
-def test_a_wheelhouse_without_its_lock_fails_the_synth(tmp_path: Path) -> None:
-    (tmp_path / "streamfleet-0.1.0-py3-none-any.whl").write_bytes(b"PK")
-    image = GpuImage(unreal_artifact=ARTIFACT, wheelhouse_dir=str(tmp_path))
-    with pytest.raises(ValueError, match=r"requirements\.lock"):
-        wheelhouse_path(image)
 
 
 # ---- geo-IP on the control plane -------------------------------------------------

@@ -50,24 +50,23 @@ async def test_every_body_the_real_clients_exchange_keeps_the_contract(cp: Contr
 
     # The agent registers and reports ready; a browser gets its instance.
     iid, ip = "i-0contract", "127.11.0.9"
+    ready = wire.HeartbeatRequest(instance_id=iid, region=EU, state="ready")
     await agent.register(
-        instance_id=iid, region=EU, private_ip=ip, instance_type="g4dn.xlarge", version="t"
+        wire.RegisterRequest(
+            instance_id=iid, region=EU, private_ip=ip, instance_type="g4dn.xlarge", version="t"
+        )
     )
-    await agent.heartbeat({"instance_id": iid, "region": EU, "state": "ready"})
+    await agent.heartbeat(ready)
     status, view = await cp.create("browser-contract", ip=FRA)
     assert status == 201, view
     events = asyncio.create_task(follow_events(cp, view))
-    answer = await agent.heartbeat({"instance_id": iid, "region": EU, "state": "ready"})
+    answer = await agent.heartbeat(ready)
     assert answer.assignment is not None
     epoch = answer.assignment.epoch
     sid = view["session_id"]
-    await agent.event(
-        {"instance_id": iid, "region": EU, "type": "client_connected", "session_id": sid,
-         "epoch": epoch}
-    )  # fmt: skip
-    await agent.heartbeat(
-        {"instance_id": iid, "region": EU, "state": "streaming", "session_id": sid, "epoch": epoch}
-    )
+    serving = {"instance_id": iid, "region": EU, "session_id": sid, "epoch": epoch}
+    await agent.event(wire.AgentEvent(type="client_connected", **serving))
+    await agent.heartbeat(wire.HeartbeatRequest(state="streaming", **serving))
     assert (await cp.call("GET", f"/v1/sessions/{sid}", token=view["session_secret"]))[0] == 200
 
     # The ops clients read it all.
@@ -84,8 +83,8 @@ async def test_every_body_the_real_clients_exchange_keeps_the_contract(cp: Contr
     assert (await cp.call("DELETE", f"/v1/sessions/{sid}", token=view["session_secret"]))[0] == 200
     followed = await asyncio.wait_for(events, 10)
     assert [v.state for v in followed][-1] == "ended"
-    await agent.event({"instance_id": iid, "region": EU, "type": "ready"})
-    await agent.heartbeat({"instance_id": iid, "region": EU, "state": "ready"})
+    await agent.event(wire.AgentEvent(instance_id=iid, region=EU, type="ready"))
+    await agent.heartbeat(ready)
     status, other = await cp.create("browser-contract-2", ip=FRA)
     assert status in (201, 202), other
     end = await cp.call("POST", f"/v1/admin/sessions/{other['session_id']}/end", token=ADMIN)
@@ -119,10 +118,10 @@ def test_a_broken_answer_is_caught() -> None:
     def ex(status: int, answer: bytes, ctype: str = "application/json") -> Exchange:
         return Exchange("GET", "/v1/pools", "/v1/pools", status, ctype, b"", answer)
 
-    good = wire.PoolsView(regions={}).model_dump_json().encode()
+    good = wire.PoolsView(regions={}, queued_sessions=0).model_dump_json().encode()
     assert violations([ex(200, good)], documented_only=True) == []
-    assert violations([ex(200, b'{"regions": {"eu-central-1": {}}}')])
-    assert violations([ex(200, b'{"regions": {}, "extra": 1}')])
+    assert violations([ex(200, b'{"regions": {"eu-central-1": {}}, "queued_sessions": 0}')])
+    assert violations([ex(200, b'{"regions": {}, "queued_sessions": 0, "extra": 1}')])
     assert violations([ex(418, good)])
     assert violations([ex(201, good)], documented_only=True)
     problem = b'{"type": "t", "title": "x", "status": 403}'

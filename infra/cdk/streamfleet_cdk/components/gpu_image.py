@@ -18,13 +18,10 @@ an SSM parameter.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from aws_cdk import Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_imagebuilder as imagebuilder
-from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from streamfleet_cdk.components.gpu_image_documents import (
@@ -34,20 +31,9 @@ from streamfleet_cdk.components.gpu_image_documents import (
     unreal_document,
 )
 from streamfleet_cdk.components.network import Network, web_egress
-from streamfleet_cdk.components.node_group import REPO_ROOT
+from streamfleet_cdk.components.node_group import AGENT_LOCK, wheelhouse_bundle
 from streamfleet_cdk.config import GpuImage, s3_parts
 from streamfleet_cdk.nag import acknowledge
-
-
-def wheelhouse_path(image: GpuImage) -> Path:
-    """The wheelhouse directory, checked at synth: a deploy never ships a half one."""
-    path = Path(image.wheelhouse_dir)
-    path = path if path.is_absolute() else REPO_ROOT / path
-    if not (path / image.lock_file).is_file():
-        raise ValueError(f"gpu_image.wheelhouse_dir: {path} has no {image.lock_file}")
-    if not list(path.glob("streamfleet-*.whl")):
-        raise ValueError(f"gpu_image.wheelhouse_dir: {path} has no streamfleet-*.whl")
-    return path
 
 
 class GpuImageBuilder(Construct):
@@ -63,7 +49,8 @@ class GpuImageBuilder(Construct):
         super().__init__(scope, id)
         stack = Stack.of(self)
         self.config = image
-        self.wheelhouse = s3_assets.Asset(self, "Wheelhouse", path=str(wheelhouse_path(image)))
+        # The same wheelhouse every node boots from (`make wheelhouse`); the agent role's lock.
+        self.wheelhouse = wheelhouse_bundle(self)
         bucket, key = s3_parts(image.unreal_artifact)
 
         self.role = iam.Role(
@@ -136,9 +123,9 @@ class GpuImageBuilder(Construct):
         agent = component(
             "Agent",
             "agent",
-            agent_document(self.wheelhouse.s3_object_url, image.lock_file),
+            agent_document(self.wheelhouse.s3_object_url, AGENT_LOCK),
             "the streamfleet agent",
-            agent_document(self.wheelhouse.asset_hash, image.lock_file),
+            agent_document(self.wheelhouse.asset_hash, AGENT_LOCK),
         )
         update_linux = stack.format_arn(
             service="imagebuilder",

@@ -28,6 +28,7 @@ REPO_ROOT = Path(__file__).resolve().parents[4]
 # locked dependency as a wheel, and requirements-ROLE.txt pinning all of them by hash.
 DEFAULT_WHEELHOUSE = REPO_ROOT / "dist" / "wheelhouse"
 WHEELHOUSE_ROLES = ("server", "agent")
+AGENT_LOCK = "requirements-agent.txt"
 
 
 def wheelhouse_path(scope: Construct) -> Path:
