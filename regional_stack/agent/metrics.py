@@ -11,6 +11,7 @@ for counters, base units (seconds).
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, get_args
@@ -163,9 +164,21 @@ class AgentMetrics:
         return runner
 
 
+# A stats string longer than this is not parsed (it is only ever a few figures).
+MAX_STATS_DATA_CHARS = 4096
+
+
 def input_to_frame_s(message: Mapping[str, Any]) -> float | None:
-    """Seconds from a `stats` message's `data.inputToFrameMs`, or None if absent or absurd."""
+    """Seconds from a `stats` message's `data.inputToFrameMs`, or None if absent or absurd.
+
+    Epic's protocol types `data` as a string (the library sends it JSON-encoded);
+    older frontends sent an object. Both are read; anything else is ignored."""
     data = message.get("data")
+    if isinstance(data, str) and len(data) <= MAX_STATS_DATA_CHARS:
+        try:
+            data = json.loads(data)
+        except ValueError:
+            return None
     if not isinstance(data, Mapping):
         return None
     ms = data.get("inputToFrameMs")

@@ -74,7 +74,7 @@ function reportLatency(f) {
   if (f.inputToFrameMs === null || f.inputToFrameMs === lastLatencyReport.ms) return;
   if (now - lastLatencyReport.at < REPORT_INTERVAL_MS) return;
   lastLatencyReport = { ms: f.inputToFrameMs, at: now };
-  current?.connection?.reportInputToFrame(f.inputToFrameMs);
+  current?.stream?.reportInputToFrame(f.inputToFrameMs);
 }
 
 function showFigures(f) {

@@ -73,6 +73,16 @@ export class EpicStream {
     this.ps.emitUIInteraction(descriptor);
   }
 
+  /**
+   * Report the input-to-frame latency the page measured to the agent (its
+   * `streamfleet_agent_input_to_frame_seconds`), as a protocol `stats` message
+   * whose `data` is a JSON string, as Epic's protocol types it.
+   */
+  reportInputToFrame(ms) {
+    if (!Number.isFinite(ms)) return;
+    this.ps.signallingProtocol?.sendMessage({ type: "stats", data: JSON.stringify({ inputToFrameMs: ms }) });
+  }
+
   /** Close for good (the user left or the session is over): the library does not retry. */
   close() {
     this.ps.disconnect();

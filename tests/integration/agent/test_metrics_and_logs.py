@@ -77,6 +77,8 @@ async def test_metrics_count_a_session_and_its_log_lines_carry_the_session_id(
         assert first["type"] == "config"
         await ws.send_str(json.dumps({"type": "stats", "data": {"inputToFrameMs": 42}}))
         await ws.send_str(json.dumps({"type": "stats", "data": {"inputToFrameMs": "fast"}}))
+        # Epic's protocol form, as the configurator page sends it: `data` a JSON string.
+        await ws.send_str(json.dumps({"type": "stats", "data": '{"inputToFrameMs": 8}'}))
         await ws.send_str(json.dumps({"type": "listStreamers"}))
         while json.loads((await ws.receive(timeout=10)).data)["type"] != "streamerList":
             pass  # the hub handles a player's messages in order: the stats are in
@@ -92,14 +94,14 @@ async def test_metrics_count_a_session_and_its_log_lines_carry_the_session_id(
             ("streamfleet_agent_session_events_total", (("event", "client_disconnected"),)): 1,
             ("streamfleet_agent_sessions_ended_total", (("reason", "ended_by_control_plane"),)): 1,
             ("streamfleet_agent_sessions_ended_total", (("reason", "idle"),)): 0,
-            ("streamfleet_agent_input_to_frame_seconds_count", ()): 1,
+            ("streamfleet_agent_input_to_frame_seconds_count", ()): 2,
             ("streamfleet_agent_renderer_restarts_total", ()): 1,  # the reset after the session
             ("streamfleet_agent_instance_state", (("state", "ready"),)): 1,
         },
     )
-    assert got["streamfleet_agent_input_to_frame_seconds_sum", ()] == 0.042
+    assert got["streamfleet_agent_input_to_frame_seconds_sum", ()] == 0.05
     offers = (("sender", "player"), ("type", "stats"))
-    assert got["streamfleet_agent_signalling_messages_total", offers] == 2
+    assert got["streamfleet_agent_signalling_messages_total", offers] == 3
 
     story = [e["message"] for e in log_lines(agent) if e.get("session_id") == sid]
     assert story.count("session assigned") == 1

@@ -91,6 +91,11 @@ def test_hooks_count_events_ends_and_players() -> None:
         ({"data": {"inputToFrameMs": True}}, None),
         ({"data": {}}, None),
         ({"data": "x"}, None),
+        # Epic's protocol: `data` is a string, the page JSON-encodes its figures.
+        ({"data": '{"inputToFrameMs": 35}'}, 0.035),
+        ({"data": '{"inputToFrameMs": NaN}'}, None),
+        ({"data": "[1, 2]"}, None),
+        ({"data": '{"inputToFrameMs": 35, "pad": "' + "x" * 5000 + '"}'}, None),
         ({}, None),
     ],
 )
