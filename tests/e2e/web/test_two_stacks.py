@@ -46,14 +46,15 @@ def runtime_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def stacks(tmp_path_factory: pytest.TempPathFactory, runtime_dir: Path) -> Iterator[list[Stack]]:
     env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime_dir)}
     args = ("--regions", REGION, "--pool-size", "1")
+    workdirs = [tmp_path_factory.mktemp(f"up-{n}") for n in range(2)]
     ups = [
-        running_stack(*args, base_port=base, env=env, workdir=tmp_path_factory.mktemp(f"up-{n}"))
-        for n, base in enumerate(two_base_ports())
+        running_stack(*args, base_port=base, env=env, workdir=workdir)
+        for base, workdir in zip(two_base_ports(), workdirs, strict=True)
     ]
     with ExitStack() as exits, ThreadPoolExecutor(2) as pool:
         # Both start at once: their startups (and port use) overlap.
         started = [pool.submit(exits.enter_context, up) for up in ups]
-        yield [Stack(f.result()) for f in started]
+        yield [Stack(f.result(), w) for f, w in zip(started, workdirs, strict=True)]
 
 
 def test_both_stacks_stream_to_a_browser_at_the_same_time(
