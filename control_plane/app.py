@@ -15,7 +15,7 @@ from control_plane.api.context import SERVICES, SETTINGS, Services
 from control_plane.api.metrics import Metrics, metrics_middleware
 from control_plane.api.openapi import build_openapi
 from control_plane.api.problems import problem_middleware
-from control_plane.api.security import cors_middleware
+from control_plane.api.security import cors_middleware, head_middleware
 from control_plane.broker import Broker, RedisClient, as_client
 from control_plane.geo import GeoLocator, parse_networks
 from control_plane.settings import ControlPlaneSettings
@@ -80,7 +80,7 @@ def create_app(settings: ControlPlaneSettings) -> web.Application:
     if missing:
         raise ValueError(f"set {', '.join(missing)} (see `streamfleet control-plane --help`)")
     app = web.Application(
-        middlewares=[metrics_middleware, cors_middleware, problem_middleware],
+        middlewares=[metrics_middleware, cors_middleware, problem_middleware, head_middleware],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from control_plane.broker_settings import BrokerSettings
 from control_plane.settings import ControlPlaneSettings
-from streamfleet.logs import setup_logging
+from streamfleet.logs import describe_invalid, setup_logging
 
 
 def _settings_help() -> str:
@@ -66,20 +66,23 @@ def load_settings(args: argparse.Namespace) -> ControlPlaneSettings:
 
 
 def run(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
     from control_plane.app import create_app
+    from streamfleet.edge import EdgeGuard, run_app
 
     setup_logging("control-plane")
     try:
         settings = load_settings(args)
         app = create_app(settings)
     except (ValidationError, ValueError) as exc:
-        print(f"streamfleet control-plane: bad settings: {exc}", file=sys.stderr)
+        print(f"streamfleet control-plane: bad settings: {describe_invalid(exc)}", file=sys.stderr)
         return 2
     print(
         f"control plane on http://{settings.http_host}:{settings.http_port} (redis {settings.redis_url.split('@')[-1]})",
         flush=True,
     )
-    web.run_app(app, host=settings.http_host, port=settings.http_port, print=None, access_log=None)
+    guard = EdgeGuard(
+        header_timeout_s=settings.header_timeout_s,
+        max_connections_per_ip=settings.max_connections_per_ip,
+    )
+    run_app(app, settings.http_host, settings.http_port, guard)
     return 0

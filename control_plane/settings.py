@@ -116,6 +116,13 @@ class ControlPlaneSettings(BaseSettings):
     )
     rate_limit_per_minute: int = Field(120, ge=1, description="session API requests per client IP")
     max_body_bytes: int = Field(16 * 1024, ge=1024, description="largest request body")
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="a connection must send its request head within this"
+    )
+    body_timeout_s: float = Field(10.0, gt=0, description="a request body must arrive within this")
+    max_connections_per_ip: int = Field(
+        256, ge=1, description="open connections per peer address (raise it behind a proxy)"
+    )
     reaper_interval_s: float = Field(1.0, gt=0, description="how often each replica reaps")
     sse_poll_s: float = Field(0.5, gt=0, description="how often a session's event stream looks")
     web_dir: Path | None = Field(

@@ -92,3 +92,19 @@ def add_json_file(part: str, path: Any) -> logging.Handler:
     if root.level > logging.INFO or root.level == logging.NOTSET:
         root.setLevel(logging.INFO)
     return handler
+
+
+def describe_invalid(exc: Exception) -> str:
+    """A settings or input error for a log line or stderr, without the values given.
+
+    pydantic's own text quotes every bad input; for settings that input may be a
+    secret of the wrong type, so only the field names and the rules are kept.
+    """
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return scrub(str(exc))
+    parts = [
+        f"{'.'.join(str(p) for p in e['loc']) or '(settings)'}: {e['msg']}"
+        for e in errors(include_url=False, include_context=False, include_input=False)
+    ]
+    return f"{len(parts)} invalid setting(s): " + "; ".join(parts)

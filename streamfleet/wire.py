@@ -35,7 +35,18 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class CreateSessionRequest(Strict):
+class StrictRequest(Strict):
+    """A request body: strict types too, so `"yes"` is no bool and `"5"` no int.
+
+    Bodies reach these models parsed by streamfleet.strict_json (finite numbers,
+    unique keys, bounded depth); an enum field takes its value, as JSON spells it
+    and nothing else.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class CreateSessionRequest(StrictRequest):
     client_id: ClientId
     model: ModelName
     configuration: dict[str, Any] = Field(
@@ -88,7 +99,7 @@ class SessionView(BaseModel):
     end_reason: EndReason | None = None
 
 
-class RegisterRequest(Strict):
+class RegisterRequest(StrictRequest):
     instance_id: InstanceId
     region: RegionName
     private_ip: Ipv4
@@ -109,10 +120,10 @@ class RegisterResponse(BaseModel):
     max_duration_s: float = Field(gt=0, description="a connected session ends after this")
 
 
-class HeartbeatRequest(Strict):
+class HeartbeatRequest(StrictRequest):
     instance_id: InstanceId
     region: RegionName
-    state: InstanceState
+    state: Annotated[InstanceState, Field(strict=False)]
     session_id: str | None = Field(None, max_length=64)
     epoch: int | None = Field(None, ge=0)
     health: dict[str, float | int | str | bool | None] = Field(default_factory=dict)
@@ -147,7 +158,7 @@ AgentEventType = Literal[
 ]
 
 
-class AgentEvent(Strict):
+class AgentEvent(StrictRequest):
     instance_id: InstanceId
     region: RegionName
     type: AgentEventType
@@ -156,12 +167,12 @@ class AgentEvent(Strict):
     detail: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
 
 
-class ConstraintRequest(Strict):
+class ConstraintRequest(StrictRequest):
     constrained: bool
     reason: str = Field("", max_length=200)
 
 
-class DrainRequest(Strict):
+class DrainRequest(StrictRequest):
     force: bool = Field(False, description="end its session now (reason drained)")
 
 

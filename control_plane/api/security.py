@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -12,10 +13,18 @@ from control_plane.api.problems import Problem
 from control_plane.geo import client_ip
 
 
+# Every secret we issue (session secrets, admin and agent tokens) is printable
+# ASCII; anything else is no credential of ours and is refused before comparing.
+_CREDENTIAL = re.compile(r"^[\x21-\x7e]{1,512}$")
+# aiohttp decodes the request head as UTF-8 with surrogateescape: a byte that is
+# not UTF-8 arrives as a lone surrogate, which no encoder downstream accepts.
+_NOT_UTF8 = re.compile("[\ud800-\udfff\x00]")
+
+
 def bearer(request: web.Request) -> str:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    if scheme.lower() != "bearer" or not _CREDENTIAL.match(token.strip()):
         raise Problem(
             401, "unauthorized", "Bearer token required", "send Authorization: Bearer <token>",
             headers={"WWW-Authenticate": 'Bearer realm="streamfleet"'},
@@ -24,7 +33,26 @@ def bearer(request: web.Request) -> str:
 
 
 def same_secret(given: str, expected: str) -> bool:
-    return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
+    if not expected or not _CREDENTIAL.match(given):
+        return False
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+@web.middleware
+async def head_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Refuse a request whose path, query or headers are not UTF-8 text (400)."""
+    if _NOT_UTF8.search(request.raw_path) or _NOT_UTF8.search(request.path):
+        raise Problem(400, "invalid-encoding", "Request path is not UTF-8", field="path")
+    for name, value in request.headers.items():
+        if _NOT_UTF8.search(name) or _NOT_UTF8.search(value):
+            field = name if name.isascii() and name.isprintable() else None
+            raise Problem(400, "invalid-encoding", "Header is not UTF-8", field=field)
+    for name, value in request.query.items():
+        if _NOT_UTF8.search(name) or _NOT_UTF8.search(value):
+            raise Problem(400, "invalid-encoding", "Query is not UTF-8", field="query")
+    return await handler(request)
 
 
 def require_admin(request: web.Request) -> None:

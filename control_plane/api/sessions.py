@@ -17,7 +17,7 @@ from control_plane.api.problems import Problem
 from control_plane.api.security import bearer, check_rate_limit, request_client_ip, same_secret
 from control_plane.domain import Placement, Session, UnknownSession
 from control_plane.placement import Site, rank_regions
-from streamfleet import tokens, turn
+from streamfleet import strict_json, tokens, turn
 from streamfleet.lifecycle import EndReason, SessionState
 from streamfleet.wire import CreateSessionRequest, SessionView
 
@@ -36,13 +36,23 @@ def iso(ms: float) -> str:
 
 
 async def read_json(request: web.Request) -> Any:
+    """The body, parsed strictly (streamfleet.strict_json), before any authentication work."""
     if request.content_type != "application/json":
         raise Problem(415, "unsupported-media-type", "Send application/json")
-    raw = await request.read()
+    settings = services(request).settings
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise Problem(400, "invalid-json", "Body is not valid JSON") from None
+        async with asyncio.timeout(settings.body_timeout_s):
+            raw = await request.read()
+    except TimeoutError:
+        late = Problem(408, "request-timeout", "Request body not received in time")
+        late.force_close()  # the rest of the body may still come: this connection is done
+        raise late from None
+    try:
+        return strict_json.loads(raw, max_bytes=settings.max_body_bytes)
+    except strict_json.JsonRefused as exc:
+        raise Problem(
+            400, "invalid-json", "Body is not valid JSON", exc.reason, field=exc.field
+        ) from None
 
 
 def view(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import sys
 
 EPILOG = """\
 All settings come from the environment (prefix STREAMFLEET_AGENT_); the flags
@@ -44,7 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from regional_stack.agent.root import run as run_agent
     from regional_stack.agent.settings import AgentSettings
-    from streamfleet.logs import setup_logging
+    from pydantic import ValidationError
+
+    from streamfleet.logs import describe_invalid, setup_logging
 
     setup_logging("agent", args.log_level)
     overrides = {
@@ -60,7 +63,11 @@ def run(args: argparse.Namespace) -> int:
         }.items()
         if v is not None
     }
-    settings = AgentSettings(**overrides)
+    try:
+        settings = AgentSettings(**overrides)
+    except ValidationError as exc:
+        print(f"streamfleet agent: bad settings: {describe_invalid(exc)}", file=sys.stderr)
+        return 2
 
     async def main() -> None:
         stop = asyncio.Event()

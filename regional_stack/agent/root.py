@@ -30,6 +30,7 @@ from regional_stack.agent.metrics import AgentMetrics
 from regional_stack.agent.settings import AgentSettings
 from regional_stack.agent.signalling import SignallingHub
 from regional_stack.agent.supervisor import RendererSupervisor, render_argv
+from streamfleet.edge import EdgeGuard, EdgeRunner
 
 log = logging.getLogger("streamfleet.agent")
 
@@ -154,7 +155,11 @@ def create_app(
 
 
 async def run(settings: AgentSettings, stop: asyncio.Event) -> None:
-    runner = web.AppRunner(create_app(settings), access_log=None)
+    guard = EdgeGuard(
+        header_timeout_s=settings.header_timeout_s,
+        max_connections_per_ip=settings.max_connections_per_ip,
+    )
+    runner = EdgeRunner(create_app(settings), guard)
     await runner.setup()
     try:
         await web.TCPSite(runner, settings.private_ip, settings.port).start()

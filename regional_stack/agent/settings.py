@@ -60,6 +60,12 @@ class AgentSettings(BaseSettings):
 
     player_assets_dir: str | None = None
 
+    # The player side's edge (streamfleet.edge): a request head must arrive
+    # within this, and one peer (the region's router, a player) holds at most
+    # this many connections.
+    header_timeout_s: float = Field(10.0, gt=0)
+    max_connections_per_ip: int = Field(64, ge=1)
+
     @field_validator("private_ip")
     @classmethod
     def _ipv4(cls, v: str) -> str:
