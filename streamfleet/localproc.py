@@ -98,7 +98,10 @@ class ManagedProcess:
 
     def start(self) -> ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
+        # Owner-only from the first byte: a log may name sessions and instances.
+        log = os.fdopen(
+            os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab"
+        )
         self.popen = subprocess.Popen(
             list(self.argv),
             stdout=log,
@@ -154,11 +157,27 @@ class ManagedProcess:
             pass
 
 
+def write_owner_only(path: Path, text: str) -> Path:
+    """Write text to a file only its owner may read or write, created so from the start."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an older file may have had another mode
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    return path
+
+
 def redis_argv(
-    port: int, workdir: Path, *, cluster: bool = False, persistent: bool = False
+    port: int,
+    workdir: Path,
+    *,
+    cluster: bool = False,
+    persistent: bool = False,
+    config: Path | None = None,
 ) -> list[str]:
     argv = [
         "redis-server",
+        # The password lives in this owner-only file (`requirepass`), never in argv.
+        *([str(config)] if config is not None else []),
         "--port", str(port),
         "--bind", "127.0.0.1",
         "--save", "",
@@ -177,13 +196,16 @@ def redis_argv(
     return argv
 
 
-def redis_ping(port: int) -> bool:
+def redis_ping(port: int, password: str | None = None) -> bool:
+    # redis-cli reads the password from REDISCLI_AUTH: not on its command line.
+    env = {**os.environ, "REDISCLI_AUTH": password} if password else None
     try:
         out = subprocess.run(
             ["redis-cli", "-h", "127.0.0.1", "-p", str(port), "PING"],
             capture_output=True,
             timeout=2,
             check=False,
+            env=env,
         )
     except subprocess.TimeoutExpired:
         return False
@@ -191,15 +213,26 @@ def redis_ping(port: int) -> bool:
 
 
 def start_redis(
-    port: int, workdir: Path, *, cluster: bool = False, persistent: bool = False
+    port: int,
+    workdir: Path,
+    *,
+    cluster: bool = False,
+    persistent: bool = False,
+    password: str | None = None,
 ) -> ManagedProcess:
-    workdir.mkdir(parents=True, exist_ok=True)
+    """A Redis on 127.0.0.1:port; with a password, every client must AUTH."""
+    workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    config = (
+        write_owner_only(workdir / f"redis-{port}.conf", f"requirepass {password}\n")
+        if password
+        else None
+    )
     proc = ManagedProcess(
         name=f"redis:{port}",
-        argv=redis_argv(port, workdir, cluster=cluster, persistent=persistent),
+        argv=redis_argv(port, workdir, cluster=cluster, persistent=persistent, config=config),
         log_path=workdir / f"redis-{port}.log",
     ).start()
-    proc.wait_ready(lambda: port_open("127.0.0.1", port) and redis_ping(port))
+    proc.wait_ready(lambda: port_open("127.0.0.1", port) and redis_ping(port, password))
     return proc
 
 

@@ -119,7 +119,15 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"streamfleet up: {exc}", file=sys.stderr)
         return 2
-    workdir.mkdir(parents=True, exist_ok=True)
+    # Owner-only, everything the stack writes (logs, configs, Redis data, nginx
+    # logs): the umask reaches every child, the chmod a --workdir that existed.
+    os.umask(0o077)
+    try:
+        workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        workdir.chmod(0o700)
+    except OSError as exc:
+        print(f"streamfleet up: work folder {workdir}: {exc}", file=sys.stderr)
+        return 2
     add_json_file("up", workdir / "launcher.log")
     say(f"streamfleet up: {len(plan.regions)} region(s), work folder {workdir}")
     stack = LocalStack(plan, say)

@@ -66,7 +66,9 @@ class LocalStack:
         self.say = progress
         self.core: list[tuple[ManagedProcess, Callable[[], ManagedProcess]]] = []
         self.fleet = Fleet(plan, f"http://127.0.0.1:{plan.moto_port}")
-        self.redis_url = plan.redis_url or f"redis://127.0.0.1:{plan.redis_port}/0"
+        self.redis_url = (
+            plan.redis_url or f"redis://:{plan.redis_password}@127.0.0.1:{plan.redis_port}/0"
+        )
         self.prometheus = PrometheusSetup(plan) if plan.prometheus else None
         self.started = False  # until the warm pools are ready
 
@@ -116,7 +118,9 @@ class LocalStack:
         self.check_ports()
         if p.redis_url is None:
             self.say(f"starting redis on 127.0.0.1:{p.redis_port}")
-            self._keep(lambda: start_redis(p.redis_port, work / "redis"))
+            self._keep(
+                lambda: start_redis(p.redis_port, work / "redis", password=p.redis_password)
+            )
         else:
             self.say(f"using redis at {p.redis_url.split('@')[-1]}")
         self.say(f"starting moto (local AWS) on 127.0.0.1:{p.moto_port}")

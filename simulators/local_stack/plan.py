@@ -78,6 +78,8 @@ class StackPlan:
     token_key: str = field(default_factory=lambda: b64url_encode(secrets.token_bytes(32)))
     turn_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    # The local Redis requires it (written to an owner-only config file).
+    redis_password: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     agent_secrets: dict[str, str] = field(default_factory=dict)
 
     @property
