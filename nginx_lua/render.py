@@ -28,7 +28,9 @@ from streamfleet.tokens import parse_keyring
 from streamfleet.wire import RegionName
 
 _PLACEHOLDER = re.compile(r"\{\{([a-z_]+)\}\}")
-_LUA_MODULES = ("cache", "hmac", "ipv4", "keys", "metrics", "router", "token", "testapi")
+_LUA_MODULES = (
+    "cache", "hmac", "ipv4", "keys", "metrics", "redact", "router", "token", "testapi",
+)  # fmt: skip
 _NGINX_SIZE = re.compile(r"[1-9][0-9]{0,5}[km]?")
 _NGINX_TIME = re.compile(r"[1-9][0-9]{0,5}(ms|s|m|h)")
 

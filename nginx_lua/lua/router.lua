@@ -8,6 +8,7 @@
 local cache_mod = require("streamfleet.cache")
 local ipv4 = require("streamfleet.ipv4")
 local keys_mod = require("streamfleet.keys")
+local redact = require("streamfleet.redact")
 local token_mod = require("streamfleet.token")
 
 local ngx = ngx
@@ -157,6 +158,9 @@ function _M.access()
     local qpos = find(uri, "?", 1, true)
     local path = qpos and sub(uri, 1, qpos - 1) or uri
     local query = qpos and sub(uri, qpos + 1) or ""
+    -- From here on nginx's own copy of the request line shows `token=***`:
+    -- the error log writes that line on any upstream error (streamfleet.redact).
+    redact.mask_request()
 
     local ip, rest = match(path, "^/i/([^/]*)(.*)$")
     if not ip then
