@@ -20,6 +20,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from streamfleet import strict_json
+
 PROTOCOL_VERSION = "1.3.0"
 MAX_MESSAGE_BYTES = 64 * 1024
 # streamfleet's own streamer -> agent message: the renderer received user input.
@@ -59,9 +61,10 @@ def parse(text: str | bytes, allowed: frozenset[str]) -> Message:
     if len(text) > MAX_MESSAGE_BYTES:
         raise ProtocolError("message too large")
     try:
-        msg = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ProtocolError(f"not JSON: {exc}") from exc
+        # The edge's one strict parser: bounded depth, finite numbers, unique keys.
+        msg = strict_json.loads(text, max_bytes=MAX_MESSAGE_BYTES)
+    except strict_json.JsonRefused as exc:
+        raise ProtocolError(f"not JSON: {exc.reason}") from None
     if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
         raise ProtocolError("not a message object with a string 'type'")
     kind = msg["type"]

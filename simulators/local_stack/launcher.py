@@ -60,6 +60,12 @@ def web_dir() -> Path:
     raise FileNotFoundError("the web pages (package streamfleet_web) are not installed")
 
 
+def redact_url(url: str) -> str:
+    """url without the credentials before its host."""
+    scheme, sep, rest = url.partition("://")
+    return scheme + sep + rest.split("@")[-1] if sep else url
+
+
 class LocalStack:
     def __init__(self, plan: StackPlan, progress: Progress) -> None:
         self.plan = plan
@@ -259,7 +265,8 @@ class LocalStack:
             "admin_token": p.admin_token,
             "regions": {r.name: r.router_url for r in p.regions},
             "turn": {r.name: f"turn:127.0.0.1:{r.turn_port}?transport=udp" for r in p.regions},
-            "redis_url": self.redis_url,
+            # Without its password (that stays in the owner-only redis config file).
+            "redis_url": redact_url(self.redis_url),
             "moto_url": f"http://127.0.0.1:{p.moto_port}",
             "workdir": str(p.workdir),
             "demo_visit_from": p.demo_visit_from,

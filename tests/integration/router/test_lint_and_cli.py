@@ -43,7 +43,7 @@ def test_router_config_renders_a_runnable_prefix(tmp_path: Path) -> None:
     assert '"127.13.0.0/16"' in conf and "listen 127.0.0.1:18013" in conf
     assert "/_test/" not in conf
     assert sorted(p.name for p in (prefix / "lua" / "streamfleet").iterdir()) == [
-        "cache.lua", "hmac.lua", "ipv4.lua", "keys.lua", "metrics.lua", "router.lua", "testapi.lua", "token.lua",
+        "cache.lua", "hmac.lua", "ipv4.lua", "keys.lua", "metrics.lua", "redact.lua", "router.lua", "testapi.lua", "token.lua",
     ]  # fmt: skip
     # nginx itself accepts the rendered file (the start itself is tested by the fixtures).
     test = subprocess.run(
