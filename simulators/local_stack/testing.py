@@ -91,7 +91,8 @@ def running_stack(
     workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / "up.log"
     base = base_port or free_base_port()
-    with log_path.open("wb") as log:
+    # Owner-only like everything of the stack: the transcript shows the admin token.
+    with os.fdopen(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as log:
         proc = subprocess.Popen(
             [*command, "up", "--base-port", str(base), "--workdir", str(workdir), *args],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=cwd,
