@@ -120,7 +120,12 @@ class EdgeHandler(RequestHandler):
     ) -> web.StreamResponse:
         if request.writer.output_size > 0:
             raise ConnectionError("response already started; cannot answer the error")
-        if status >= 500:
+        if isinstance(exc, ConnectionError):
+            # The client went away mid-request (a cut-off body): nobody to answer.
+            log.debug("client went away mid-request")
+            text = problem_text(400, "bad-request", "Request cut off")
+            status = 400
+        elif status >= 500:
             # A bug, not input: logged with its trace (problem_middleware answers
             # handler errors itself, so this is aiohttp's own last resort).
             log.error("unhandled error answering a request", exc_info=exc)

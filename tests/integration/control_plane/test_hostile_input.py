@@ -290,3 +290,22 @@ def test_one_peer_holds_at_most_its_cap_of_connections(plane: Plane) -> None:
             time.sleep(0.1)
     else:
         pytest.fail("the cap was not released")
+
+
+@pytest.mark.parametrize(
+    "partial",
+    [
+        b"GET /v1/po",
+        b"POST /v1/sessions HTTP/1.1\r\nHost: cp\r\nContent-Type: application/json\r\n",
+        b"POST /v1/sessions HTTP/1.1\r\nHost: cp\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 100\r\n\r\n{\"client_id\":",
+        b"POST /v1/agents/events HTTP/1.1\r\nHost: cp\r\nTransfer-Encoding: chunked\r\n"
+        b"Content-Type: application/json\r\n\r\n10\r\n{\"type\":",
+    ],
+)
+def test_partial_requests_cut_off_leave_no_trace(plane: Plane, partial: bytes) -> None:
+    for _ in range(20):
+        with socket.create_connection(("127.0.0.1", plane.port), timeout=5) as sock:
+            sock.sendall(partial)  # and gone
+    assert requests.get(plane.url + "/healthz", timeout=5).status_code == 200
+    # The module fixture asserts no traceback and no error line at the end.
