@@ -22,7 +22,7 @@ import logging
 import signal
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
@@ -81,7 +81,7 @@ class EdgeHandler(RequestHandler):
         ip = str(peer[0]) if peer else "unknown"
         if not self._guard.admit(ip):
             log.debug("connection refused: too many from one peer")
-            transport.abort()  # never parsed; connection_lost finds nothing to undo
+            cast(asyncio.Transport, transport).abort()  # never parsed: nothing to undo
             return
         self._peer_ip = ip
         super().connection_made(transport)

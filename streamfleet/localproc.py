@@ -99,9 +99,7 @@ class ManagedProcess:
     def start(self) -> ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         # Owner-only from the first byte: a log may name sessions and instances.
-        log = os.fdopen(
-            os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab"
-        )
+        log = os.fdopen(os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
         self.popen = subprocess.Popen(
             list(self.argv),
             stdout=log,

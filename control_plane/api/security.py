@@ -12,7 +12,6 @@ from control_plane.api.context import SERVICES, services
 from control_plane.api.problems import Problem
 from control_plane.geo import client_ip
 
-
 # Every secret we issue (session secrets, admin and agent tokens) is printable
 # ASCII; anything else is no credential of ours and is refused before comparing.
 _CREDENTIAL = re.compile(r"^[\x21-\x7e]{1,512}$")

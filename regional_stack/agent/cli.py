@@ -43,10 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from regional_stack.agent.root import run as run_agent
-    from regional_stack.agent.settings import AgentSettings
     from pydantic import ValidationError
 
+    from regional_stack.agent.root import run as run_agent
+    from regional_stack.agent.settings import AgentSettings
     from streamfleet.logs import describe_invalid, setup_logging
 
     setup_logging("agent", args.log_level)

@@ -124,9 +124,7 @@ class LocalStack:
         self.check_ports()
         if p.redis_url is None:
             self.say(f"starting redis on 127.0.0.1:{p.redis_port}")
-            self._keep(
-                lambda: start_redis(p.redis_port, work / "redis", password=p.redis_password)
-            )
+            self._keep(lambda: start_redis(p.redis_port, work / "redis", password=p.redis_password))
         else:
             self.say(f"using redis at {p.redis_url.split('@')[-1]}")
         self.say(f"starting moto (local AWS) on 127.0.0.1:{p.moto_port}")

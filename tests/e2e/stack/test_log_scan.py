@@ -74,7 +74,9 @@ def environ_secrets(pids: set[int]) -> set[str]:
     return {s for s in found if len(s) >= 16}
 
 
-async def wait_connectable(http: aiohttp.ClientSession, url: str) -> aiohttp.ClientWebSocketResponse:
+async def wait_connectable(
+    http: aiohttp.ClientSession, url: str
+) -> aiohttp.ClientWebSocketResponse:
     """The agent refuses a second player until it has seen the first one leave."""
     deadline = time.monotonic() + 20
     while True:
@@ -150,11 +152,13 @@ def token_keys(pids: set[int]) -> dict[str, bytes]:
     raise AssertionError("no process of the stack has STREAMFLEET_TOKEN_KEYS")
 
 
-def reach_a_gone_instance(info: dict[str, Any], session: dict[str, Any], keys: dict[str, bytes]) -> str:
+def reach_a_gone_instance(
+    info: dict[str, Any], session: dict[str, Any], keys: dict[str, bytes]
+) -> str:
     """A valid token for an instance that is gone: nginx logs the upstream error
     with the request line, which is where a token in the URL used to leak."""
     router = info["regions"][REGION].rstrip("/")
-    ip = ".".join(session["stream"]["url"].split("/i/")[1].split("/")[0].split(".")[:3] + ["250"])
+    ip = ".".join([*session["stream"]["url"].split("/i/")[1].split("/")[0].split(".")[:3], "250"])
     kid, key = next(iter(keys.items()))
     claims = StreamClaims(session["session_id"], "i-gone0000000", ip, 1, int(time.time()) + 300)
     token = sign(claims, kid=kid, key=key)

@@ -45,9 +45,7 @@ async def test_hostile_http_at_the_agent(
     start_control_plane: ControlPlaneFactory, start_agent: AgentFactory
 ) -> None:
     cp = await start_control_plane()
-    agent = await start_agent(
-        cp, header_timeout_s=HEAD_TIMEOUT_S, max_connections_per_ip=PER_IP
-    )
+    agent = await start_agent(cp, header_timeout_s=HEAD_TIMEOUT_S, max_connections_per_ip=PER_IP)
     # Broken HTTP: a problem, nothing echoed, nothing logged above debug.
     for data in (
         b"GET /" + MARK + b" HTTP/9.9\r\n\r\n",
@@ -78,7 +76,9 @@ async def test_hostile_http_at_the_agent(
         for s in socks:
             s.close()
     # One peer holds at most PER_IP connections; the next is closed unanswered.
-    held = [socket.create_connection((agent.private_ip, agent.port), timeout=5) for _ in range(PER_IP)]
+    held = [
+        socket.create_connection((agent.private_ip, agent.port), timeout=5) for _ in range(PER_IP)
+    ]
     try:
         await asyncio.sleep(0.2)
         extra = await asyncio.to_thread(exchange, agent, b"GET /healthz HTTP/1.1\r\n\r\n")

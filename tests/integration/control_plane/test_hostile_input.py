@@ -229,7 +229,7 @@ SECRET_PART = "ZZsecretZZ" * 3
 )  # fmt: skip
 def test_http_parser_errors_are_problems_that_echo_nothing(plane: Plane, data: bytes) -> None:
     answer = plane.raw(data)
-    status, headers, body = head_and_body(answer)
+    status, headers, _body = head_and_body(answer)
     assert 400 <= status < 500, answer[:300]
     assert headers["content-type"].startswith("application/problem+json")
     assert SECRET_PART[:8].encode() not in answer
@@ -257,7 +257,7 @@ def test_a_slow_body_is_answered_408(plane: Plane) -> None:
     with socket.create_connection(("127.0.0.1", plane.port), timeout=10) as sock:
         sock.sendall(
             b"POST /v1/sessions HTTP/1.1\r\nHost: cp\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 100\r\n\r\n{\"client_id\""
+            b'Content-Length: 100\r\n\r\n{"client_id"'
         )
         started = time.monotonic()
         status, headers, _ = head_and_body(read_all(sock))
@@ -298,9 +298,9 @@ def test_one_peer_holds_at_most_its_cap_of_connections(plane: Plane) -> None:
         b"GET /v1/po",
         b"POST /v1/sessions HTTP/1.1\r\nHost: cp\r\nContent-Type: application/json\r\n",
         b"POST /v1/sessions HTTP/1.1\r\nHost: cp\r\nContent-Type: application/json\r\n"
-        b"Content-Length: 100\r\n\r\n{\"client_id\":",
+        b'Content-Length: 100\r\n\r\n{"client_id":',
         b"POST /v1/agents/events HTTP/1.1\r\nHost: cp\r\nTransfer-Encoding: chunked\r\n"
-        b"Content-Type: application/json\r\n\r\n10\r\n{\"type\":",
+        b'Content-Type: application/json\r\n\r\n10\r\n{"type":',
     ],
 )
 def test_partial_requests_cut_off_leave_no_trace(plane: Plane, partial: bytes) -> None:
