@@ -6,7 +6,10 @@ player never holds a socket; docs/pixel-streaming.md lists them.
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -14,9 +17,15 @@ from regional_stack.agent import ice
 from regional_stack.agent.context import Agent, agent_of
 from regional_stack.agent.lifecycle import Verdict
 from regional_stack.signalling.messages import MAX_MESSAGE_BYTES
+from streamfleet.edge import PROBLEM, problem_text
 from streamfleet.tokens import TokenError, verify
 
 log = logging.getLogger("streamfleet.agent.handlers")
+
+
+def problem(status: int, kind: str, title: str, detail: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(problem_text(status, kind, title, detail))
+    return body
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -70,4 +79,22 @@ def _refused(
     """Counted by kind and logged (with the session when the token named one), then refused."""
     agent.metrics.player(kind)
     log.info("player refused: %s", kind, extra={"session_id": session_id, "status": status})
-    return web.json_response({"error": kind, "detail": detail}, status=status)
+    body = {**problem(status, kind.replace("_", "-"), "Stream refused", detail), "field": "token"}
+    body["error"] = kind  # the refusal's code, as docs/pixel-streaming.md lists them
+    return web.json_response(body, status=status, content_type=PROBLEM)
+
+
+@web.middleware
+async def problem_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """aiohttp's own refusals (404, 405, ...) as problem+json, like every other error."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        kind = "not-found" if exc.status == 404 else "http-error"
+        return web.json_response(
+            problem(exc.status, kind, exc.reason), status=exc.status, content_type=PROBLEM
+        )

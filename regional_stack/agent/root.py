@@ -135,7 +135,7 @@ async def _close_sockets(app: web.Application) -> None:
 def create_app(
     settings: AgentSettings, *, clock: Callable[[], float] = time.time
 ) -> web.Application:
-    app = web.Application()
+    app = web.Application(middlewares=[handlers.problem_middleware])
     app[SETTINGS] = settings
     app[CLOCK] = clock
     app.cleanup_ctx.append(_agent_ctx)

@@ -55,6 +55,11 @@ async def test_hostile_http_at_the_agent(
         answer = await asyncio.to_thread(exchange, agent, data)
         assert 400 <= status_of(answer) < 500 and b"application/problem+json" in answer
         assert MARK not in answer
+    # aiohttp's own refusals are problems too.
+    for request in (b"GET /nope HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+                    b"DELETE /signal HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"):  # fmt: skip
+        answer = await asyncio.to_thread(exchange, agent, request)
+        assert status_of(answer) in (404, 405) and b"application/problem+json" in answer
     # A stream token that is not UTF-8 (or not ASCII) is refused, never a 500.
     for token in (b"\xff\xfe\xfd", b"caf\xc3\xa9", b"\x80" * 600):
         request = (
