@@ -11,7 +11,6 @@ for counters, base units (seconds).
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, get_args
@@ -23,6 +22,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 from regional_stack.agent.lifecycle import ENDED_BY_CONTROL_PLANE
+from streamfleet import strict_json
 from streamfleet.lifecycle import EndReason, InstanceState
 from streamfleet.wire import AgentEventType
 
@@ -176,8 +176,8 @@ def input_to_frame_s(message: Mapping[str, Any]) -> float | None:
     data = message.get("data")
     if isinstance(data, str) and len(data) <= MAX_STATS_DATA_CHARS:
         try:
-            data = json.loads(data)
-        except ValueError:
+            data = strict_json.loads(data, max_bytes=MAX_STATS_DATA_CHARS * 4)
+        except strict_json.JsonRefused:  # deep, non-finite, duplicated: not a figure
             return None
     if not isinstance(data, Mapping):
         return None

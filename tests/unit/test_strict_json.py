@@ -52,3 +52,11 @@ def test_a_deep_signalling_frame_is_a_protocol_error_not_a_crash() -> None:
         messages.parse("[" * 20000 + "]" * 20000, messages.PLAYER_TYPES)
     with pytest.raises(messages.ProtocolError):
         messages.parse('{"type":"ping","type":"offer"}', messages.PLAYER_TYPES)
+
+
+def test_a_deep_stats_string_is_ignored_not_a_crash() -> None:
+    from regional_stack.agent.metrics import input_to_frame_s
+
+    assert input_to_frame_s({"data": "[" * 2000 + "]" * 2000}) is None
+    assert input_to_frame_s({"data": '{"inputToFrameMs": NaN}'}) is None
+    assert input_to_frame_s({"data": '{"inputToFrameMs": 42}'}) == 0.042
