@@ -20,3 +20,9 @@ umask 022
   --listen "0.0.0.0:@@ROUTER_PORT@@" --region-cidr "@@REGION_CIDR@@" --agent-port "@@AGENT_PORT@@" \
   --access-log /var/log/streamfleet/router-access.log --error-log /var/log/streamfleet/router-error.log
 /usr/sbin/nginx -t -q -p /run/streamfleet/router -c /run/streamfleet/router/conf/nginx.conf
+# Owner-only logs: nginx writes the request line of errors it meets before the
+# access handler masks tokens (docs/security.md); the master (root) opens them.
+for log in /var/log/streamfleet/router-access.log /var/log/streamfleet/router-error.log; do
+  touch "$log"
+  chmod 0600 "$log"
+done
