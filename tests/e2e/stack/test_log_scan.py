@@ -239,3 +239,11 @@ def test_no_secret_in_logs_argv_metrics_or_readable_files(stack: dict[str, Any])
     for name, text in metrics_texts(stack, ips).items():
         found += leaks(f"/metrics of {name}", text)
     assert found == [], "secrets leaked:\n" + "\n".join(found)
+
+
+def test_the_stacks_redis_requires_its_password(stack: dict[str, Any]) -> None:
+    assert "@" not in stack["redis_url"]  # READY shows no password
+    port = int(stack["redis_url"].rsplit(":", 1)[1].split("/")[0])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"*2\r\n$3\r\nGET\r\n$1\r\nx\r\n")
+        assert sock.recv(200).startswith(b"-NOAUTH")
