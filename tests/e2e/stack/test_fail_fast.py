@@ -12,12 +12,25 @@ from simulators.local_stack.plan import AGENT_PORT_OFFSET
 from simulators.local_stack.testing import descendants, free_base_port
 
 
+def block_first_agent_address() -> tuple[int, socket.socket]:
+    """A free base port whose first eu-central-1 agent address we hold, before the stack
+    starts. Other stacks on this host use the same instance addresses on their own
+    ports, so a block free on 127.0.0.1 may still be taken there: try another block."""
+    for _ in range(20):
+        base = free_base_port()
+        blocker = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            blocker.bind(("127.11.0.1", base + AGENT_PORT_OFFSET))
+        except OSError:
+            blocker.close()
+            continue
+        blocker.listen()
+        return base, blocker
+    raise RuntimeError("no base port whose first agent address is free")
+
+
 def test_an_agent_that_cannot_bind_fails_up_fast_with_its_name_and_log(tmp_path: Path) -> None:
-    base = free_base_port()
-    # The first eu-central-1 instance's agent address, taken before the stack starts.
-    blocker = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    blocker.bind(("127.11.0.1", base + AGENT_PORT_OFFSET))
-    blocker.listen()
+    base, blocker = block_first_agent_address()
     started = time.monotonic()
     try:
         proc = subprocess.Popen(
