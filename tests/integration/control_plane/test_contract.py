@@ -49,24 +49,45 @@ async def test_every_body_the_real_clients_exchange_keeps_the_contract(cp: Contr
     pool = HttpControlPlane(cp.url, ADMIN)
 
     # The agent registers and reports ready; a browser gets its instance.
-    iid, ip = "i-0contract", "127.11.0.9"
+    iid, ip = cp.launch(EU)
     await agent.register(
-        instance_id=iid, region=EU, private_ip=ip, instance_type="g4dn.xlarge", version="t"
+        wire.RegisterRequest.model_validate(
+            cp.register_body(EU, iid, ip, instance_type="g4dn.xlarge", version="t")
+        )
     )
-    await agent.heartbeat({"instance_id": iid, "region": EU, "state": "ready"})
+    await agent.heartbeat(
+        wire.HeartbeatRequest.model_validate({"instance_id": iid, "region": EU, "state": "ready"})
+    )
     status, view = await cp.create("browser-contract", ip=FRA)
     assert status == 201, view
     events = asyncio.create_task(follow_events(cp, view))
-    answer = await agent.heartbeat({"instance_id": iid, "region": EU, "state": "ready"})
+    answer = await agent.heartbeat(
+        wire.HeartbeatRequest.model_validate({"instance_id": iid, "region": EU, "state": "ready"})
+    )
     assert answer.assignment is not None
     epoch = answer.assignment.epoch
     sid = view["session_id"]
     await agent.event(
-        {"instance_id": iid, "region": EU, "type": "client_connected", "session_id": sid,
-         "epoch": epoch}
-    )  # fmt: skip
+        wire.AgentEvent.model_validate(
+            {
+                "instance_id": iid,
+                "region": EU,
+                "type": "client_connected",
+                "session_id": sid,
+                "epoch": epoch,
+            }
+        )
+    )
     await agent.heartbeat(
-        {"instance_id": iid, "region": EU, "state": "streaming", "session_id": sid, "epoch": epoch}
+        wire.HeartbeatRequest.model_validate(
+            {
+                "instance_id": iid,
+                "region": EU,
+                "state": "streaming",
+                "session_id": sid,
+                "epoch": epoch,
+            }
+        )
     )
     assert (await cp.call("GET", f"/v1/sessions/{sid}", token=view["session_secret"]))[0] == 200
 
@@ -84,8 +105,12 @@ async def test_every_body_the_real_clients_exchange_keeps_the_contract(cp: Contr
     assert (await cp.call("DELETE", f"/v1/sessions/{sid}", token=view["session_secret"]))[0] == 200
     followed = await asyncio.wait_for(events, 10)
     assert [v.state for v in followed][-1] == "ended"
-    await agent.event({"instance_id": iid, "region": EU, "type": "ready"})
-    await agent.heartbeat({"instance_id": iid, "region": EU, "state": "ready"})
+    await agent.event(
+        wire.AgentEvent.model_validate({"instance_id": iid, "region": EU, "type": "ready"})
+    )
+    await agent.heartbeat(
+        wire.HeartbeatRequest.model_validate({"instance_id": iid, "region": EU, "state": "ready"})
+    )
     status, other = await cp.create("browser-contract-2", ip=FRA)
     assert status in (201, 202), other
     end = await cp.call("POST", f"/v1/admin/sessions/{other['session_id']}/end", token=ADMIN)
