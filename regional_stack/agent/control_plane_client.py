@@ -78,9 +78,7 @@ class ControlPlaneClient:
             raise ControlPlaneError(400, f"{path}: unexpected answer: {exc}") from exc
 
     async def register(self, req: RegisterRequest) -> RegisterResponse:
-        answer = await self._call(
-            "/v1/agents/register", req, RegisterResponse, bearer=self._secret
-        )
+        answer = await self._call("/v1/agents/register", req, RegisterResponse, bearer=self._secret)
         self._agent_token = answer.agent_token
         return answer
 
