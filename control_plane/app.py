@@ -10,6 +10,7 @@ from aiohttp import web
 from redis.asyncio.cluster import RedisCluster
 
 from control_plane.api import agents, ops, sessions
+from control_plane.api.attestation import Attestor
 from control_plane.api.background import run_background
 from control_plane.api.context import SERVICES, SETTINGS, Services
 from control_plane.api.metrics import Metrics, metrics_middleware
@@ -17,6 +18,7 @@ from control_plane.api.openapi import build_openapi
 from control_plane.api.problems import problem_middleware
 from control_plane.api.security import cors_middleware, head_middleware
 from control_plane.broker import Broker, RedisClient, as_client
+from control_plane.cloud import Ec2Directory
 from control_plane.geo import GeoLocator, parse_networks
 from control_plane.settings import ControlPlaneSettings
 from streamfleet.wire import Health
@@ -45,6 +47,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         trusted=parse_networks(settings.trusted_proxies),
         keyring=settings.keyring(),
         metrics=metrics,
+        attestor=Attestor(settings, Ec2Directory(settings.ec2_endpoint_url)),
     )
     app[SERVICES] = svc
     stop = asyncio.Event()

@@ -65,6 +65,18 @@ class IpConflict(BrokerError):
     code = "ip_conflict"
 
 
+class NotServed(BrokerError):
+    """An agent reported on a session its instance does not serve."""
+
+    code = "not_served"
+
+
+class NonceMismatch(BrokerError):
+    """A registration of a known instance without the nonce its first one bound (a replay)."""
+
+    code = "nonce_mismatch"
+
+
 class StoreUnavailable(BrokerError):
     """Redis is briefly unreachable, loading or failing over: retry shortly."""
 

@@ -33,6 +33,15 @@ class RegionConfig(BaseModel):
     turn_uris: list[str] = Field(
         default_factory=list, description="turn:host:3478?transport=udp ..."
     )
+    private_cidrs: list[str] = Field(
+        default_factory=list,
+        description="the region's instance subnets: an agent's private IP must lie in one",
+    )
+
+    @field_validator("private_cidrs")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        return [str(ipaddress.ip_network(c)) for c in v]
 
     @field_validator("name")
     @classmethod
@@ -57,6 +66,8 @@ def default_regions() -> list[RegionConfig]:
             lon=lon,
             router_url=f"http://127.0.0.1:{8001 + i}",
             turn_uris=[],
+            # The local stack's loopback /16 of the region (simulators/local_stack/plan.py).
+            private_cidrs=[f"127.{11 + i}.0.0/16"],
         )
         for i, (n, g, lat, lon) in enumerate(rows)
     ]
@@ -99,6 +110,20 @@ class ControlPlaneSettings(BaseSettings):
     turn_secret: SecretStr = Field(SecretStr(""), description="coturn static-auth-secret")
     agent_secrets: dict[str, SecretStr] = Field(
         default_factory=dict, description="JSON object region -> agent shared secret"
+    )
+    agent_identity_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description="JSON object region -> PEM certificate (or public key) the cloud signs "
+        "instance identity documents with (AWS publishes one per region)",
+    )
+    agent_token_key: SecretStr = Field(
+        SecretStr(""), description="base64url key (32+ bytes) of the per-instance agent tokens"
+    )
+    agent_token_ttl_s: float = Field(
+        900.0, ge=30, description="an agent token lives this long; each heartbeat renews it"
+    )
+    ec2_endpoint_url: str | None = Field(
+        None, description="EC2 endpoint the identity check asks (moto locally; unset on AWS)"
     )
     admin_token: SecretStr = Field(SecretStr(""), description="bearer token of the ops API")
     session_max_duration_s: float = Field(
@@ -157,9 +182,12 @@ class ControlPlaneSettings(BaseSettings):
         for name in self.default_region_order:
             if name not in names:
                 raise ValueError(f"default_region_order names unknown region {name}")
-        for name in self.agent_secrets:
+        for name in [*self.agent_secrets, *self.agent_identity_keys]:
             if name not in names:
-                raise ValueError(f"agent_secrets names unknown region {name}")
+                raise ValueError(f"agent_secrets/agent_identity_keys name unknown region {name}")
+        token_key = self.agent_token_key.get_secret_value()
+        if token_key:
+            parse_keyring({"agent": token_key})  # base64url, 32+ bytes
         parse_keyring({k: v.get_secret_value() for k, v in self.token_keys.items()})
         if self.token_signing_kid and self.token_signing_kid not in self.token_keys:
             raise ValueError("token_signing_kid is not in token_keys")
@@ -172,7 +200,7 @@ class ControlPlaneSettings(BaseSettings):
         data = json.loads(self.model_dump_json())
         for name in ("token_keys", "agent_secrets"):
             data[name] = {k: v.get_secret_value() for k, v in getattr(self, name).items()}
-        for name in ("turn_secret", "admin_token"):
+        for name in ("turn_secret", "admin_token", "agent_token_key"):
             data[name] = getattr(self, name).get_secret_value()
         env = {}
         for key, value in data.items():
@@ -193,6 +221,10 @@ class ControlPlaneSettings(BaseSettings):
             missing.append("STREAMFLEET_AGENT_SECRETS")
         if not self.admin_token.get_secret_value():
             missing.append("STREAMFLEET_ADMIN_TOKEN")
+        if not self.agent_token_key.get_secret_value():
+            missing.append("STREAMFLEET_AGENT_TOKEN_KEY")
+        if not self.agent_identity_keys:
+            missing.append("STREAMFLEET_AGENT_IDENTITY_KEYS")
         return missing
 
     @property

@@ -94,11 +94,15 @@ def create_regional_stack(
     max_size: int = 20,
     cidr_second_octet: int = 11,
     warm_pool: bool = True,
+    cidr_prefix: str | None = None,
 ) -> RegionalStack:
-    """Create the region's network, launch template and Auto Scaling group in moto."""
+    """Create the region's network, launch template and Auto Scaling group in moto.
+    `cidr_prefix` ("127.11"): the VPC's first two octets (default 10.<second octet>);
+    the local stack uses the region's loopback /16, so the private IP moto gives an
+    instance is one its agent can listen on."""
     ec2: EC2Client = aws_client("ec2", region, endpoint_url)
     autoscaling: AutoScalingClient = aws_client("autoscaling", region, endpoint_url)
-    prefix = f"10.{cidr_second_octet}"
+    prefix = cidr_prefix or f"10.{cidr_second_octet}"
     vpc_id = ec2.create_vpc(CidrBlock=f"{prefix}.0.0/16")["Vpc"]["VpcId"]
     subnets = tuple(
         ec2.create_subnet(

@@ -100,11 +100,24 @@ class SessionView(BaseModel):
 
 
 class RegisterRequest(StrictRequest):
+    """Bearer: the region's agent secret (a gate only); the proof is the identity document."""
+
     instance_id: InstanceId
     region: RegionName
     private_ip: Ipv4
     instance_type: str = Field("", max_length=64)
     version: str = Field("", max_length=64)
+    identity_document: str = Field(
+        max_length=4096, description="IMDS /latest/dynamic/instance-identity/document, verbatim"
+    )
+    identity_signature: str = Field(
+        max_length=1024, description="IMDS /latest/dynamic/instance-identity/signature (base64)"
+    )
+    nonce: str = Field(
+        pattern=r"^[A-Za-z0-9_-]{32,128}$",
+        description="the agent's own random secret, bound at its first registration; "
+        "every later registration of the instance must repeat it",
+    )
 
 
 class RegisterResponse(BaseModel):
@@ -118,6 +131,8 @@ class RegisterResponse(BaseModel):
     reconnect_window_s: float = Field(gt=0, description="a dropped client may return within this")
     idle_timeout_s: float = Field(gt=0, description="a session without user input ends after this")
     max_duration_s: float = Field(gt=0, description="a connected session ends after this")
+    agent_token: str = Field(description="bearer of this instance's heartbeats and events")
+    agent_token_expires_unix: int
 
 
 class HeartbeatRequest(StrictRequest):
@@ -146,6 +161,8 @@ class HeartbeatResponse(BaseModel):
     state: InstanceState
     assignment: Assignment | None
     commands: list[Literal["drain", "end_session"]]
+    agent_token: str = Field(description="the instance's agent token, renewed")
+    agent_token_expires_unix: int
 
 
 AgentEventType = Literal[

@@ -1,8 +1,17 @@
-"""Agent API (instance agent -> control plane), authenticated per region."""
+"""Agent API (instance agent -> control plane), authenticated per instance.
+
+Register: the region's agent secret gates the call (so anonymous callers cannot
+spend the control plane's EC2 API quota), the cloud-signed identity document
+proves the instance (control_plane/api/attestation.py), and the answer carries
+the instance's agent token. Heartbeats and events carry that token and may act
+only for its instance; events only for the session it serves at the epoch it
+serves. Every refusal comes before any write. docs/agent-identity.md.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
 
 from aiohttp import web
 
@@ -11,6 +20,7 @@ from control_plane.api.problems import Problem
 from control_plane.api.security import bearer, same_secret
 from control_plane.api.sessions import read_json
 from control_plane.domain import StaleEpoch
+from control_plane.identity import nonce_digest
 from streamfleet.lifecycle import EndReason, InstanceState
 from streamfleet.wire import (
     AgentEvent,
@@ -36,18 +46,33 @@ def authorize_region(request: web.Request, region: str) -> None:
         raise Problem(403, "forbidden", "Not this region's agent secret", field="region")
 
 
+def authorize_instance(request: web.Request, region: str, instance_id: str) -> None:
+    """The bearer is the agent token of exactly this instance of this region."""
+    svc = services(request)
+    if region not in svc.settings.region_names:
+        raise Problem(422, "unknown-region", "Unknown region", region, field="region")
+    svc.attestor.check(bearer(request), instance_id, region, time.time())
+
+
 @routes.post("/v1/agents/register")
 async def register(request: web.Request) -> web.Response:
     svc = services(request)
     req = RegisterRequest.model_validate(await read_json(request))
     authorize_region(request, req.region)
+    await svc.attestor.attest(req)
     state = await svc.broker.register_instance(
         req.region,
         req.instance_id,
         req.private_ip,
         instance_type=req.instance_type,
         version=req.version,
+        nonce_digest=nonce_digest(req.nonce),
     )
+    token, expires = svc.attestor.issue(req.instance_id, req.region, time.time())
+    log.info(
+        "instance registered", extra={"region": req.region, "instance_id": req.instance_id,
+                                      "state": state.value},
+    )  # fmt: skip
     body = RegisterResponse(
         instance_id=req.instance_id,
         state=state,
@@ -56,6 +81,8 @@ async def register(request: web.Request) -> web.Response:
         reconnect_window_s=svc.settings.broker.reconnect_window_s,
         idle_timeout_s=svc.settings.session_idle_timeout_s,
         max_duration_s=svc.settings.session_max_duration_s,
+        agent_token=token,
+        agent_token_expires_unix=expires,
     )
     return web.json_response(body.model_dump(mode="json"))
 
@@ -64,7 +91,7 @@ async def register(request: web.Request) -> web.Response:
 async def heartbeat(request: web.Request) -> web.Response:
     svc = services(request)
     req = HeartbeatRequest.model_validate(await read_json(request))
-    authorize_region(request, req.region)
+    authorize_instance(request, req.region, req.instance_id)
     reply = await svc.broker.heartbeat(
         req.region, req.instance_id, req.state, req.session_id, req.epoch
     )
@@ -74,8 +101,13 @@ async def heartbeat(request: web.Request) -> web.Response:
         assignment = Assignment(
             session_id=reply.session_id, epoch=reply.epoch, claim_expires_unix=claim
         )
+    token, expires = svc.attestor.issue(req.instance_id, req.region, time.time())
     body = HeartbeatResponse(
-        state=reply.state, assignment=assignment, commands=list(reply.commands)
+        state=reply.state,
+        assignment=assignment,
+        commands=list(reply.commands),
+        agent_token=token,
+        agent_token_expires_unix=expires,
     )
     return web.json_response(body.model_dump(mode="json"))
 
@@ -84,7 +116,7 @@ async def heartbeat(request: web.Request) -> web.Response:
 async def event(request: web.Request) -> web.Response:
     svc = services(request)
     ev = AgentEvent.model_validate(await read_json(request))
-    authorize_region(request, ev.region)
+    authorize_instance(request, ev.region, ev.instance_id)
     b = svc.broker
     if ev.type == "ready":
         await b.mark_ready(ev.region, ev.instance_id)
@@ -96,6 +128,7 @@ async def event(request: web.Request) -> web.Response:
             "session_id and epoch are required for this event",
             field="session_id",
         )
+    served_by = (ev.region, ev.instance_id)
     try:
         if ev.type in ("client_connected", "client_reconnected", "client_disconnected"):
             connected = ev.type != "client_disconnected"
@@ -109,13 +142,17 @@ async def event(request: web.Request) -> web.Response:
                 raise Problem(
                     422, "validation", "detail.reason must be an end reason", field="detail.reason"
                 )
-            ended = await b.end_session(ev.session_id, EndReason(reason_text), epoch=ev.epoch)
+            ended = await b.end_session(
+                ev.session_id, EndReason(reason_text), epoch=ev.epoch, served_by=served_by
+            )
             if ended.ended_now:
                 _log_session(ev, "ended", reason_text)
         elif ev.type == "renderer_crashed":
             # The renderer's state is gone with it: for the session that is the
             # instance lost (the client may be re-placed with the same configuration).
-            ended = await b.end_session(ev.session_id, EndReason.INSTANCE_LOST, epoch=ev.epoch)
+            ended = await b.end_session(
+                ev.session_id, EndReason.INSTANCE_LOST, epoch=ev.epoch, served_by=served_by
+            )
             if ended.ended_now:
                 _log_session(ev, "ended", EndReason.INSTANCE_LOST.value)
     except StaleEpoch as exc:

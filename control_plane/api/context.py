@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from control_plane.api.attestation import Attestor
 from control_plane.broker import Broker
 from control_plane.domain import RegionSnapshot
 from control_plane.geo import GeoLocator, Network
@@ -26,6 +27,7 @@ class Services:
     trusted: list[Network]
     keyring: dict[str, bytes]
     metrics: Metrics
+    attestor: Attestor
     snapshots: dict[str, RegionSnapshot] = field(default_factory=dict)
 
     @property

@@ -17,6 +17,8 @@ from control_plane.domain import (
     BrokerError,
     InvalidArgument,
     IpConflict,
+    NonceMismatch,
+    NotServed,
     SessionNotLive,
     StaleEpoch,
     StoreUnavailable,
@@ -65,6 +67,8 @@ _BROKER_STATUS: dict[type[BrokerError], tuple[int, str]] = {
     SessionNotLive: (409, "Session has ended"),
     TransitionRefused: (409, "State change not allowed"),
     IpConflict: (409, "Private IP conflict"),
+    NonceMismatch: (403, "Registration nonce differs"),
+    NotServed: (403, "Not this instance's session"),
 }
 
 

@@ -32,12 +32,16 @@ class Instances:
         instance_type: str = "",
         version: str = "",
         ready: bool = False,
+        nonce_digest: str = "",
     ) -> InstanceState:
+        """`nonce_digest`: bound at the first registration, required at every later one."""
         check_instance_id(instance_id)
         if not is_canonical_ipv4(private_ip):
             raise InvalidArgument("private_ip must be a dotted quad", field="private_ip")
         info = json.dumps({"instance_type": instance_type, "version": version})
-        got = await self.store.register(region, instance_id, private_ip, info, ready=ready)
+        got = await self.store.register(
+            region, instance_id, private_ip, info, ready=ready, nonce_digest=nonce_digest
+        )
         await self.settlement.settle(region, [got.bind])
         return got.state
 

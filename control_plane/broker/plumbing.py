@@ -12,7 +12,7 @@ from typing import Any, Protocol, TypeVar, cast
 from redis import exceptions as rx
 
 from control_plane.broker.replies import Raw
-from control_plane.domain import IpConflict, StoreUnavailable, TransitionRefused
+from control_plane.domain import IpConflict, NonceMismatch, StoreUnavailable, TransitionRefused
 from control_plane.scripts import Scripts
 
 T = TypeVar("T")
@@ -79,6 +79,10 @@ def _refusal(message: str) -> Exception | None:
     if words and words[0] == "IP_CONFLICT":
         return IpConflict(
             " ".join(words[1:]).replace("has", "is registered with"), field="private_ip"
+        )
+    if words and words[0] == "NONCE_MISMATCH":
+        return NonceMismatch(
+            f"{' '.join(words[1:])} was registered with another nonce", field="nonce"
         )
     return None
 

@@ -208,7 +208,8 @@ class Ended:
 
 @dataclass(frozen=True, slots=True)
 class NotEnded:
-    """session_end otherwise: {0, state or 'unknown'/'stale_epoch', prior end reason or ''}."""
+    """session_end otherwise: {0, state or 'unknown'/'stale_epoch'/'not_served', prior end
+    reason or ''}."""
 
     state: str
     prior_reason: EndReason | None

@@ -16,7 +16,7 @@ from control_plane.broker import outbox, replies
 from control_plane.broker.outbox import BindEntry, EndEntry, OutboxEntry
 from control_plane.broker.reads import Reads
 from control_plane.broker.store import Store, ms
-from control_plane.domain import EndResult, StaleEpoch, UnknownSession
+from control_plane.domain import EndResult, NotServed, StaleEpoch, UnknownSession
 from streamfleet.ids import is_session_id
 from streamfleet.lifecycle import EndReason, SessionState
 
@@ -50,14 +50,19 @@ class Settlement:
         *,
         epoch: int | None = None,
         required_state: SessionState | None = None,
+        served_by: tuple[str, str] | None = None,
     ) -> EndResult:
-        """End a live session (idempotent). With `epoch`, only that assignment."""
+        """End a live session (idempotent). With `epoch`, only that assignment; with
+        `served_by` (region, instance id), only if that instance serves it (an agent)."""
         if not is_session_id(session_id):
             raise UnknownSession(f"unknown session {session_id!r}", field="session_id")
-        got = await self.store.end(session_id, reason, epoch, required_state)
+        got = await self.store.end(session_id, reason, epoch, required_state, served_by)
         if isinstance(got, replies.NotEnded):
             if got.state == "unknown":
                 raise UnknownSession(f"unknown session {session_id!r}", field="session_id")
+            if got.state == "not_served":
+                raise NotServed(f"this instance does not serve session {session_id}",
+                                field="session_id")  # fmt: skip
             if got.state == "stale_epoch":
                 raise StaleEpoch(f"session {session_id} is not at epoch {epoch}", field="epoch")
             return EndResult(False, got.session_state, got.prior_reason)

@@ -58,11 +58,11 @@ class Store:
     # -- region scripts -------------------------------------------------------
 
     async def register(
-        self, region: str, iid: str, ip: str, info_json: str, *, ready: bool
+        self, region: str, iid: str, ip: str, info_json: str, *, ready: bool, nonce_digest: str = ""
     ) -> replies.Registered:
         raw = await self._region(
             "region_register", region, iid, ip, info_json, self.now(), "1" if ready else "0",
-            self.claim_ms,
+            self.claim_ms, nonce_digest,
         )  # fmt: skip
         return replies.registered(raw)
 
@@ -158,11 +158,17 @@ class Store:
         return replies.enqueue(raw)
 
     async def end(
-        self, sid: str, reason: EndReason, epoch: int | None, required: SessionState | None
+        self,
+        sid: str,
+        reason: EndReason,
+        epoch: int | None,
+        required: SessionState | None,
+        served_by: tuple[str, str] | None = None,
     ) -> replies.Ended | replies.NotEnded:
+        region, iid = served_by or ("", "")
         raw = await self._session(
             "session_end", sid, reason.value, "" if epoch is None else str(epoch), self.now(),
-            ms(self.settings.ended_retention_s), required.value if required else "",
+            ms(self.settings.ended_retention_s), required.value if required else "", region, iid,
         )  # fmt: skip
         return replies.end(raw)
 

@@ -2,19 +2,41 @@
 -- KEYS: the region keys (keys.py REGION_KEY_NAMES).
 -- ARGV: 1 instance id, 2 private ip, 3 info JSON, 4 now ms ('' = Redis TIME),
 --       5 '1' to register straight into ready (tests, demo), else booting,
---       6 claim TTL ms (used if it is handed a queued session at once).
+--       6 claim TTL ms (used if it is handed a queued session at once),
+--       7 sha256 of the agent's registration nonce ('' = none).
 -- Returns: {state, bind outbox entry or ''}; an error reply TRANSITION for a
 --          terminated instance (ids are never reused), IP_CONFLICT when a live
---          instance re-registers with another private IP (its IP never changes).
+--          instance re-registers with another private IP (its IP never changes)
+--          or the IP is another live instance's, NONCE_MISMATCH when the nonce
+--          differs from the one bound at the first registration. Every check
+--          comes before the first write: a refused registration changes nothing.
 local iid, ip, info = ARGV[1], ARGV[2], ARGV[3]
 local now, as_ready, claim_ms = now_ms(ARGV[4]), ARGV[5] == '1', tonumber(ARGV[6])
+local nonce, nonce_field = ARGV[7] or '', iid .. '|nonce'
 local state = redis.call('HGET', K_STATE, iid)
 if state == 'terminated' then check_move('instance', iid, state, 'booting') end
-if state then
-  local known_ip = redis.call('HGET', K_IP, iid)
-  if known_ip and known_ip ~= ip then
-    return redis.error_reply('IP_CONFLICT instance ' .. iid .. ' has ' .. known_ip)
+local known_ip = state and redis.call('HGET', K_IP, iid)
+if known_ip and known_ip ~= ip then
+  return redis.error_reply('IP_CONFLICT instance ' .. iid .. ' has ' .. known_ip)
+end
+if not known_ip then
+  local all = redis.call('HGETALL', K_IP)
+  for i = 1, #all, 2 do
+    if all[i + 1] == ip and all[i] ~= iid then
+      local other = redis.call('HGET', K_STATE, all[i])
+      if other and other ~= 'terminated' then
+        return redis.error_reply('IP_CONFLICT ' .. ip .. ' has another live instance')
+      end
+    end
   end
+end
+local bound = redis.call('HGET', K_INFO, nonce_field)
+if bound and bound ~= nonce then
+  return redis.error_reply('NONCE_MISMATCH instance ' .. iid)
+end
+if nonce ~= '' and not bound then redis.call('HSET', K_INFO, nonce_field, nonce) end
+if state then
+  if not known_ip then redis.call('HSET', K_IP, iid, ip) end
   redis.call('HSET', K_INFO, iid, info)
   redis.call('ZADD', K_HB, now, iid)
   if state == 'lost' then set_state(iid, 'recycling', now); state = 'recycling' end

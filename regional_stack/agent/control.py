@@ -14,8 +14,11 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
+
 from regional_stack.agent.control_plane_client import ControlPlaneClient, ControlPlaneError
 from regional_stack.agent.effects import EffectRunner
+from regional_stack.agent.identity import ImdsError, fetch_identity, load_nonce
 from regional_stack.agent.lifecycle import AgentCore, Report, Timeouts
 from regional_stack.agent.retry import control_plane_retry
 from regional_stack.agent.settings import AgentSettings
@@ -35,6 +38,7 @@ class ControlLink:
         effects: EffectRunner,
         clock: Callable[[], float],
         health: Callable[[], dict[str, Any]],
+        http: aiohttp.ClientSession,
     ) -> None:
         self._client = client
         self._settings = settings
@@ -42,6 +46,8 @@ class ControlLink:
         self._effects = effects
         self._clock = clock
         self._health = health
+        self._http = http
+        self._nonce = load_nonce(settings.nonce_file)
         self._lock = asyncio.Lock()
         self.registered = False
         self.heartbeat_interval_s = settings.heartbeat_interval_s
@@ -56,15 +62,22 @@ class ControlLink:
 
     async def register(self) -> None:
         s = self._settings
-        req = RegisterRequest(
-            instance_id=s.instance_id,
-            region=s.region,
-            private_ip=s.private_ip,
-            instance_type=s.instance_type,
-            version=s.version,
-        )
         async for attempt in control_plane_retry(forever=True):
             with attempt:
+                try:
+                    identity = await fetch_identity(self._http, s.imds_url)
+                except ImdsError as exc:
+                    raise ControlPlaneError(0, str(exc)) from exc  # retried like one
+                req = RegisterRequest(
+                    instance_id=s.instance_id,
+                    region=s.region,
+                    private_ip=s.private_ip,
+                    instance_type=s.instance_type,
+                    version=s.version,
+                    identity_document=identity.document,
+                    identity_signature=identity.signature,
+                    nonce=self._nonce,
+                )
                 answer = await self._client.register(req)
         self._core.timeouts = Timeouts.from_register(answer)
         self.heartbeat_interval_s = answer.heartbeat_interval_s

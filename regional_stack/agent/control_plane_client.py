@@ -1,9 +1,12 @@
 """Adapter for the control plane's agent API (docs/contracts.md "Agent API").
 
 Bodies are built from and answers parsed with the wire models of
-streamfleet/wire.py, the same ones the control plane validates with. Bearer =
-the region's agent secret. Failures raise `ControlPlaneError`; retrying is the
-caller's business (regional_stack/agent/retry.py).
+streamfleet/wire.py, the same ones the control plane validates with. Bearer:
+the region's agent secret to register (a gate; the identity document is the
+proof), then the instance's own agent token from the registration answer,
+renewed by every heartbeat answer (docs/agent-identity.md). Failures raise
+`ControlPlaneError`; retrying is the caller's business
+(regional_stack/agent/retry.py).
 """
 
 from __future__ import annotations
@@ -42,15 +45,17 @@ class ControlPlaneClient:
     ) -> None:
         self._http = session
         self._base = base_url.rstrip("/")
-        self._headers = {"Authorization": f"Bearer {secret}"}
+        self._secret = secret
+        self._agent_token = ""
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
 
-    async def _post(self, path: str, body: BaseModel) -> Any:
+    async def _post(self, path: str, body: BaseModel, *, bearer: str | None = None) -> Any:
+        token = self._agent_token if bearer is None else bearer
         try:
             async with self._http.post(
                 self._base + path,
                 json=body.model_dump(mode="json"),
-                headers=self._headers,
+                headers={"Authorization": f"Bearer {token}"},
                 timeout=self._timeout,
             ) as resp:
                 if resp.status >= 300:
@@ -62,8 +67,10 @@ class ControlPlaneClient:
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise ControlPlaneError(0, f"{path}: {exc!r}") from exc
 
-    async def _call(self, path: str, body: BaseModel, answer: type[Answer]) -> Answer:
-        data = await self._post(path, body)
+    async def _call(
+        self, path: str, body: BaseModel, answer: type[Answer], *, bearer: str | None = None
+    ) -> Answer:
+        data = await self._post(path, body, bearer=bearer)
         try:
             return answer.model_validate(data)
         except ValidationError as exc:
@@ -71,10 +78,14 @@ class ControlPlaneClient:
             raise ControlPlaneError(400, f"{path}: unexpected answer: {exc}") from exc
 
     async def register(self, req: RegisterRequest) -> RegisterResponse:
-        return await self._call("/v1/agents/register", req, RegisterResponse)
+        answer = await self._call("/v1/agents/register", req, RegisterResponse, bearer=self._secret)
+        self._agent_token = answer.agent_token
+        return answer
 
     async def heartbeat(self, req: HeartbeatRequest) -> HeartbeatResponse:
-        return await self._call("/v1/agents/heartbeat", req, HeartbeatResponse)
+        answer = await self._call("/v1/agents/heartbeat", req, HeartbeatResponse)
+        self._agent_token = answer.agent_token
+        return answer
 
     async def event(self, ev: AgentEvent) -> None:
         await self._post("/v1/agents/events", ev)

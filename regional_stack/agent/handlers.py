@@ -29,13 +29,14 @@ def problem(status: int, kind: str, title: str, detail: str | None = None) -> di
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """Unauthenticated, so it says how the agent is, never whom it serves: no
+    session id, epoch or token (the ops API has those, behind the admin token)."""
     agent = agent_of(request)
     return web.json_response(
         {
             "status": "ok",
-            "instance_id": agent.settings.instance_id,
             "registered": agent.control.registered,
-            **agent.core.heartbeat_fields(),
+            "state": agent.core.heartbeat_fields()["state"],
             **agent.health(),
         }
     )
@@ -51,10 +52,16 @@ async def signal(request: web.Request) -> web.StreamResponse:
     except TokenError as exc:
         return _refused(agent, 401, str(exc.code), exc.detail)
     check = agent.core.check_token(claims, may_refresh=True)
-    if check.verdict is Verdict.REFRESH:
-        # A fresh assignment the periodic heartbeat has not seen yet: ask now,
-        # so the first frame does not wait for the next heartbeat.
-        await agent.control.heartbeat_once()
+    if check.verdict is not Verdict.REFUSE:
+        # Whatever the agent last heard may be seconds old (the session ended, or
+        # was given to someone else, since the last heartbeat): ask the control
+        # plane now, so no ended session's or stale epoch's token reaches the
+        # renderer. A fresh assignment is learnt the same way. If the control
+        # plane cannot answer, nobody is let in (fail closed).
+        if not await agent.control.heartbeat_once():
+            return _refused(
+                agent, 503, "unconfirmed", "cannot confirm the assignment now", claims.session_id
+            )
         check = agent.core.check_token(claims, may_refresh=False)
     if check.verdict is not Verdict.ACCEPT:
         kind = "busy" if check.status == 409 else "not_assigned"

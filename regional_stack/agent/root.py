@@ -83,6 +83,7 @@ def build_agent(
         effects=effects,
         clock=clock,
         health=lambda: agent.health(),
+        http=http,
     )
     agent = Agent(s, clock, s.keyring(), core, hub, supervisor, effects, control, metrics)
     metrics.watch(agent)

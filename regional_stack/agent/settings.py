@@ -25,7 +25,17 @@ class AgentSettings(BaseSettings):
 
     control_plane_url: str = "http://127.0.0.1:8080"
     region: str = "eu-central-1"
-    secret: SecretStr = Field(default=SecretStr(""), description="the region's agent secret")
+    secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="the region's agent secret: gates registration only; the instance "
+        "proves itself with its identity document",
+    )
+    imds_url: str = Field(
+        "http://169.254.169.254", description="instance metadata service (identity document)"
+    )
+    nonce_file: str = Field(
+        "", description="owner-only file keeping the registration nonce across restarts"
+    )
     instance_id: str = "i-local0001"
     private_ip: str = "127.0.0.1"
     port: int = 8700

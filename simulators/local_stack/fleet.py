@@ -1,9 +1,13 @@
 """The fleet simulator: each instance moto runs becomes a real agent process.
 
 moto's instances have no operating system; here an "instance" is an agent
-(plus the renderer stub it supervises) bound to a loopback address in the
-region's /16. When the Auto Scaling group no longer lists an instance (the
-pool manager or a scale-in terminated it), its agent is stopped.
+(plus the renderer stub it supervises) bound to the private IP moto gave it,
+a loopback address of the region's /16 (the local VPCs are loopback ranges).
+Its identity document is signed as the cloud would and served by the
+simulated IMDS; its registration nonce lives in an owner-only file, so a
+restarted agent registers again as the same instance. When the Auto Scaling
+group no longer lists an instance (the pool manager or a scale-in terminated
+it), its agent is stopped.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 
+from simulators.imds import IdentitySigner, LocalImds
 from simulators.local_aws import aws_client, fake_aws_environment
 from simulators.local_stack.failure import ChildFailed
 from simulators.local_stack.plan import RegionPlan, StackPlan
@@ -38,33 +43,34 @@ class Instance:
 class Fleet:
     plan: StackPlan
     moto_url: str
+    signer: IdentitySigner
+    imds: LocalImds | None = None
     instances: dict[str, Instance] = field(default_factory=dict)
     # False while the stack starts: an agent that exits then (e.g. its address is
     # taken) fails `up` at once instead of being restarted into the same error.
     restart_crashed: bool = False
-    _next_index: dict[str, int] = field(default_factory=dict)
-    _free_indexes: dict[str, list[int]] = field(default_factory=dict)
 
-    def _in_service(self, region: str) -> set[str]:
+    def _in_service(self, region: str) -> dict[str, str]:
+        """Instance id -> the private IP moto gave it, for the group's live instances."""
         autoscaling = aws_client("autoscaling", region, self.moto_url)
         groups = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[GROUP])[
             "AutoScalingGroups"
         ]
-        return {
+        ids = [
             i["InstanceId"]
             for g in groups
             for i in g.get("Instances", [])
             if i.get("LifecycleState") in ("InService", "Pending")
+        ]
+        if not ids:
+            return {}
+        ec2 = aws_client("ec2", region, self.moto_url)
+        reservations = ec2.describe_instances(InstanceIds=ids)["Reservations"]
+        return {
+            inst["InstanceId"]: inst["PrivateIpAddress"]
+            for r in reservations
+            for inst in r["Instances"]
         }
-
-    def _ip_for(self, region: RegionPlan) -> tuple[int, str]:
-        free = self._free_indexes.setdefault(region.name, [])
-        if free:
-            n = free.pop(0)
-        else:
-            n = self._next_index.get(region.name, 0)
-            self._next_index[region.name] = n + 1
-        return n, region.instance_ip(n)
 
     def _agent_env(self, region: RegionPlan, instance_id: str, ip: str) -> dict[str, str]:
         p = self.plan
@@ -75,6 +81,10 @@ class Fleet:
                 "STREAMFLEET_AGENT_REGION": region.name,
                 "STREAMFLEET_AGENT_SECRET": p.agent_secrets[region.name],
                 "STREAMFLEET_AGENT_INSTANCE_ID": instance_id,
+                "STREAMFLEET_AGENT_IMDS_URL": self.imds.url_for(instance_id) if self.imds else "",
+                "STREAMFLEET_AGENT_NONCE_FILE": str(
+                    self.plan.workdir / "agents" / f"{instance_id}.nonce"
+                ),
                 "STREAMFLEET_AGENT_PRIVATE_IP": ip,
                 "STREAMFLEET_AGENT_PORT": str(p.agent_port),
                 "STREAMFLEET_AGENT_METRICS_PORT": str(p.agent_metrics_port),
@@ -109,19 +119,16 @@ class Fleet:
                 log.warning("listing %s instances failed: %s", region.name, exc)
                 continue
             mine = {iid for iid, inst in self.instances.items() if inst.region == region.name}
-            for iid in sorted(wanted - mine):
-                _, ip = self._ip_for(region)
+            for iid in sorted(set(wanted) - mine):
+                ip = wanted[iid]
+                # What the cloud signs at launch: the instance's identity document.
+                self.signer.document(iid, region.name, ip)
                 proc = await asyncio.to_thread(self._start_agent, region, iid, ip)
                 self.instances[iid] = Instance(region.name, iid, ip, proc)
                 changes.append(f"{region.name}: instance {iid} running as agent on {ip}")
-            for iid in sorted(mine - wanted):
+            for iid in sorted(mine - set(wanted)):
                 inst = self.instances.pop(iid)
                 await asyncio.to_thread(inst.process.stop)
-                self._free_indexes.setdefault(region.name, []).append(
-                    int(inst.private_ip.split(".")[2]) * 250
-                    + int(inst.private_ip.split(".")[3])
-                    - 1
-                )
                 changes.append(f"{region.name}: instance {iid} terminated, agent stopped")
             for inst in self.instances.values():
                 if inst.region != region.name or inst.process.alive():

@@ -19,6 +19,7 @@ from nginx_lua.process import http_ok, start_nginx, stop_nginx
 from nginx_lua.render import RouterSettings, render_router
 from regional_stack.coturn.local import start_coturn
 from simulators.geoip_db import write_city_db
+from simulators.imds import IdentitySigner, LocalImds
 from simulators.local_aws import create_regional_stack, fake_aws_environment
 from simulators.local_stack.failure import ChildFailed
 from simulators.local_stack.fleet import Fleet
@@ -71,7 +72,11 @@ class LocalStack:
         self.plan = plan
         self.say = progress
         self.core: list[tuple[ManagedProcess, Callable[[], ManagedProcess]]] = []
-        self.fleet = Fleet(plan, f"http://127.0.0.1:{plan.moto_port}")
+        # The cloud's identity-document signer and its metadata service: agents
+        # prove their instance with its documents (docs/agent-identity.md).
+        self.signer = IdentitySigner()
+        self.imds: LocalImds | None = None
+        self.fleet = Fleet(plan, f"http://127.0.0.1:{plan.moto_port}", self.signer)
         self.redis_url = (
             plan.redis_url or f"redis://:{plan.redis_password}@127.0.0.1:{plan.redis_port}/0"
         )
@@ -106,9 +111,15 @@ class LocalStack:
                     lon=r.lon,
                     router_url=r.router_url,
                     turn_uris=[f"turn:127.0.0.1:{r.turn_port}?transport=udp"],
+                    private_cidrs=[r.cidr],
                 )
                 for r in p.regions
             ],
+            agent_identity_keys=dict.fromkeys(
+                (r.name for r in p.regions), self.signer.public_pem()
+            ),
+            agent_token_key=p.agent_token_key,
+            ec2_endpoint_url=f"http://127.0.0.1:{p.moto_port}",
             token_keys={"k1": p.token_key},
             turn_secret=p.turn_secret,
             agent_secrets=p.agent_secrets,
@@ -136,7 +147,11 @@ class LocalStack:
                 f"http://127.0.0.1:{p.moto_port}",
                 r.name,
                 cidr_second_octet=10 + i,
+                cidr_prefix=f"127.{r.octet}",
             )
+        self.say(f"starting the instance metadata service (identity documents) on :{p.imds_port}")
+        self.imds = LocalImds(self.signer, p.imds_port).start()
+        self.fleet.imds = self.imds
         geoip = write_city_db(work / "city.mmdb")
         settings = self.control_plane_settings(geoip)
         self.say(f"starting the control plane on {p.control_plane_url}")
@@ -179,7 +194,7 @@ class LocalStack:
         return proc
 
     def _start_control_plane(self, settings: ControlPlaneSettings) -> ManagedProcess:
-        env = {**os.environ, **settings.to_env()}
+        env = {**os.environ, **fake_aws_environment(), **settings.to_env()}
         proc = ManagedProcess(
             name="control-plane", argv=[sys.executable, "-m", "streamfleet.cli", "control-plane"],
             log_path=self.plan.workdir / "control-plane.log", env=env,
@@ -298,6 +313,9 @@ class LocalStack:
         """Agents first (they end sessions), then everything else in reverse start order."""
         self.say("stopping agents")
         self.fleet.stop_all()
+        if self.imds is not None:
+            self.imds.stop()
+            self.imds = None
         for proc, _ in reversed(self.core):
             self.say(f"stopping {proc.name}")
             if proc.name.startswith("router:"):

@@ -27,6 +27,7 @@ POOL_METRICS_PORTS_OFFSET = 40
 ROUTER_METRICS_PORTS_OFFSET = 50
 TURN_METRICS_PORTS_OFFSET = 60
 PROMETHEUS_PORT_OFFSET = 70
+IMDS_PORT_OFFSET = 22  # the simulated instance metadata service (identity documents)
 RELAY_PORTS_OFFSET = 100
 RELAY_PORTS_PER_REGION = 200
 PORT_SPAN = RELAY_PORTS_OFFSET + 4 * RELAY_PORTS_PER_REGION
@@ -80,6 +81,8 @@ class StackPlan:
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     # The local Redis requires it (written to an owner-only config file).
     redis_password: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    agent_token_key: str = field(default_factory=lambda: b64url_encode(secrets.token_bytes(32)))
+    imds_port: int = 0
     agent_secrets: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -89,6 +92,8 @@ class StackPlan:
     @property
     def all_ports(self) -> list[int]:
         ports = [self.control_plane_port, self.moto_port, self.agent_port, self.streamer_port]
+        if self.imds_port:
+            ports.append(self.imds_port)
         if self.redis_url is None:
             ports.append(self.redis_port)
         for r in self.regions:
@@ -148,6 +153,7 @@ def make_plan(
         regions=tuple(plans),
         control_plane_port=base_port,
         moto_port=base_port + 20,
+        imds_port=base_port + IMDS_PORT_OFFSET,
         redis_port=base_port + 21,
         redis_url=redis_url,
         agent_port=base_port + AGENT_PORT_OFFSET,

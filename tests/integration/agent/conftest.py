@@ -34,7 +34,8 @@ from regional_stack.coturn.local import start_coturn
 from simulators.player import Player
 from streamfleet import turn
 from streamfleet.localproc import ManagedProcess, free_port
-from streamfleet.tokens import StreamClaims, b64url_encode, sign
+from streamfleet.tokens import StreamClaims, b64url_decode, b64url_encode, sign
+from tests.fixtures.cloud import Cloud
 from tests.fixtures.servers import RedisServer
 
 TURN_SECRET = "fake-turn-secret-for-tests"
@@ -44,6 +45,7 @@ TOKEN_KEY = b"k" * 32
 TOKEN_KEYS = {"t1": b64url_encode(TOKEN_KEY)}
 REGION = "eu-west-1"
 REDIS_DB = 6
+AGENT_CIDR = "127.44.0.0/16"
 _ids = itertools.count(10)
 
 Session = dict[str, Any]
@@ -140,6 +142,16 @@ class ControlPlane:
         assert status == 200, (status, body)
         return next((i for i in body["instances"] if i["instance_id"] == instance_id), None)
 
+    async def wait_serving(self, instance_id: str, session_id: str, within_s: float = 20) -> None:
+        """Until the instance serves the session (the ops API; the agent's /healthz
+        tells nobody whom it serves)."""
+        async with asyncio.timeout(within_s):
+            while True:
+                row = await self.instance(instance_id)
+                if row is not None and row["session_id"] == session_id:
+                    return
+                await asyncio.sleep(0.05)
+
     async def wait_instance(self, instance_id: str, state: str, within_s: float = 20) -> None:
         async with asyncio.timeout(within_s):
             while True:
@@ -154,7 +166,7 @@ ControlPlaneFactory = Callable[..., Awaitable[ControlPlane]]
 
 @pytest.fixture
 async def start_control_plane(
-    redis_server: RedisServer, coturn: Coturn
+    redis_server: RedisServer, coturn: Coturn, cloud: Cloud
 ) -> AsyncIterator[ControlPlaneFactory]:
     # A database of our own, emptied per test: no instance of an earlier test
     # (its agent gone, its heartbeat still fresh) can take this test's session.
@@ -182,8 +194,12 @@ async def start_control_plane(
                     lon=-6.26,
                     router_url="http://127.0.0.1:9",
                     turn_uris=coturn.uris,
+                    private_cidrs=[AGENT_CIDR],
                 )
             ],
+            agent_identity_keys={REGION: cloud.public_pem()},
+            agent_token_key=SecretStr(b64url_encode(b"a" * 32)),
+            ec2_endpoint_url=cloud.endpoint_url,
             token_keys={k: SecretStr(v) for k, v in TOKEN_KEYS.items()},
             turn_secret=SecretStr(turn_secret),
             agent_secrets={REGION: SecretStr(AGENT_SECRET)},
@@ -242,6 +258,12 @@ class AgentProcess:
             report_activity=report_activity,
         )
 
+    @staticmethod
+    def epoch_of(token: str) -> int:
+        """The epoch a stream token names (its payload is signed, not secret)."""
+        payload = b64url_decode(token.split(".")[2]).decode()
+        return int(payload.split("|")[3])
+
     def token(self, session_id: str, epoch: int, *, ttl_s: int = 300, **overrides: Any) -> str:
         """A token signed with the control plane's key, for claims it would never issue."""
         claims: dict[str, Any] = {
@@ -282,20 +304,23 @@ AgentFactory = Callable[..., Awaitable[AgentProcess]]
 
 
 @pytest.fixture
-async def start_agent(tmp_path: Path, coturn: Coturn) -> AsyncIterator[AgentFactory]:
+async def start_agent(tmp_path: Path, coturn: Coturn, cloud: Cloud) -> AsyncIterator[AgentFactory]:
     started: list[AgentProcess] = []
 
     async def start(control_plane: ControlPlane, **settings: Any) -> AgentProcess:
         n = next(_ids)
         private_ip = f"127.44.{os.getpid() % 250}.{n % 250}"
-        instance_id = f"i-test{os.getpid()}x{n}"
-        port = free_port(private_ip)
+        # The cloud runs the instance on that address and signs its identity document.
+        instance_id = await asyncio.to_thread(cloud.launch, REGION, private_ip)
+        port = int(settings.pop("port", 0)) or free_port(private_ip)
         env = {
             **os.environ,
             "STREAMFLEET_AGENT_CONTROL_PLANE_URL": control_plane.url,
             "STREAMFLEET_AGENT_REGION": REGION,
             "STREAMFLEET_AGENT_SECRET": AGENT_SECRET,
             "STREAMFLEET_AGENT_INSTANCE_ID": instance_id,
+            "STREAMFLEET_AGENT_IMDS_URL": cloud.imds.url_for(instance_id),
+            "STREAMFLEET_AGENT_NONCE_FILE": str(tmp_path / f"nonce-{n}"),
             "STREAMFLEET_AGENT_PRIVATE_IP": private_ip,
             "STREAMFLEET_AGENT_PORT": str(port),
             "STREAMFLEET_AGENT_STREAMER_PORT": str(free_port()),

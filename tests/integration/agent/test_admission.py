@@ -32,7 +32,8 @@ async def test_bad_tokens_are_refused_before_media(
     session = await cp.create_session("client-adm")
     sid = session["session_id"]
     good = session["stream"]["token"]
-    epoch = (await agent.wait_health(lambda h: h["epoch"] is not None))["epoch"]
+    await cp.wait_serving(agent.instance_id, sid)
+    epoch = agent.epoch_of(good)
     head, kid, payload, sig = good.split(".")
     forged = ".".join((head, kid, payload, ("A" if sig[0] != "A" else "B") + sig[1:]))
     http_url = agent.signal_url.replace("ws:", "http:")
@@ -58,7 +59,7 @@ async def test_bad_tokens_are_refused_before_media(
     await cp.delete_session(session)
     await cp.wait_instance(agent.instance_id, "ready")
     second = await cp.create_session("client-adm-2")
-    await agent.wait_health(lambda h: h["session_id"] == second["session_id"])
+    await cp.wait_serving(agent.instance_id, second["session_id"])
     refused = await _refused(agent.player(session))
     assert refused.status == 403
     _, body = await _refusal(http_url, good)

@@ -66,7 +66,7 @@ async def test_metrics_count_a_session_and_its_log_lines_carry_the_session_id(
         assert resp.status == 401  # no token: refused and counted
     session = await cp.create_session("client-metrics")
     sid = session["session_id"]
-    await agent.wait_health(lambda h: h["session_id"] == sid)
+    await cp.wait_serving(agent.instance_id, sid)
     async with (
         aiohttp.ClientSession() as http,
         http.ws_connect(

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from tests.fixtures.cloud import Cloud
 from tests.fixtures.control_plane import (
     ControlPlane,
     geoip_path,
@@ -29,12 +30,13 @@ async def clean_redis(redis_server: Any) -> str:
 
 
 @pytest.fixture
-async def cp(clean_redis: str, city_db: Path) -> AsyncIterator[ControlPlane]:
+async def cp(clean_redis: str, city_db: Path, cloud: Cloud) -> AsyncIterator[ControlPlane]:
     settings = plane_settings(
         clean_redis,
+        cloud,
         geoip_db=city_db,
         trusted_proxies=["127.0.0.1/32"],
         cors_origins=["https://shop.example"],
     )
-    async with running_control_plane(settings) as plane:
+    async with running_control_plane(settings, cloud) as plane:
         yield plane

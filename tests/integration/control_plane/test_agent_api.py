@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
+import redis.asyncio as aioredis
+
 from simulators.geoip_db import ip_of
 from tests.fixtures.control_plane import ADMIN, ControlPlane, agent_secret
 
@@ -10,7 +14,8 @@ FRA = ip_of("frankfurt")
 
 
 async def test_register_needs_the_regions_own_secret(cp: ControlPlane) -> None:
-    body = {"instance_id": "i-1", "region": EU, "private_ip": "127.11.0.9"}
+    iid, ip = cp.launch(EU)
+    body = cp.register_body(EU, iid, ip)
     status, problem, _ = await cp.call("POST", "/v1/agents/register", json=body)
     assert status == 401
     status, problem, _ = await cp.call(
@@ -20,8 +25,11 @@ async def test_register_needs_the_regions_own_secret(cp: ControlPlane) -> None:
     status, data, _ = await cp.call(
         "POST", "/v1/agents/register", json=body, token=agent_secret(EU)
     )
+    token = data.pop("agent_token")
+    assert data.pop("agent_token_expires_unix") > time.time() + 600
+    assert token.startswith("a1.")
     assert status == 200 and data == {
-        "instance_id": "i-1",
+        "instance_id": iid,
         "state": "booting",
         "heartbeat_interval_s": 5.0,
         # The timeouts the agent enforces come from here (the control plane's settings).
@@ -54,8 +62,12 @@ async def test_heartbeat_answers_assignment_and_commands(cp: ControlPlane) -> No
 
 
 async def test_unknown_instance_heartbeat_is_404_so_the_agent_registers(cp: ControlPlane) -> None:
+    iid = await cp.ready_instance(EU)
+    redis = aioredis.Redis.from_url(cp.settings.redis_url)
+    await redis.flushdb()  # the control plane lost its state (a Redis replaced)
+    await redis.aclose()
     status, problem = await cp.agent(
-        "heartbeat", {"instance_id": "i-ghost", "region": EU, "state": "ready"}
+        "heartbeat", {"instance_id": iid, "region": EU, "state": "ready"}
     )
     assert status == 404 and problem["type"].endswith("/unknown-instance")
 
@@ -97,7 +109,8 @@ async def test_renderer_crash_ends_the_session_as_instance_lost(cp: ControlPlane
 
 
 async def test_session_events_need_session_and_epoch(cp: ControlPlane) -> None:
+    iid = await cp.ready_instance(EU)
     status, problem = await cp.agent(
-        "events", {"instance_id": "i-1", "region": EU, "type": "client_connected"}
+        "events", {"instance_id": iid, "region": EU, "type": "client_connected"}
     )
     assert status == 422 and problem["field"] == "session_id"

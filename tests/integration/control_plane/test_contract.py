@@ -49,11 +49,11 @@ async def test_every_body_the_real_clients_exchange_keeps_the_contract(cp: Contr
     pool = HttpControlPlane(cp.url, ADMIN)
 
     # The agent registers and reports ready; a browser gets its instance.
-    iid, ip = "i-0contract", "127.11.0.9"
+    iid, ip = cp.launch(EU)
     ready = wire.HeartbeatRequest(instance_id=iid, region=EU, state="ready")
     await agent.register(
-        wire.RegisterRequest(
-            instance_id=iid, region=EU, private_ip=ip, instance_type="g4dn.xlarge", version="t"
+        wire.RegisterRequest.model_validate(
+            cp.register_body(EU, iid, ip, instance_type="g4dn.xlarge", version="t")
         )
     )
     await agent.heartbeat(ready)

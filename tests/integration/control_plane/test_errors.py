@@ -6,6 +6,7 @@ import pytest
 
 from control_plane.api.openapi import OPERATIONS
 from simulators.geoip_db import ip_of
+from tests.fixtures.cloud import Cloud
 from tests.fixtures.control_plane import ADMIN, ControlPlane, plane_settings, running_control_plane
 
 FRA = ip_of("frankfurt")
@@ -77,11 +78,16 @@ async def test_unknown_routes_and_methods_are_problems(cp: ControlPlane) -> None
     assert status == 405 and is_problem(status, body, headers) and "Allow" in headers
 
 
-async def test_rate_limit_is_shared_in_redis_and_says_when_to_retry(clean_redis: str) -> None:
+async def test_rate_limit_is_shared_in_redis_and_says_when_to_retry(
+    clean_redis: str, cloud: Cloud
+) -> None:
     settings = plane_settings(
-        clean_redis, rate_limit_per_minute=5, trusted_proxies=["127.0.0.1/32"]
+        clean_redis, cloud, rate_limit_per_minute=5, trusted_proxies=["127.0.0.1/32"]
     )
-    async with running_control_plane(settings) as one, running_control_plane(settings) as two:
+    async with (
+        running_control_plane(settings, cloud) as one,
+        running_control_plane(settings, cloud) as two,
+    ):
         statuses = []
         for i in range(6):
             plane = one if i % 2 else two  # two replicas, one budget

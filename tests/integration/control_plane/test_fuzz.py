@@ -35,10 +35,12 @@ TOKENS = {
 
 
 @pytest.fixture(scope="module")
-def server(redis_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server(
+    redis_server: Any, cloud: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     port = free_port()
     proc = start_control_plane_process(
-        plane_settings(redis_server.url, rate_limit_per_minute=100_000),
+        plane_settings(redis_server.url, cloud, rate_limit_per_minute=100_000),
         port,
         tmp_path_factory.mktemp("fuzz"),
     )

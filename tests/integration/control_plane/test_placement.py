@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 from simulators.geoip_db import ip_of
+from tests.fixtures.cloud import Cloud
 from tests.fixtures.control_plane import ControlPlane, plane_settings, running_control_plane
 
 EU, EUW, USE, USW = "eu-central-1", "eu-west-1", "us-east-1", "us-west-2"
@@ -33,12 +34,16 @@ async def test_unknown_and_unlocated_ips_get_the_default_order(cp: ControlPlane)
 
 
 async def test_eu_full_falls_back_in_eu_then_queues_then_relaxes_to_us(
-    clean_redis: str, city_db: Path
+    clean_redis: str, city_db: Path, cloud: Cloud
 ) -> None:
     settings = plane_settings(
-        clean_redis, geoip_db=city_db, trusted_proxies=["127.0.0.1/32"], geography_relax_after_s=1.0
+        clean_redis,
+        cloud,
+        geoip_db=city_db,
+        trusted_proxies=["127.0.0.1/32"],
+        geography_relax_after_s=1.0,
     )
-    async with running_control_plane(settings) as cp:
+    async with running_control_plane(settings, cloud) as cp:
         await cp.ready_instance(EU)
         await cp.ready_instance(EUW)
         await cp.ready_instance(USE)
@@ -58,10 +63,10 @@ async def test_eu_full_falls_back_in_eu_then_queues_then_relaxes_to_us(
 
 
 async def test_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored(
-    clean_redis: str, city_db: Path
+    clean_redis: str, city_db: Path, cloud: Cloud
 ) -> None:
-    settings = plane_settings(clean_redis, geoip_db=city_db, default_region_order=[USW])
-    async with running_control_plane(settings) as cp:
+    settings = plane_settings(clean_redis, cloud, geoip_db=city_db, default_region_order=[USW])
+    async with running_control_plane(settings, cloud) as cp:
         await fill_all(cp)
         # The peer (127.0.0.1) is not a trusted proxy here: the header is ignored,
         # the peer is a loopback address with no location, so the default order wins.

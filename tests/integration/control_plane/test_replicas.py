@@ -13,9 +13,11 @@ import redis.asyncio as aioredis
 
 from control_plane.broker import Broker
 from streamfleet.localproc import free_port
+from tests.fixtures.cloud import Cloud
 from tests.fixtures.control_plane import (
     ADMIN,
     agent_secret,
+    next_ip,
     plane_settings,
     start_control_plane_process,
 )
@@ -24,8 +26,14 @@ from tests.integration.broker.invariants import all_sessions, check_invariants
 EU, EUW = "eu-central-1", "eu-west-1"
 
 
-async def test_three_replicas_never_double_book(clean_redis: str, tmp_path: Path) -> None:
-    settings = plane_settings(clean_redis, rate_limit_per_minute=100_000, reaper_interval_s=0.2)
+async def test_three_replicas_never_double_book(
+    clean_redis: str, tmp_path: Path, cloud: Cloud
+) -> None:
+    settings = plane_settings(
+        clean_redis, cloud, rate_limit_per_minute=100_000, reaper_interval_s=0.2
+    )
+    nonce = "n" * 43
+    tokens: dict[str, str] = {}
     ports = [free_port() for _ in range(3)]
     procs = [start_control_plane_process(settings, port, tmp_path) for port in ports]
     urls = [f"http://127.0.0.1:{p}" for p in ports]
@@ -40,22 +48,26 @@ async def test_three_replicas_never_double_book(clean_redis: str, tmp_path: Path
                 ) as r:
                     return r.status, await r.json(content_type=None)
 
-            for octet, region in ((11, EU), (12, EUW)):
-                for i in range(15):
-                    iid = f"i-{region}-{i}"
-                    await post(
+            iids: dict[str, list[str]] = {EU: [], EUW: []}
+            for region in (EU, EUW):
+                for _ in range(15):
+                    ip = next_ip(region)
+                    iid = await asyncio.to_thread(cloud.launch, region, ip)
+                    document, signature = cloud.identity(iid)
+                    status, body = await post(
                         "/v1/agents/register",
-                        {
-                            "instance_id": iid,
-                            "region": region,
-                            "private_ip": f"127.{octet}.0.{i + 1}",
-                        },
+                        {"instance_id": iid, "region": region, "private_ip": ip,
+                         "identity_document": document, "identity_signature": signature,
+                         "nonce": nonce},
                         agent_secret(region),
-                    )
+                    )  # fmt: skip
+                    assert status == 200, body
+                    tokens[iid] = body["agent_token"]
+                    iids[region].append(iid)
                     await post(
                         "/v1/agents/heartbeat",
                         {"instance_id": iid, "region": region, "state": "ready"},
-                        agent_secret(region),
+                        tokens[iid],
                     )
 
             async def client(n: int) -> None:
@@ -76,15 +88,11 @@ async def test_three_replicas_never_double_book(clean_redis: str, tmp_path: Path
             async def agents() -> None:  # recycled instances come back, as agents do
                 for _ in range(20):
                     for region in (EU, EUW):
-                        for i in range(15):
+                        for iid in iids[region]:
                             await post(
                                 "/v1/agents/heartbeat",
-                                {
-                                    "instance_id": f"i-{region}-{i}",
-                                    "region": region,
-                                    "state": "ready",
-                                },
-                                agent_secret(region),
+                                {"instance_id": iid, "region": region, "state": "ready"},
+                                tokens[iid],
                             )
                     await asyncio.sleep(0.05)
 

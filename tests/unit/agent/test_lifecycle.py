@@ -206,6 +206,8 @@ def test_timeouts_come_from_the_registration_answer() -> None:
         reconnect_window_s=20,
         idle_timeout_s=300,
         max_duration_s=1800,
+        agent_token="a1.x.y",
+        agent_token_expires_unix=1,
     )
     t = Timeouts.from_register(answer)
     assert (t.claim_ttl_s, t.reconnect_window_s, t.idle_timeout_s, t.max_duration_s) == (
