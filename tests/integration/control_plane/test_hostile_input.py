@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from streamfleet.localproc import free_port
+from tests.fixtures.cloud import Cloud
 from tests.fixtures.control_plane import (
     ADMIN,
     agent_secret,
@@ -79,10 +80,13 @@ def head_and_body(answer: bytes) -> tuple[int, dict[str, str], bytes]:
 
 
 @pytest.fixture(scope="module")
-def plane(redis_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
+def plane(
+    redis_server: Any, cloud: Cloud, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Plane]:
     port = free_port()
     settings = plane_settings(
         redis_server.url,
+        cloud,
         rate_limit_per_minute=100_000,
         header_timeout_s=HEAD_TIMEOUT_S,
         body_timeout_s=HEAD_TIMEOUT_S,
