@@ -56,10 +56,6 @@ class RegionPlan:
     def router_url(self) -> str:
         return f"http://127.0.0.1:{self.router_port}"
 
-    def instance_ip(self, n: int) -> str:
-        """The n-th instance's private IP (n from 0): a loopback address of the region."""
-        return f"127.{self.octet}.{n // 250}.{n % 250 + 1}"
-
 
 @dataclass(frozen=True)
 class StackPlan:
@@ -107,6 +103,12 @@ class StackPlan:
     @property
     def prometheus_url(self) -> str:
         return f"http://127.0.0.1:{self.prometheus_port}"
+
+
+def first_instance_ip(region: str) -> str:
+    """The private IP moto gives a fresh stack's first instance of `region`: its first
+    subnet's first address after the four AWS reserves (simulators/local_aws.py)."""
+    return f"127.{KNOWN_REGIONS[region][3]}.1.4"
 
 
 def make_plan(

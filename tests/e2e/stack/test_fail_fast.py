@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from simulators.local_stack.plan import AGENT_PORT_OFFSET
+from simulators.local_stack.plan import AGENT_PORT_OFFSET, first_instance_ip
 from simulators.local_stack.testing import descendants, free_base_port
 
 
@@ -20,7 +20,7 @@ def block_first_agent_address() -> tuple[int, socket.socket]:
         base = free_base_port()
         blocker = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
-            blocker.bind(("127.11.0.1", base + AGENT_PORT_OFFSET))
+            blocker.bind((first_instance_ip("eu-central-1"), base + AGENT_PORT_OFFSET))
         except OSError:
             blocker.close()
             continue

@@ -1,6 +1,6 @@
 """Two `streamfleet up` stacks started at once on one host both serve a browser session.
 
-They share the loopback instance addresses (127.11.0.x for eu-central-1), so only
+They share the loopback instance addresses (127.11.x.y for eu-central-1), so only
 the ports that follow --base-port keep them apart: agent, streamer, router, TURN
 and its relay range, Redis, moto and the control plane. Each browser streams
 through its own stack's router and TURN from its own stack's instance.
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser
 
-from simulators.local_stack.plan import PORT_SPAN
+from simulators.local_stack.plan import PORT_SPAN, first_instance_ip
 from simulators.local_stack.testing import free_base_port, running_stack
 from tests.e2e.web.conftest import VIEWPORT, Configurator, Stack
 
@@ -72,7 +72,8 @@ def test_both_stacks_stream_to_a_browser_at_the_same_time(
         for stack in stacks:
             (instance,) = stack.instances(REGION)
             assert instance["state"] == "streaming"
-            assert instance["private_ip"] == "127.11.0.1"  # the same address in both stacks
+            # The same address in both stacks.
+            assert instance["private_ip"] == first_instance_ip(REGION)
         for page in pages:
             page.leave()
     finally:
