@@ -5,9 +5,9 @@
 CDK_DIR := infra/cdk
 
 synth: export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION = 20
-synth: wheelhouse ## write every template of the default config (secrets, control plane, 4 regions) to infra/cdk/cdk.out/; cdk-nag runs during synth
+synth: wheelhouse ## preview every template of the default config (secrets, control plane, 4 regions) in infra/cdk/cdk.out/; cdk-nag runs during synth
 	rm -rf $(CDK_DIR)/cdk.out
-	cd $(CDK_DIR) && ../../$(PY) app.py
+	cd $(CDK_DIR) && CDK_CONTEXT_JSON='{"preview": "true"}' ../../$(PY) app.py
 	@ls -1 $(CDK_DIR)/cdk.out/*.template.json
 
 cdk-lint: synth ## cfn-lint every synthesized template (one invocation)

@@ -224,6 +224,22 @@ class RegionConfig(_Frozen):
     turn: Turn = Turn()
     pool_manager_instance_type: str = "t3.small"
     nat_gateways: int = Field(default=2, ge=1)
+    # AWS's public RSA-2048 certificate of this region (PEM; a bare public key also
+    # does), with which the control plane checks an agent's signed instance identity
+    # document: copy it from
+    # https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/regions-certs.html. Without
+    # one no agent of the region could register, so `cdk synth` fails with an error
+    # naming the region (stacks/control_plane_stack.py).
+    identity_certificate: str | None = None
+
+    @field_validator("identity_certificate")
+    @classmethod
+    def _pem(cls, pem: str | None) -> str | None:
+        if pem is not None and not pem.lstrip().startswith("-----BEGIN "):
+            raise ValueError(
+                "identity_certificate: a PEM certificate (-----BEGIN CERTIFICATE-----)"
+            )
+        return pem
 
     @model_validator(mode="after")
     def _zones(self) -> RegionConfig:
@@ -424,6 +440,10 @@ class SecretNames:
     @property
     def agent_secrets(self) -> str:
         return f"{self.prefix}/agent-secrets"
+
+    @property
+    def agent_token_key(self) -> str:
+        return f"{self.prefix}/agent-token-key"
 
     @property
     def redis_auth(self) -> str:

@@ -25,7 +25,19 @@ from aws_cdk.cx_api import CloudAssembly  # noqa: E402
 from streamfleet_cdk.app_builder import StreamfleetApp, build_app  # noqa: E402
 from streamfleet_cdk.config import DeploymentConfig, Dns, Redis  # noqa: E402
 
+from simulators.imds import IdentitySigner  # noqa: E402
 from tests.fixtures.release import build_wheel, build_wheelhouse  # noqa: E402
+
+# Stands in for AWS's published per-region certificates (a deployer pastes those).
+TEST_IDENTITY_KEY = IdentitySigner().public_pem()
+
+
+def certified(config: DeploymentConfig) -> DeploymentConfig:
+    """`config` with an identity certificate for every region, as a deployable one has."""
+    regions = tuple(
+        r.model_copy(update={"identity_certificate": TEST_IDENTITY_KEY}) for r in config.regions
+    )
+    return config.model_copy(update={"regions": regions})
 
 
 @dataclass(frozen=True)
@@ -60,7 +72,8 @@ def default_app(
     tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path
 ) -> Iterator[Synthesized]:
     """The default configuration: secrets, control plane and the four regions."""
-    yield _synthesize(DeploymentConfig(), tmp_path_factory.mktemp("cdk-default"), wheelhouse)
+    config = certified(DeploymentConfig())
+    yield _synthesize(config, tmp_path_factory.mktemp("cdk-default"), wheelhouse)
 
 
 @pytest.fixture(scope="session")
@@ -69,7 +82,7 @@ def variant_app(
 ) -> Iterator[Synthesized]:
     """The optional features on, in a smaller app: Shield Advanced, Redis cluster
     mode, certificates from ARNs without a hosted zone, no interface endpoints."""
-    default = DeploymentConfig()
+    default = certified(DeploymentConfig())
     region = default.region("us-west-2")
     config = DeploymentConfig(
         account="123456789012",

@@ -13,7 +13,7 @@ from streamfleet_cdk.app_builder import build_app
 from streamfleet_cdk.config import LOG_RETENTION_DAYS, DeploymentConfig
 from streamfleet_cdk.retention import retention
 
-from tests.integration.cdk.conftest import CDK_APP, Synthesized
+from tests.integration.cdk.conftest import CDK_APP, Synthesized, certified
 
 STACKS = [
     "streamfleet-secrets",
@@ -64,7 +64,7 @@ def test_cdk_nag_aws_solutions_passes(default_app: Synthesized, variant_app: Syn
 
 def test_cdk_nag_fails_the_synthesis_on_a_finding(tmp_path: Path, wheelhouse: Path) -> None:
     """The validation is wired in: an unencrypted, unlogged bucket stops the synth."""
-    config = DeploymentConfig(regions=(DeploymentConfig().region("eu-west-1"),))
+    config = certified(DeploymentConfig(regions=(DeploymentConfig().region("eu-west-1"),)))
     built = build_app(config, outdir=str(tmp_path), context={"wheelhouse": str(wheelhouse)})
     s3.Bucket(built.secrets, "CarelessBucket")
     with pytest.raises(RuntimeError, match="ValidationFailed"):

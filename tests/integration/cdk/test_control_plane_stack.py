@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
-from aws_cdk.assertions import Capture, Match, Template
+from pathlib import Path
 
-from tests.integration.cdk.conftest import Synthesized
+import pytest
+from aws_cdk.assertions import Annotations, Capture, Match, Template
+from streamfleet_cdk.app_builder import build_app
+from streamfleet_cdk.config import DeploymentConfig
+
+from tests.integration.cdk.conftest import TEST_IDENTITY_KEY, Synthesized
 from tests.integration.cdk.helpers import (
     flatten,
     of_type,
@@ -159,8 +163,51 @@ def test_secrets_are_granted_to_the_service_only(template: Template) -> None:
             "streamfleet/turn-secret",
             "streamfleet/agent-secrets",
             "streamfleet/admin-token",
+            "streamfleet/agent-token-key",
         }
     }
+
+
+def test_the_service_may_ask_ec2_about_instances_and_nothing_more(template: Template) -> None:
+    """Registration checks an agent against EC2 (control_plane/cloud.py): read-only."""
+    service = role_id(template, "control-plane instances")
+    actions: set[str] = set()
+    for policy in of_type(template, "AWS::IAM::Policy").values():
+        if {"Ref": service} not in policy["Roles"]:
+            continue
+        for statement in policy["PolicyDocument"]["Statement"]:
+            found = statement["Action"]
+            for action in [found] if isinstance(found, str) else found:
+                if action.startswith("ec2:"):
+                    actions.add(action)
+    assert actions == {"ec2:DescribeInstances"}
+
+
+def test_a_region_without_an_identity_certificate_fails_the_synthesis(
+    tmp_path: Path, wheelhouse: Path
+) -> None:
+    """Its agents could never register: `cdk synth` stops with an error naming the region."""
+    default = DeploymentConfig()
+    certified_one = default.region("eu-west-1").model_copy(
+        update={"identity_certificate": TEST_IDENTITY_KEY}
+    )
+    config = DeploymentConfig(regions=(certified_one, default.region("us-east-1")))
+    built = build_app(config, outdir=str(tmp_path), context={"wheelhouse": str(wheelhouse)})
+    with pytest.raises(RuntimeError, match="ValidationFailed") as failed:
+        built.app.synth()
+    message = str(failed.value)
+    assert "no identity_certificate for us-east-1:" in message
+    assert "eu-west-1" not in message
+    assert "regions-certs.html" in message
+    # A preview (`make synth`) still writes the templates, with the finding as a warning.
+    preview = build_app(
+        config,
+        outdir=str(tmp_path / "preview"),
+        context={"wheelhouse": str(wheelhouse), "preview": "true"},
+    )
+    preview.app.synth()
+    (warning,) = Annotations.from_stack(preview.control_plane).find_warning("*", Match.any_value())
+    assert "no identity_certificate for us-east-1:" in str(warning.entry.data)
 
 
 def test_alarms_for_5xx_queue_depth_and_unhealthy_hosts(template: Template) -> None:

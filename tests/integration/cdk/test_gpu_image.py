@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Capture, Match, Template
 
-from tests.integration.cdk.conftest import Synthesized, _synthesize
+from tests.integration.cdk.conftest import Synthesized, _synthesize, certified
 from tests.integration.cdk.helpers import (
     as_list,
     flatten,
@@ -34,7 +34,7 @@ SCHEDULE = "cron(0 4 ? * SUN *)"
 
 
 def config(geoip: GeoIp) -> DeploymentConfig:
-    default = DeploymentConfig()
+    default = certified(DeploymentConfig())
     return DeploymentConfig(
         account="123456789012",
         regions=(default.region(REGION),),

@@ -179,6 +179,7 @@ def test_control_plane_settings_are_the_ones_it_reads(
         "STREAMFLEET_TURN_SECRET": "streamfleet/turn-secret",
         "STREAMFLEET_AGENT_SECRETS": "streamfleet/agent-secrets",
         "STREAMFLEET_ADMIN_TOKEN": "streamfleet/admin-token",
+        "STREAMFLEET_AGENT_TOKEN_KEY": "streamfleet/agent-token-key",
     }
     # Values of the shapes the secrets stack generates, then the control plane's
     # own settings class reads the whole environment as it will on the instance.
@@ -189,6 +190,7 @@ def test_control_plane_settings_are_the_ones_it_reads(
         "STREAMFLEET_TURN_SECRET": key,
         "STREAMFLEET_AGENT_SECRETS": json.dumps(dict.fromkeys(REGIONS, key)),
         "STREAMFLEET_ADMIN_TOKEN": key,
+        "STREAMFLEET_AGENT_TOKEN_KEY": key,
     }
     for name, value in (settings | fake).items():
         monkeypatch.setenv(name, value)
@@ -204,6 +206,11 @@ def test_control_plane_settings_are_the_ones_it_reads(
         assert region.turn_uris == [
             f"turn:turn.{region.name}.stream.example.com:3478?transport={t}" for t in ("udp", "tcp")
         ]
+        # An agent's private IP must lie in its region's VPC; its identity document is
+        # checked with the region's configured certificate.
+        assert region.private_cidrs == [default_app.config.region(region.name).vpc_cidr]
+        configured = default_app.config.region(region.name).identity_certificate
+        assert parsed.agent_identity_keys[region.name] == configured
 
 
 def test_each_instance_reads_exactly_the_secrets_its_role_may_read(

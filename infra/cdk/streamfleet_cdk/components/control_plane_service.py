@@ -20,6 +20,7 @@ from streamfleet_cdk.components.network import Network, web_egress
 from streamfleet_cdk.components.node_group import NodeGroup, log_group
 from streamfleet_cdk.components.public_alb import PublicAlb
 from streamfleet_cdk.config import CONTROL_PLANE_PORT, TURN_PORT, DeploymentConfig
+from streamfleet_cdk.nag import acknowledge
 
 METRICS_NAMESPACE = "Streamfleet"
 METRICS_JOB = "streamfleet-control-plane"
@@ -27,7 +28,8 @@ METRICS_PATH = "/metrics"
 
 
 def regions_setting(config: DeploymentConfig) -> str:
-    """STREAMFLEET_REGIONS: JSON list of {name, geography, lat, lon, router_url, turn_uris}."""
+    """STREAMFLEET_REGIONS: JSON list of {name, geography, lat, lon, router_url, turn_uris,
+    private_cidrs}; an agent's private IP must lie in its region's VPC."""
     return json.dumps(
         [
             {
@@ -40,6 +42,7 @@ def regions_setting(config: DeploymentConfig) -> str:
                     f"turn:{config.dns.turn(r.name)}:{TURN_PORT}?transport=udp",
                     f"turn:{config.dns.turn(r.name)}:{TURN_PORT}?transport=tcp",
                 ],
+                "private_cidrs": [r.vpc_cidr],
             }
             for r in config.regions
         ],
@@ -80,6 +83,12 @@ class ControlPlaneService(Construct):
             # The ALB's nodes live in this VPC: their X-Forwarded-For names the client,
             # which per-client rate limits and geo-IP placement need.
             "STREAMFLEET_TRUSTED_PROXIES": json.dumps([cp.vpc_cidr]),
+            # Public certificates (not secrets): the cloud's signature on each agent's
+            # instance identity document is checked with its region's.
+            "STREAMFLEET_AGENT_IDENTITY_KEYS": json.dumps(
+                {r.name: r.identity_certificate for r in config.regions if r.identity_certificate},
+                separators=(",", ":"),
+            ),
         }
         if cp.geoip_db:
             static_env["STREAMFLEET_GEOIP_DB"] = cp.geoip_db
@@ -131,6 +140,17 @@ class ControlPlaneService(Construct):
             elb_health_check=True,
         )
         self.nodes.group.scale_on_cpu_utilization("Cpu", target_utilization_percent=60)
+        # An agent's registration is checked against what EC2 records now
+        # (control_plane/cloud.py), in every region of the deployment.
+        self.role.add_to_policy(
+            iam.PolicyStatement(actions=["ec2:DescribeInstances"], resources=["*"])
+        )
+        acknowledge(
+            self.role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "DescribeInstances has no resource-level permissions (AWS's service "
+            "authorization reference): it is read-only and names only this account's instances.",
+        )
         self.target_group = alb.https.add_targets(
             "ControlPlane",
             port=CONTROL_PLANE_PORT,

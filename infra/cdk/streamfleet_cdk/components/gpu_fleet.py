@@ -64,6 +64,8 @@ class GpuFleet(Construct):
             "STREAMFLEET_AGENT_CONTROL_PLANE_URL": control_plane_url,
             "STREAMFLEET_AGENT_REGION": region.name,
             "STREAMFLEET_AGENT_PORT": str(AGENT_PORT),
+            # The registration nonce survives an agent restart, not the instance.
+            "STREAMFLEET_AGENT_NONCE_FILE": "/var/lib/streamfleet/agent-nonce",
         }
         if gpu.renderer_command:
             static_env["STREAMFLEET_AGENT_RENDERER_COMMAND"] = gpu.renderer_command

@@ -7,7 +7,8 @@ grants it to a consumer's role.
 
 Values have the shapes of docs/contracts.md: TOKEN_KEYS is a JSON object
 kid -> base64url key (64 alphanumeric characters are valid unpadded base64url
-of 48 bytes), AGENT_SECRETS a JSON object region -> the region's agent secret.
+of 48 bytes, and so is AGENT_TOKEN_KEY), AGENT_SECRETS a JSON object region ->
+the region's agent secret.
 """
 
 from __future__ import annotations
@@ -92,6 +93,15 @@ class SharedSecrets(Construct):
             description="ops API bearer token (control plane, pool managers)",
             replicas=elsewhere,
         )
+        # Signs the per-instance agent tokens (docs/agent-identity.md): the control
+        # plane alone issues and checks them, so it is not replicated.
+        self.agent_token_key = _generated(
+            self,
+            "AgentTokenKey",
+            name=names.agent_token_key,
+            description="base64url key of the per-instance agent tokens (control plane only)",
+            replicas=[],
+        )
         self.agent_secrets_by_region: dict[str, secretsmanager.Secret] = {}
         for region in regions:
             self.agent_secrets_by_region[region] = _generated(
@@ -128,6 +138,7 @@ class SharedSecrets(Construct):
             self.token_keys,
             self.turn_secret,
             self.admin_token,
+            self.agent_token_key,
             *self.agent_secrets_by_region.values(),
             self.agent_secrets,
         ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import Annotations, CfnOutput, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from constructs import Construct
 
@@ -83,7 +83,24 @@ class ControlPlaneStack(Stack):
             "STREAMFLEET_TURN_SECRET": imported(self, "TurnSecret", names.turn_secret),
             "STREAMFLEET_AGENT_SECRETS": imported(self, "AgentSecrets", names.agent_secrets),
             "STREAMFLEET_ADMIN_TOKEN": imported(self, "AdminToken", names.admin_token),
+            "STREAMFLEET_AGENT_TOKEN_KEY": imported(self, "AgentTokenKey", names.agent_token_key),
         }
+        uncertified = [r.name for r in config.regions if r.identity_certificate is None]
+        if uncertified:
+            # Every registration from such a region would be refused: fail `cdk synth`,
+            # unless the templates are only previewed (`-c preview=true`, `make synth`).
+            message = (
+                "no identity_certificate for " + ", ".join(uncertified) + ": the control plane "
+                "checks each agent's instance identity document with AWS's RSA-2048 certificate "
+                "of its region; copy it from https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/"
+                "regions-certs.html into the region's identity_certificate (docs/deploy.md)"
+            )
+            if str(self.node.try_get_context("preview")).lower() == "true":
+                Annotations.of(self).add_warning_v2(
+                    "streamfleet:identity-certificate", message + "; a preview, not deployable"
+                )
+            else:
+                Annotations.of(self).add_error(message)
         self.service = ControlPlaneService(
             self,
             "Service",
