@@ -66,7 +66,7 @@ def environ_secrets(pids: set[int]) -> set[str]:
                 continue
             if "REDIS_URL" in upper and "@" in value:
                 found.add(value.split("://", 1)[1].split("@")[0].lstrip(":"))
-            elif any(w in upper for w in ("SECRET", "TOKEN_KEYS", "ADMIN_TOKEN")):
+            elif any(w in upper for w in ("SECRET", "TOKEN_KEY", "ADMIN_TOKEN")):
                 if value.startswith("{"):
                     found.update(str(v) for v in json.loads(value).values())
                 else:
@@ -207,8 +207,11 @@ def test_no_secret_in_logs_argv_metrics_or_readable_files(stack: dict[str, Any])
     issued.add(gone_token)
     issued |= {s["credential"] for s in session["ice_servers"] if "credential" in s}
     given = environ_secrets(pids | {stack["pid"]})
-    assert len(given) >= 4, "expected the TURN, agent, token-key and Redis secrets"
-    secrets = issued | given
+    assert len(given) >= 5, "expected the TURN, agent, token-key, agent-token-key and Redis secrets"
+    # Each agent's registration nonce (who holds it can register as that instance).
+    nonces = {p.read_text().strip() for p in workdir.glob("agents/*.nonce")}
+    assert nonces, "expected the agents' nonce files"
+    secrets = issued | given | nonces
     # A long prefix is a leak too (a truncated URL in a log line).
     needles = {s: [s, s[:16], s[-16:]] for s in secrets}
     time.sleep(1.0)  # let every process flush the lines of the last requests
@@ -223,7 +226,7 @@ def test_no_secret_in_logs_argv_metrics_or_readable_files(stack: dict[str, Any])
             continue
         if mode & 0o077:
             found.append(f"{path.relative_to(workdir)} is open to others: {oct(mode & 0o777)}")
-        if not path.is_file() or path.name.startswith(SECRET_FILES):
+        if not path.is_file() or path.name.startswith(SECRET_FILES) or path.suffix == ".nonce":
             continue
         text = path.read_bytes().decode(errors="replace")
         if path == workdir / "up.log":

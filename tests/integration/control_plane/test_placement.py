@@ -15,6 +15,15 @@ EU, EUW, USE, USW = "eu-central-1", "eu-west-1", "us-east-1", "us-west-2"
 async def fill_all(cp: ControlPlane) -> None:
     for region in (EU, EUW, USE, USW):
         await cp.ready_instance(region)
+    await keep_live(cp)
+
+
+async def keep_live(cp: ControlPlane) -> None:
+    """Heartbeat every instance again, as its agent would have meanwhile: launching and
+    attesting them can outlast the liveness window on a loaded machine, and an instance
+    that went quiet is (rightly) not placed."""
+    for iid, region in cp.ready.items():
+        await cp.heartbeat_ready(region, iid)
 
 
 async def test_each_city_lands_in_its_nearest_region(cp: ControlPlane) -> None:
@@ -27,6 +36,7 @@ async def test_each_city_lands_in_its_nearest_region(cp: ControlPlane) -> None:
 async def test_unknown_and_unlocated_ips_get_the_default_order(cp: ControlPlane) -> None:
     await fill_all(cp)
     await cp.ready_instance(EU)
+    await keep_live(cp)
     _, body = await cp.create("nowhere", ip="100.20.1.2")  # in the DB, no location
     assert body["region"] == EU
     _, body = await cp.create("private", ip="10.9.9.9")
@@ -47,6 +57,7 @@ async def test_eu_full_falls_back_in_eu_then_queues_then_relaxes_to_us(
         await cp.ready_instance(EU)
         await cp.ready_instance(EUW)
         await cp.ready_instance(USE)
+        await keep_live(cp)
         fra = ip_of("frankfurt")
         assert (await cp.create("a", ip=fra))[1]["region"] == EU
         assert (await cp.create("b", ip=fra))[1]["region"] == EUW
