@@ -27,6 +27,16 @@ class BrokerSettings(BaseModel):
     outbox_grace_s: float = Field(
         2.0, gt=0, description="a follow-up older than this is finished by the reaper"
     )
+    instance_retention_s: float = Field(
+        3600.0, gt=0, description="lost and terminated instances are forgotten this long after"
+    )
+    watch_gap_s: float = Field(
+        5.0,
+        gt=0,
+        description="a reaper pass later than this after the region's previous one restarts "
+        "the lost-instance watch (keep it above the reaper interval, at most one heartbeat "
+        "interval)",
+    )
     max_inflight: int = Field(256, ge=1, description="Redis calls in flight per process")
     reap_batch: int = Field(500, ge=1, description="items per kind per reaper call")
 

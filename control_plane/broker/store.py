@@ -124,7 +124,8 @@ class Store:
     async def reap(self, region: str) -> list[OutboxEntry]:
         raw = await self._region(
             "region_reap", region, self.now(), ms(self.settings.lost_after_s),
-            self.settings.reap_batch,
+            self.settings.reap_batch, ms(self.settings.instance_retention_s),
+            ms(self.settings.watch_gap_s),
         )  # fmt: skip
         return replies.entries(raw)
 
@@ -171,6 +172,10 @@ class Store:
             ms(self.settings.ended_retention_s), required.value if required else "", region, iid,
         )  # fmt: skip
         return replies.end(raw)
+
+    async def placing_add(self, region: str, entry: str) -> None:
+        """Journal a placement before its first write (`Placing` in sessions.py)."""
+        await self.conn.script("placing", [keys.region_key(region, "placing")], [entry, self.now()])
 
     async def rate_count(self, bucket: str, window_ms: int) -> replies.RateCount:
         raw = await self.conn.script("rate_limit", [keys.ratelimit_key(bucket)], [window_ms])
