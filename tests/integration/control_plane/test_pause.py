@@ -40,21 +40,7 @@ async def test_sigstop_past_the_heartbeat_timeout_loses_no_live_instance(
     try:
         async with aiohttp.ClientSession() as http:
             tokens: dict[str, str] = {}
-            for _ in range(3):
-                ip = next_ip(EU)
-                iid = await asyncio.to_thread(cloud.launch, EU, ip)
-                document, signature = cloud.identity(iid)
-                async with http.post(
-                    url + "/v1/agents/register",
-                    json={"instance_id": iid, "region": EU, "private_ip": ip,
-                          "identity_document": document, "identity_signature": signature,
-                          "nonce": "p" * 43},
-                    headers={"Authorization": f"Bearer {agent_secret(EU)}"},
-                ) as r:  # fmt: skip
-                    body = await r.json()
-                    assert r.status == 200, body
-                tokens[iid] = body["agent_token"]
-            beating = set(tokens)
+            beating: set[str] = set()
 
             async def agent(iid: str) -> None:  # heartbeats every 0.2 s, bounded
                 for _ in range(100):
@@ -70,13 +56,30 @@ async def test_sigstop_past_the_heartbeat_timeout_loses_no_live_instance(
                     await asyncio.sleep(0.2)
 
             async def watch() -> None:  # what Redis says, every 50 ms
-                for _ in range(400):
+                for _ in range(600):
                     states = await redis.hgetall(keys.region_key(EU, "state"))
                     seen_lost.update(i for i, s in states.items() if s == "lost")
                     await asyncio.sleep(0.05)
 
-            agents = [asyncio.create_task(agent(iid)) for iid in tokens]
             watcher = asyncio.create_task(watch())
+            agents = []
+            for _ in range(3):
+                ip = next_ip(EU)
+                iid = await asyncio.to_thread(cloud.launch, EU, ip)
+                document, signature = cloud.identity(iid)
+                async with http.post(
+                    url + "/v1/agents/register",
+                    json={"instance_id": iid, "region": EU, "private_ip": ip,
+                          "identity_document": document, "identity_signature": signature,
+                          "nonce": "p" * 43},
+                    headers={"Authorization": f"Bearer {agent_secret(EU)}"},
+                ) as r:  # fmt: skip
+                    body = await r.json()
+                    assert r.status == 200, body
+                tokens[iid] = body["agent_token"]
+                beating.add(iid)  # heartbeats from its registration on, as agents do
+                agents.append(asyncio.create_task(agent(iid)))
+
             await asyncio.sleep(1.5)  # steady state: every instance ready
             states = await redis.hgetall(keys.region_key(EU, "state"))
             assert set(states.values()) == {"ready"}, states
