@@ -163,19 +163,26 @@ async def test_a_replica_killed_mid_burst_strands_nobody(
                     assert r.status == 200
 
             answered = asyncio.Event()
+            by_victim = [0]
 
             async def create(n: int) -> None:
-                url = rng.choice(urls) + "/v1/sessions"
+                base = rng.choice(urls)
                 try:
-                    async with http.post(url, json={"client_id": f"k{n}", "model": "m"}) as r:
+                    async with http.post(
+                        base + "/v1/sessions", json={"client_id": f"k{n}", "model": "m"}
+                    ) as r:
                         outcomes[str(r.status)] += 1
+                        if base == urls[2]:
+                            by_victim[0] += 1
                 except aiohttp.ClientError:
                     outcomes["failed"] += 1  # the client saw its request die with the replica
-                if sum(outcomes.values()) >= 40:
+                if by_victim[0] >= 25:
                     answered.set()
 
+            # The kill lands while the victim is busy with creates: once it has
+            # answered 25 of its share (about 100), the rest are mid-flight.
             burst = [asyncio.create_task(create(n)) for n in range(300)]
-            await asyncio.wait_for(answered.wait(), 30)
+            await asyncio.wait_for(answered.wait(), 60)
             os.kill(victim.pid, signal.SIGKILL)
             await asyncio.gather(*burst)
         assert outcomes["failed"] > 0, outcomes  # requests really died in flight
