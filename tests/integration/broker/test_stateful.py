@@ -194,6 +194,21 @@ class BrokerMachine(RuleBasedStateMachine):
     def advance(self, seconds: int) -> None:
         self.clock.advance(seconds)
 
+    @rule(region=st.sampled_from(REGIONS))
+    def control_plane_pause(self, region: str) -> None:
+        """Nothing runs (no reaper, no heartbeat accepted) for 3x the heartbeat
+        timeout; the first pass after it declares no instance lost."""
+
+        async def go() -> None:
+            before = await self.broker.instance_states(region)
+            self.clock.advance(3 * SETTINGS.lost_after_s)
+            await self.broker.reap(region)
+            after = await self.broker.instance_states(region)
+            newly = [i for i, s in after.items() if s is InstanceState.LOST and before.get(i) != s]
+            assert not newly, f"declared lost after a pause: {newly}"
+
+        self.run(go())
+
     # -- crashes between the two calls of a change ------------------------------
 
     @rule(
