@@ -27,6 +27,12 @@ class BrokerSettings(BaseModel):
     outbox_grace_s: float = Field(
         2.0, gt=0, description="a follow-up older than this is finished by the reaper"
     )
+    placing_grace_s: float = Field(
+        10.0,
+        gt=0,
+        description="a create journaled longer ago than this is finished by the reaper "
+        "(longer than the outbox grace: a slow caller under load is not raced)",
+    )
     instance_retention_s: float = Field(
         3600.0, gt=0, description="lost and terminated instances are forgotten this long after"
     )

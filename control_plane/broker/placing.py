@@ -3,7 +3,7 @@
 A create is several calls (create the session, reserve then bind, or take a
 ticket then enqueue in each region). Before the first of them the caller
 journals the placement in its first-choice region (`placing.lua`) and strikes
-it off when the last one is done; an entry older than the outbox grace belongs
+it off when the last one is done; an entry older than `placing_grace_s` belongs
 to a caller that died (or a very slow one) and the reaper finishes the
 placement exactly as a repeated create would (`Sessions.resume_placement`).
 Fields are `|`-separated, regions `,`-separated; neither ever occurs in a

@@ -34,17 +34,18 @@ class Reaper:
         for entry in created:
             report.count(entry.reason.value if isinstance(entry, EndEntry) else "bind")
         report.binds += await self.settlement.settle(region, created)
-        cutoff = await self.reads.now_ms() - ms(self.store.settings.outbox_grace_s)
+        now = await self.reads.now_ms()
+        cutoff = now - ms(self.store.settings.outbox_grace_s)
         stale = await self.reads.stale_outbox(region, cutoff, self.store.settings.reap_batch)
         report.binds += await self.settlement.settle(region, stale)
-        await self._finish_placements(region, cutoff)
+        await self._finish_placements(region, now - ms(self.store.settings.placing_grace_s))
         await self._repair_streaming(region)
         await self.settlement.dispatch(region)
         return report
 
     async def _finish_placements(self, region: str, cutoff: int) -> None:
         """Creates whose caller stopped between its calls (journal entries older
-        than the outbox grace): the session is placed or queued, never stranded."""
+        than the placing grace): the session is placed or queued, never stranded."""
         batch = self.store.settings.reap_batch
         for entry in await self.reads.stale_placing(region, cutoff, batch):
             try:

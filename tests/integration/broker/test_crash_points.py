@@ -222,7 +222,7 @@ async def test_a_create_that_died_after_its_ticket_keeps_its_place(
     ticket = found[0].ticket
     assert await broker.reads.queue_rank(EU, found[0].session_id) is None  # stranded now
     await broker.create_session("third", [EU])  # arrives after the crash
-    clock.advance(SETTINGS.outbox_grace_s + 1)
+    clock.advance(SETTINGS.placing_grace_s + 1)
     await broker.reap(EU)
     queue = await broker.reads.queue_head(EU, 10)
     names = [(await broker.get_session(sid)).client_id for sid in queue]

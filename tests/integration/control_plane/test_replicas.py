@@ -132,7 +132,7 @@ async def test_a_replica_killed_mid_burst_strands_nobody(
     claim_ttl_s, reaper_s = 3.0, 0.2
     settings = plane_settings(
         clean_redis, cloud, rate_limit_per_minute=100_000, reaper_interval_s=reaper_s,
-        broker=BrokerSettings(claim_ttl_s=claim_ttl_s, outbox_grace_s=0.5),
+        broker=BrokerSettings(claim_ttl_s=claim_ttl_s, outbox_grace_s=0.5, placing_grace_s=1),
     )  # fmt: skip
     ports = [free_port() for _ in range(3)]
     procs = [start_control_plane_process(settings, port, tmp_path) for port in ports]
@@ -193,7 +193,7 @@ async def test_a_replica_killed_mid_burst_strands_nobody(
         try:
             # The repair window, from the end of the burst (the last caller the
             # kill stopped was earlier): polled, never slept out.
-            deadline = asyncio.get_running_loop().time() + claim_ttl_s + reaper_s + 5
+            deadline = asyncio.get_running_loop().time() + claim_ttl_s + reaper_s + 6
             while True:
                 left = await stranded(broker)
                 try:
