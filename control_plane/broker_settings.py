@@ -36,12 +36,12 @@ class BrokerSettings(BaseModel):
     instance_retention_s: float = Field(
         3600.0, gt=0, description="lost and terminated instances are forgotten this long after"
     )
-    watch_gap_s: float = Field(
-        5.0,
+    watch_gap_s: float | None = Field(
+        None,
         gt=0,
         description="a reaper pass later than this after the region's previous one restarts "
-        "the lost-instance watch (keep it above the reaper interval, at most one heartbeat "
-        "interval)",
+        "the lost-instance watch (default: one heartbeat interval; at least twice the "
+        "reaper interval)",
     )
     max_inflight: int = Field(256, ge=1, description="Redis calls in flight per process")
     reap_batch: int = Field(500, ge=1, description="items per kind per reaper call")
@@ -49,3 +49,10 @@ class BrokerSettings(BaseModel):
     @property
     def lost_after_s(self) -> float:
         return self.heartbeat_interval_s * self.missed_heartbeats
+
+    @property
+    def watch_gap(self) -> float:
+        """`watch_gap_s`, else one heartbeat interval: a pause shorter than that
+        leaves a live agent's last heartbeat younger than the timeout when the
+        reaper resumes (with `missed_heartbeats` >= 3, one interval to spare)."""
+        return self.watch_gap_s if self.watch_gap_s is not None else self.heartbeat_interval_s

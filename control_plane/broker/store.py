@@ -125,7 +125,7 @@ class Store:
         raw = await self._region(
             "region_reap", region, self.now(), ms(self.settings.lost_after_s),
             self.settings.reap_batch, ms(self.settings.instance_retention_s),
-            ms(self.settings.watch_gap_s),
+            ms(self.settings.watch_gap),
         )  # fmt: skip
         return replies.entries(raw)
 
