@@ -40,8 +40,8 @@ class BrokerSettings(BaseModel):
         None,
         gt=0,
         description="a reaper pass later than this after the region's previous one restarts "
-        "the lost-instance watch (default: one heartbeat interval; at least twice the "
-        "reaper interval)",
+        "the lost-instance watch (default: one heartbeat interval; never less than two "
+        "reaper intervals)",
     )
     max_inflight: int = Field(256, ge=1, description="Redis calls in flight per process")
     reap_batch: int = Field(500, ge=1, description="items per kind per reaper call")

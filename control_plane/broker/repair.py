@@ -26,11 +26,12 @@ class Reaper:
         self.settlement = settlement
         self.sessions = sessions
 
-    async def reap(self, region: str) -> ReapReport:
+    async def reap(self, region: str, period_s: float = 0.0) -> ReapReport:
         """Expire claims, reconnect windows, lost instances and queue deadlines,
-        finish follow-ups that crashed callers left, repair leaks."""
+        finish follow-ups that crashed callers left, repair leaks. `period_s`:
+        how often the caller reaps (the watch gap is at least two periods)."""
         report = ReapReport()
-        created = await self.store.reap(region)
+        created = await self.store.reap(region, period_s)
         for entry in created:
             report.count(entry.reason.value if isinstance(entry, EndEntry) else "bind")
         report.binds += await self.settlement.settle(region, created)

@@ -121,11 +121,12 @@ class Store:
         )
         return replies.entries(raw)
 
-    async def reap(self, region: str) -> list[OutboxEntry]:
+    async def reap(self, region: str, period_s: float = 0.0) -> list[OutboxEntry]:
+        # Ordinary passes, `period_s` apart, must never look like a pause.
+        gap_ms = ms(max(self.settings.watch_gap, 2 * period_s))
         raw = await self._region(
             "region_reap", region, self.now(), ms(self.settings.lost_after_s),
-            self.settings.reap_batch, ms(self.settings.instance_retention_s),
-            ms(self.settings.watch_gap),
+            self.settings.reap_batch, ms(self.settings.instance_retention_s), gap_ms,
         )  # fmt: skip
         return replies.entries(raw)
 

@@ -1,16 +1,10 @@
-"""The placement journal codec, the one-row-per-IP rule of the ops views, and
-the reaper interval a watch gap allows."""
+"""The placement journal codec and the one-row-per-IP rule of the ops views."""
 
 from __future__ import annotations
-
-import pytest
-from pydantic import ValidationError
 
 from control_plane.broker import placing
 from control_plane.broker.placing import Placing
 from control_plane.broker.views import one_row_per_ip
-from control_plane.broker_settings import BrokerSettings
-from control_plane.settings import ControlPlaneSettings
 from streamfleet.lifecycle import InstanceState
 from streamfleet.wire import InstanceView
 
@@ -47,13 +41,3 @@ def test_one_row_per_ip_keeps_the_instance_in_service_else_the_newest() -> None:
         row("i-f", None, InstanceState.BOOTING, 1.0),
     ]
     assert [r.instance_id for r in one_row_per_ip(rows)] == ["i-b", "i-d", "i-e", "i-f"]
-
-
-def test_a_reaper_interval_that_would_look_like_a_pause_is_refused() -> None:
-    with pytest.raises(ValidationError, match="watch_gap_s"):
-        ControlPlaneSettings(reaper_interval_s=3.0)  # default watch gap: the 5 s heartbeat
-    ControlPlaneSettings(reaper_interval_s=2.5)
-    fast = BrokerSettings(heartbeat_interval_s=1.0)
-    with pytest.raises(ValidationError, match="watch_gap_s"):
-        ControlPlaneSettings(reaper_interval_s=1.0, broker=fast)
-    ControlPlaneSettings(reaper_interval_s=1.0, broker=BrokerSettings(watch_gap_s=2.0))

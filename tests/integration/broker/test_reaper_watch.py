@@ -131,3 +131,17 @@ async def test_a_reused_ip_shows_one_instance(broker: Broker, clock: ManualClock
     by_ip = {r.private_ip: r.instance_id for r in rows}
     assert len(rows) == len(by_ip) == 3
     assert by_ip == {"127.11.0.1": "i-new-t", "127.11.0.2": "i-new-l", "127.11.0.3": live}
+
+
+async def test_ordinary_passes_never_look_like_a_pause(broker: Broker, clock: ManualClock) -> None:
+    """A replica that reaps every 4 s (passes up to 8 s apart, above the 5 s
+    gap) still declares a silent instance lost: the gap is two periods at least."""
+    live, silent = await fleet(broker, 2)
+    await broker.reap(EU, 4.0)
+    for _ in range(3):
+        clock.advance(6)
+        await beat(broker, EU, live)
+        await broker.reap(EU, 4.0)
+    assert (await broker.instance_states(EU)) == {
+        live: InstanceState.READY, silent: InstanceState.LOST,
+    }  # fmt: skip
