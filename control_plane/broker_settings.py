@@ -27,9 +27,32 @@ class BrokerSettings(BaseModel):
     outbox_grace_s: float = Field(
         2.0, gt=0, description="a follow-up older than this is finished by the reaper"
     )
+    placing_grace_s: float = Field(
+        10.0,
+        gt=0,
+        description="a create journaled longer ago than this is finished by the reaper "
+        "(longer than the outbox grace: a slow caller under load is not raced)",
+    )
+    instance_retention_s: float = Field(
+        3600.0, gt=0, description="lost and terminated instances are forgotten this long after"
+    )
+    watch_gap_s: float | None = Field(
+        None,
+        gt=0,
+        description="a reaper pass later than this after the region's previous one restarts "
+        "the lost-instance watch (default: one heartbeat interval; never less than two "
+        "reaper intervals)",
+    )
     max_inflight: int = Field(256, ge=1, description="Redis calls in flight per process")
     reap_batch: int = Field(500, ge=1, description="items per kind per reaper call")
 
     @property
     def lost_after_s(self) -> float:
         return self.heartbeat_interval_s * self.missed_heartbeats
+
+    @property
+    def watch_gap(self) -> float:
+        """`watch_gap_s`, else one heartbeat interval: a pause shorter than that
+        leaves a live agent's last heartbeat younger than the timeout when the
+        reaper resumes (with `missed_heartbeats` >= 3, one interval to spare)."""
+        return self.watch_gap_s if self.watch_gap_s is not None else self.heartbeat_interval_s

@@ -38,6 +38,7 @@ REGION_KEY_NAMES = (
     "outbox",  # Z "op|..." -> ms: session-side follow-ups this region owes
     "meta",  # H region facts: constrained, reason
     "info",  # H iid -> JSON {instance_type, version}
+    "gone",  # Z iid -> ms it became lost or terminated (forgotten after the retention)
 )
 
 
@@ -51,8 +52,9 @@ def region_keys(region: str) -> list[str]:
 
 
 def region_key(region: str, name: str) -> str:
-    # Outside the scripts' KEYS: arrivals per minute, and when queue heads were served.
-    if name not in REGION_KEY_NAMES and name not in ("arrivals", "served"):
+    # Outside the scripts' KEYS: arrivals per minute, when queue heads were
+    # served, and the placements in flight (sessions whose create has not finished).
+    if name not in REGION_KEY_NAMES and name not in ("arrivals", "served", "placing"):
         raise KeyError(name)
     return f"{PREFIX}:{region_tag(region)}:{name}"
 

@@ -41,7 +41,7 @@ SESSION_SCRIPTS = (
     "session_end",
 )
 # Scripts that need no lifecycle prelude.
-PLAIN_SCRIPTS = ("rate_limit",)
+PLAIN_SCRIPTS = ("rate_limit", "placing")
 
 
 class ScriptRunner(Protocol):

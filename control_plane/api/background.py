@@ -21,7 +21,7 @@ log = logging.getLogger("streamfleet.control_plane.background")
 async def _reap_region(svc: Services, region: str, lease_ms: int) -> None:
     if not await svc.broker.reads.take_lease(region, lease_ms):
         return
-    report = await svc.broker.reap(region)
+    report = await svc.broker.reap(region, svc.settings.reaper_interval_s)
     if report.ended or report.binds:
         # Per-session lines need the broker to name the sessions; this is the tally.
         log.info(

@@ -51,7 +51,7 @@ class Broker:
         self.settlement = Settlement(store, self.reads, observer or NoObserver())
         self.sessions = Sessions(store, self.reads, self.settlement)
         self.instances = Instances(store, self.settlement)
-        self.reaper = Reaper(store, self.reads, self.settlement)
+        self.reaper = Reaper(store, self.reads, self.settlement, self.sessions)
         self.views = Views(store, self.reads)
         self.store = store
 

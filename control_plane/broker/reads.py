@@ -68,6 +68,17 @@ class Reads:
     async def strike_outbox(self, region: str, entry_text: str) -> None:
         await self.conn.run(self._c.zrem(keys.region_key(region, "outbox"), entry_text))
 
+    async def stale_placing(self, region: str, older_than_ms: int, limit: int) -> list[str]:
+        raw = await self.conn.run(
+            self._c.zrangebyscore(
+                keys.region_key(region, "placing"), "-inf", older_than_ms, 0, limit
+            )
+        )
+        return [replies.text(x) for x in raw]
+
+    async def placing_done(self, region: str, entry: str) -> None:
+        await self.conn.run(self._c.zrem(keys.region_key(region, "placing"), entry))
+
     async def now_ms(self) -> int:
         """The broker's clock: the injected one, else Redis TIME."""
         now = self.clock.now_arg()

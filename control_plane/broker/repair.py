@@ -4,46 +4,80 @@ compare-and-set script."""
 
 from __future__ import annotations
 
+import logging
+
 from control_plane.broker.outbox import EndEntry
 from control_plane.broker.reads import Reads
+from control_plane.broker.sessions import Sessions
 from control_plane.broker.settlement import Settlement
 from control_plane.broker.store import Store, ms
-from control_plane.domain import ReapReport
+from control_plane.domain import BrokerError, ReapReport, StoreUnavailable
 from streamfleet.lifecycle import InstanceState, SessionState
+
+log = logging.getLogger("streamfleet.control_plane.reaper")
 
 
 class Reaper:
-    def __init__(self, store: Store, reads: Reads, settlement: Settlement) -> None:
+    def __init__(
+        self, store: Store, reads: Reads, settlement: Settlement, sessions: Sessions
+    ) -> None:
         self.store = store
         self.reads = reads
         self.settlement = settlement
+        self.sessions = sessions
 
-    async def reap(self, region: str) -> ReapReport:
+    async def reap(self, region: str, period_s: float = 0.0) -> ReapReport:
         """Expire claims, reconnect windows, lost instances and queue deadlines,
-        finish follow-ups that crashed callers left, repair leaks."""
+        finish follow-ups that crashed callers left, repair leaks. `period_s`:
+        how often the caller reaps (the watch gap is at least two periods)."""
         report = ReapReport()
-        created = await self.store.reap(region)
+        created = await self.store.reap(region, period_s)
         for entry in created:
             report.count(entry.reason.value if isinstance(entry, EndEntry) else "bind")
         report.binds += await self.settlement.settle(region, created)
-        cutoff = await self.reads.now_ms() - ms(self.store.settings.outbox_grace_s)
+        now = await self.reads.now_ms()
+        cutoff = now - ms(self.store.settings.outbox_grace_s)
         stale = await self.reads.stale_outbox(region, cutoff, self.store.settings.reap_batch)
         report.binds += await self.settlement.settle(region, stale)
+        await self._finish_placements(region, now - ms(self.store.settings.placing_grace_s))
         await self._repair_streaming(region)
         await self.settlement.dispatch(region)
         return report
 
+    async def _finish_placements(self, region: str, cutoff: int) -> None:
+        """Creates whose caller stopped between its calls (journal entries older
+        than the placing grace): the session is placed or queued, never stranded."""
+        batch = self.store.settings.reap_batch
+        for entry in await self.reads.stale_placing(region, cutoff, batch):
+            try:
+                await self.sessions.resume_placement(entry)
+            except StoreUnavailable:
+                raise  # kept: the next pass tries again
+            except BrokerError as exc:
+                # A refusal that would repeat every pass must not stall the region.
+                log.warning("placement %s not resumed: %s", entry.split("|")[0], exc)
+            await self.reads.placing_done(region, entry)
+
     async def _repair_streaming(self, region: str) -> None:
         """A streaming instance whose session ended (its release crashed) is
-        released; a session the instance serves but that still says assigned
-        (its connect crashed) is marked connected."""
+        released, and so is a reserved one whose session ended (a reservation
+        whose session is still queued may be a create in flight: its claim
+        expiry repairs it); a session the instance serves but that still says
+        assigned (its connect crashed) is marked connected."""
         serving = await self.reads.region_hash(region, "sess")
         if not serving:
             return
         states = await self.reads.region_hash(region, "state")
         epochs = await self.reads.region_hash(region, "epoch")
         for iid, sid in serving.items():
-            if states.get(iid) != InstanceState.STREAMING.value:
+            state = states.get(iid)
+            if state == InstanceState.RESERVED.value:
+                epoch = int(epochs.get(iid, "0"))
+                s = await self.reads.session(sid)
+                if s is None or s.state is SessionState.ENDED:
+                    await self.settlement.release(region, iid, sid, epoch, to_ready=False)
+                continue
+            if state != InstanceState.STREAMING.value:
                 continue
             epoch = int(epochs.get(iid, "0"))
             s = await self.reads.session(sid)

@@ -9,6 +9,8 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
+from control_plane.broker import placing
+from control_plane.broker.placing import Placing
 from control_plane.broker.reads import Reads
 from control_plane.broker.replies import Reserved
 from control_plane.broker.settlement import Settlement
@@ -24,7 +26,7 @@ from control_plane.domain import (
 from control_plane.keys import new_session_id
 from control_plane.queue_estimate import ServedWindow, estimate_wait_s, service_rate_per_s
 from streamfleet.ids import is_session_id
-from streamfleet.lifecycle import LIVE_SESSION_STATES, SessionState
+from streamfleet.lifecycle import LIVE_SESSION_STATES, EndReason, SessionState
 
 # Instance states that will serve someone soon: the capacity a queue drains into.
 _SERVING_SOON = {"ready", "reserved", "streaming", "recycling", "booting"}
@@ -61,9 +63,14 @@ class Sessions:
         # A repeat that finds the client's session just as it ends creates a
         # fresh one instead of answering with the ended session (bounded).
         existing: Session | None = None
+        home = regions[0]
         for _ in range(3):
             sid = new_session_id(client_id)
             secret = secrets.token_urlsafe(24)
+            # Journaled before the first write: if this process dies between the
+            # calls below, the reaper finishes the placement (resume_placement).
+            journal = placing.encode(Placing(sid, tuple(regions), waits_in))
+            await self.store.placing_add(home, journal)
             created = await self.store.create(
                 sid, client_id, secret, kept_regions, model, config_json
             )
@@ -75,7 +82,10 @@ class Sessions:
                     created_ms=created.created_ms, model=model, configuration=config_json,
                     queue_deadline_ms=created.created_ms + ms(self.store.settings.queue_timeout_s),
                 )  # fmt: skip
-                return await self._place(session, regions, waits_in, existing=False)
+                placed = await self._place(session, regions, waits_in, existing=False)
+                await self.reads.placing_done(home, journal)
+                return placed
+            await self.reads.placing_done(home, journal)  # nothing was written under `sid`
             # Idempotent repeat: report the live session, and make sure a
             # waiting one is still placed (its first call may have crashed).
             existing = await self.reads.session(created.session_id)
@@ -130,6 +140,28 @@ class Sessions:
         position, wait = await self.queue_position(current)
         return Placement(current, existing=existing, position=position, estimated_wait_s=wait)
 
+    async def resume_placement(self, entry: str) -> None:
+        """Finish a placement whose caller stopped between its calls (the reaper,
+        for a stale journal entry): a session still queued is placed as a repeated
+        create would (its ticket, so its place, is kept), or ended as
+        queue_timeout when its queue deadline has passed. Anything else is done."""
+        p = placing.decode(entry)
+        session = await self.reads.session(p.session_id) if p else None
+        if p is None or session is None or session.state is not SessionState.QUEUED:
+            return
+        now = await self.reads.now_ms()
+        if session.queue_deadline_ms is not None and now >= session.queue_deadline_ms:
+            await self.settlement.end_session(
+                p.session_id, EndReason.QUEUE_TIMEOUT, required_state=SessionState.QUEUED
+            )
+            return
+        known = self.store.region_keys
+        ranked = [r for r in p.ranked if r in known]
+        waits = [r for r in (session.queue_regions or p.waits_in) if r in known]
+        if not waits:  # the regions were reconfigured away: nothing can serve it here
+            return
+        await self._place(session, ranked, waits, existing=True)
+
     async def widen_queue(self, session_id: str, regions: Sequence[str]) -> None:
         """Let a waiting session also wait in more regions (a relaxed policy)."""
         session = await self.get_session(session_id)
@@ -138,11 +170,16 @@ class Sessions:
         added = [r for r in regions if r not in session.queue_regions]
         if not added:
             return
+        # Queues first, the session's record last: if this caller dies between
+        # the calls, the record still lacks the regions and the next relax pass
+        # adds them again (queue adds keep the first ticket and deadline).
+        deadline = session.queue_deadline_ms or session.created_ms
+        for region in added:
+            await self.store.queue_add(region, session_id, session.ticket, deadline)
         got = await self.store.enqueue(session_id, session.ticket, (*session.queue_regions, *added))
         if not got.ok:
             return
         for region in added:
-            await self.store.queue_add(region, session_id, got.ticket, got.queue_deadline_ms)
             await self.settlement.dispatch(region)
 
     async def queue_position(self, session: Session) -> tuple[int, int]:

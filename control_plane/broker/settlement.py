@@ -105,6 +105,8 @@ class Settlement:
             return 1
         if got.why != "assigned" or not await self._bound_to(e):
             await self.release(region, e.instance_id, e.session_id, e.epoch, to_ready=True)
+        else:  # bound by a caller that died before leaving its other queues
+            await self._leave_other_queues(e.session_id, region, count=False)
         return 0
 
     async def _end(self, e: EndEntry) -> None:
@@ -117,14 +119,15 @@ class Settlement:
         s = await self.reads.session(e.session_id)
         return s is not None and s.instance_id == e.instance_id and s.epoch == e.epoch
 
-    async def _leave_other_queues(self, sid: str, served_in: str) -> None:
+    async def _leave_other_queues(self, sid: str, served_in: str, *, count: bool = True) -> None:
         session = await self.reads.session(sid)
         if session is None:
             return
-        now = await self.reads.now_ms()
-        self.observer.queue_served(max(0.0, (now - session.created_ms) / 1000))
-        window_ms = ms(self.store.settings.queue_rate_window_s)
-        await self.reads.record_served(served_in, sid, now, window_ms)
+        if count:
+            now = await self.reads.now_ms()
+            self.observer.queue_served(max(0.0, (now - session.created_ms) / 1000))
+            window_ms = ms(self.store.settings.queue_rate_window_s)
+            await self.reads.record_served(served_in, sid, now, window_ms)
         for region in session.queue_regions:
             if region != served_in and region in self.store.region_keys:
                 await self.store.queue_remove(region, sid)

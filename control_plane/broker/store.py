@@ -121,10 +121,12 @@ class Store:
         )
         return replies.entries(raw)
 
-    async def reap(self, region: str) -> list[OutboxEntry]:
+    async def reap(self, region: str, period_s: float = 0.0) -> list[OutboxEntry]:
+        # Ordinary passes, `period_s` apart, must never look like a pause.
+        gap_ms = ms(max(self.settings.watch_gap, 2 * period_s))
         raw = await self._region(
             "region_reap", region, self.now(), ms(self.settings.lost_after_s),
-            self.settings.reap_batch,
+            self.settings.reap_batch, ms(self.settings.instance_retention_s), gap_ms,
         )  # fmt: skip
         return replies.entries(raw)
 
@@ -171,6 +173,10 @@ class Store:
             ms(self.settings.ended_retention_s), required.value if required else "", region, iid,
         )  # fmt: skip
         return replies.end(raw)
+
+    async def placing_add(self, region: str, entry: str) -> None:
+        """Journal a placement before its first write (`Placing` in sessions.py)."""
+        await self.conn.script("placing", [keys.region_key(region, "placing")], [entry, self.now()])
 
     async def rate_count(self, bucket: str, window_ms: int) -> replies.RateCount:
         raw = await self.conn.script("rate_limit", [keys.ratelimit_key(bucket)], [window_ms])

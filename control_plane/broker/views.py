@@ -11,6 +11,24 @@ from control_plane.domain import RegionSnapshot
 from streamfleet.lifecycle import InstanceState
 from streamfleet.wire import InstanceView
 
+_GONE = (InstanceState.LOST, InstanceState.TERMINATED)
+
+
+def one_row_per_ip(rows: list[InstanceView]) -> list[InstanceView]:
+    """Of rows sharing a private IP keep the one still in service, else the
+    newest (smallest state age); order and IP-less rows are kept."""
+    best: dict[str, InstanceView] = {}
+    for row in rows:
+        if row.private_ip is None:
+            continue
+        held = best.get(row.private_ip)
+        if held is None or (row.state not in _GONE, -row.state_age_s) > (
+            held.state not in _GONE,
+            -held.state_age_s,
+        ):
+            best[row.private_ip] = row
+    return [r for r in rows if r.private_ip is None or best[r.private_ip] is r]
+
 
 class Views:
     def __init__(self, store: Store, reads: Reads) -> None:
@@ -39,7 +57,10 @@ class Views:
         )
 
     async def instance_details(self, region: str) -> list[InstanceView]:
-        """Every instance of a region with its state, session and ages (ops views)."""
+        """Every instance of a region with its state, session and ages (ops views),
+        one row per private IP: the cloud reuses the IP of an instance that is
+        gone, and until the retention forgets the old record the IP's current
+        holder is the row that counts."""
         self.store.rkeys(region)
         state, sess, ip, since, drain, info = [
             await self.reads.region_hash(region, name)
@@ -57,7 +78,7 @@ class Views:
                 heartbeat_age_s=round((now - hb[iid]) / 1000, 1) if iid in hb else None,
                 draining=drain.get(iid) == "1",
             ))  # fmt: skip
-        return rows
+        return one_row_per_ip(rows)
 
     async def instance_states(self, region: str) -> dict[str, InstanceState]:
         return {

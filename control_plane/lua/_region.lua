@@ -1,8 +1,8 @@
 -- Region prelude. KEYS are control_plane/keys.py REGION_KEY_NAMES, in order.
 local K_STATE, K_EPOCH, K_SESS, K_IP, K_SINCE, K_DRAIN, K_READY, K_HB,
-      K_CLAIMS, K_DISC, K_QUEUE, K_QDL, K_OUTBOX, K_META, K_INFO =
+      K_CLAIMS, K_DISC, K_QUEUE, K_QDL, K_OUTBOX, K_META, K_INFO, K_GONE =
       KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8],
-      KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13], KEYS[14], KEYS[15]
+      KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13], KEYS[14], KEYS[15], KEYS[16]
 
 -- Every instance state change goes through here (checked first, so a refused
 -- move writes nothing); a move to the current state is a no-op.
@@ -22,6 +22,12 @@ local function set_state(iid, state, now)
   if state == 'terminated' then
     redis.call('ZREM', K_HB, iid)
     redis.call('HDEL', K_DRAIN, iid)
+  end
+  -- Lost and terminated instances are forgotten after a retention (region_reap).
+  if state == 'lost' or state == 'terminated' then
+    redis.call('ZADD', K_GONE, now, iid)
+  elseif from == 'lost' then
+    redis.call('ZREM', K_GONE, iid)
   end
 end
 

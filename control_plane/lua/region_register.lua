@@ -7,7 +7,8 @@
 -- Returns: {state, bind outbox entry or ''}; an error reply TRANSITION for a
 --          terminated instance (ids are never reused), IP_CONFLICT when a live
 --          instance re-registers with another private IP (its IP never changes)
---          or the IP is another live instance's, NONCE_MISMATCH when the nonce
+--          or the IP is another live instance's (a lost holder is terminated
+--          instead: its IP was reused), NONCE_MISMATCH when the nonce
 --          differs from the one bound at the first registration. Every check
 --          comes before the first write: a refused registration changes nothing.
 local iid, ip, info = ARGV[1], ARGV[2], ARGV[3]
@@ -19,12 +20,17 @@ local known_ip = state and redis.call('HGET', K_IP, iid)
 if known_ip and known_ip ~= ip then
   return redis.error_reply('IP_CONFLICT instance ' .. iid .. ' has ' .. known_ip)
 end
+-- A lost instance holding the IP is gone: the cloud gave its address to this
+-- (attested) instance. It is terminated below, after every check.
+local displaced = {}
 if not known_ip then
   local all = redis.call('HGETALL', K_IP)
   for i = 1, #all, 2 do
     if all[i + 1] == ip and all[i] ~= iid then
       local other = redis.call('HGET', K_STATE, all[i])
-      if other and other ~= 'terminated' then
+      if other == 'lost' then
+        table.insert(displaced, all[i])
+      elseif other and other ~= 'terminated' then
         return redis.error_reply('IP_CONFLICT ' .. ip .. ' has another live instance')
       end
     end
@@ -35,6 +41,7 @@ if bound and bound ~= nonce then
   return redis.error_reply('NONCE_MISMATCH instance ' .. iid)
 end
 if nonce ~= '' and not bound then redis.call('HSET', K_INFO, nonce_field, nonce) end
+for _, gone in ipairs(displaced) do set_state(gone, 'terminated', now) end
 if state then
   if not known_ip then redis.call('HSET', K_IP, iid, ip) end
   redis.call('HSET', K_INFO, iid, info)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from control_plane import keys
 from control_plane.broker import Broker
 from control_plane.domain import Session
 from streamfleet.lifecycle import LIVE_SESSION_STATES, SERVING_INSTANCE_STATES, SessionState
@@ -62,4 +63,32 @@ async def check_invariants(broker: Broker, *, settled: bool = False) -> dict[str
             assert states.get(s.instance_id) in SERVING_INSTANCE_STATES, f"{s} has no instance"
             sid, epoch = (await broker.instance_sessions(s.region))[s.instance_id]
             assert (sid, epoch) == (s.session_id, s.epoch)
+        # 2. ... and no waiting session is stranded outside every queue.
+        lost_waiters = await stranded(broker)
+        assert not lost_waiters, f"queued in no queue: {lost_waiters}"
     return {"live": len(live), "placed": len(placed)}
+
+
+async def stranded(broker: Broker) -> list[str]:
+    """Queued sessions that no queue holds: nobody would ever serve or end them."""
+    out = []
+    for s in await all_sessions(broker):
+        if s.state is not SessionState.QUEUED:
+            continue
+        queued_in = [
+            r for r in s.queue_regions if await broker.reads.queue_rank(r, s.session_id) is not None
+        ]
+        if s.ticket is None or not queued_in:
+            out.append(s.session_id)
+    return out
+
+
+async def pending_follow_ups(broker: Broker) -> dict[str, int]:
+    """Outbox entries and placement journal entries still open, per region."""
+    out = {}
+    for region in broker.regions:
+        n = await broker.redis.zcard(keys.region_key(region, "outbox"))
+        n += await broker.redis.zcard(keys.region_key(region, "placing"))
+        if n:
+            out[region] = n
+    return out

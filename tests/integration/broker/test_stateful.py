@@ -1,7 +1,9 @@
 """Random interleavings on a real Redis, invariants 1-5 checked after every step.
 
-Crashes are injected by running one script of a two-call change and never
-the second (the caller "died" between them). The `settle` rule then lets
+Crashes are injected at the connection seam: an operation's process "dies"
+after its k-th Redis call (tests/integration/broker/crash.py), for creates,
+ends and connects; region-side steps whose follow-up is never run (dispatch,
+reap) are the outbox's crash points. The `settle` rule then lets
 claim TTL + a reaper period pass with live agents, after which nothing may
 have leaked (invariant 2).
 
@@ -50,6 +52,7 @@ from streamfleet.lifecycle import (
     instance_move_allowed,
 )
 
+from .crash import Crash, crash_after
 from .invariants import all_sessions, check_invariants
 
 REGIONS = ("eu-central-1", "eu-west-1")
@@ -191,27 +194,57 @@ class BrokerMachine(RuleBasedStateMachine):
     def advance(self, seconds: int) -> None:
         self.clock.advance(seconds)
 
-    # -- crashes between the two calls of a change ------------------------------
+    @rule(region=st.sampled_from(REGIONS))
+    def control_plane_pause(self, region: str) -> None:
+        """Nothing runs (no reaper, no heartbeat accepted) for 3x the heartbeat
+        timeout; the first pass after it declares no instance lost."""
 
-    @rule(client=st.sampled_from(CLIENTS), region=st.sampled_from(REGIONS))
-    def crash_after_reserve(self, client: str, region: str) -> None:
         async def go() -> None:
-            sid = keys.new_session_id(client)
-            store = self.broker.store
-            got = await store.create(sid, client, "s", [region], "", "{}")
-            if got.created:
-                await store.reserve(region, sid)
+            before = await self.broker.instance_states(region)
+            self.clock.advance(3 * SETTINGS.lost_after_s)
+            await self.broker.reap(region)
+            after = await self.broker.instance_states(region)
+            newly = [i for i, s in after.items() if s is InstanceState.LOST and before.get(i) != s]
+            assert not newly, f"declared lost after a pause: {newly}"
 
         self.run(go())
 
-    @rule(client=st.sampled_from(CLIENTS))
-    def crash_in_end(self, client: str) -> None:
+    # -- crashes between the two calls of a change ------------------------------
+
+    @rule(
+        client=st.sampled_from(CLIENTS), order=st.permutations(REGIONS),
+        calls=st.integers(min_value=0, max_value=12),
+    )  # fmt: skip
+    def crash_in_create(self, client: str, order: list[str], calls: int) -> None:
+        """The process dies after `calls` Redis calls of a create (before or after
+        the create, the reserve, the bind, the ticket, the enqueue, a queue add)."""
+        with crash_after(self.broker, calls), contextlib.suppress(Crash):
+            self.run(self.broker.create_session(client, order))
+
+    @rule(client=st.sampled_from(CLIENTS), calls=st.integers(min_value=0, max_value=4))
+    def crash_in_end(self, client: str, calls: int) -> None:
         async def go() -> None:
             s = await self._session_of(client)
             if s is not None:
-                await self.broker.store.end(s.session_id, EndReason.CLIENT_ENDED, None, None)
+                with crash_after(self.broker, calls):
+                    await self.broker.end_session(s.session_id, EndReason.CLIENT_ENDED)
 
-        self.run(go())
+        with contextlib.suppress(Crash, *EXPECTED):
+            self.run(go())
+
+    @rule(client=st.sampled_from(CLIENTS), calls=st.integers(min_value=0, max_value=3))
+    def crash_in_connect(self, client: str, calls: int) -> None:
+        async def go() -> None:
+            s = await self._session_of(client)
+            if s is None or s.region is None or s.instance_id is None or s.epoch is None:
+                return
+            with crash_after(self.broker, calls):
+                await self.broker.client_event(
+                    s.region, s.instance_id, s.session_id, s.epoch, connected=True
+                )
+
+        with contextlib.suppress(Crash, *EXPECTED):
+            self.run(go())
 
     @rule(region=st.sampled_from(REGIONS))
     def crash_in_dispatch(self, region: str) -> None:

@@ -139,7 +139,12 @@ async def test_lost_instance_ends_session_and_comes_back_through_recycling(
 ) -> None:
     [iid] = await ready(broker, EU, 1)
     s = (await broker.create_session("alice", [EU])).session
-    clock.advance(16)  # 3 missed heartbeats of 5 s
+    await broker.reap(EU)
+    for _ in range(2):  # the reaper watches every 5 s; 3 missed heartbeats of 5 s
+        clock.advance(5)
+        await broker.reap(EU)
+        assert (await broker.get_session(s.session_id)).state is SessionState.ASSIGNED
+    clock.advance(5)
     await broker.reap(EU)
     lost = await broker.get_session(s.session_id)
     assert (lost.state, lost.end_reason) == (SessionState.ENDED, EndReason.INSTANCE_LOST)
