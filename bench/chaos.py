@@ -1,0 +1,559 @@
+"""The chaos run (issue 14): break a running local stack as bad luck would, and
+count what users and streams suffered, from the outside.
+
+Starts `streamfleet up`'s stack (simulators/local_stack) with N control-plane
+replicas behind a load balancer (bench/chaos_stack.py), drives users through
+the session API (create; connect: a real aiortc player for a sample, a
+signalling handshake through the router for the rest; hold; end), and injects
+each fault of bench/chaos_faults.py one at a time, then mixed. Per fault:
+
+- sessions_lost: sessions their user still held that the API answers 404 (or
+  401/403) to their own secret, or shows ended for another reason than the
+  user's own DELETE;
+- users_refused: users arriving during the fault window who got no session
+  (no 201/202 after 3 tries honouring Retry-After) or whose stream was refused
+  at the signalling handshake (3 tries);
+- double_bookings: pairs of sessions the session API shows live on one
+  instance at once (confirmed by a second read of both), plus sessions the ops
+  API shows on two instances;
+- stranded_sessions: after claim TTL + lost detection + reaper periods, live
+  sessions whose instance the ops API does not show serving them, queued
+  sessions in no queue, and (after every user left) instances still reserved
+  or streaming past claim TTL + a reaper period;
+- seconds_until_normal: from the fault's end until two probe users in a row
+  are served (create, signalling accepted, delete) and every agent's /healthz
+  says registered; null when not within the bound;
+- live_streams_cut: players streaming when the fault began that failed or
+  received no frame in the last 3 s at the end of the window.
+
+Progress goes to stderr; the last stdout line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.chaos_faults import Fault, FaultUnavailable, Target, agent_health, by_name
+from bench.chaos_report import (
+    FaultTally,
+    lost_reason,
+    report,
+    sessions_on_two_instances,
+    shared_hosts,
+    stream_host,
+    stream_ip,
+)
+from bench.chaos_stack import ChaosStack, Timings
+from simulators.local_stack.plan import make_plan
+from simulators.local_stack.testing import free_base_port
+from simulators.player import Player, PlayerError
+
+FULL_FAULTS = [
+    "redis_restart",
+    "sentinel_failover",
+    "replica_kill9",
+    "control_plane_sigstop",
+    "agent_kill9",
+    "renderer_kill9",
+    "coturn_kill9",
+    "router_nginx_kill9",
+    "mixed",
+]
+QUICK_FAULTS = ["replica_kill9", "agent_kill9"]
+
+
+@dataclass(frozen=True)
+class Profile:
+    regions: list[str]
+    pool_size: int
+    replicas: int
+    timings: Timings
+    players: int  # pre-fault sessions with a real player
+    holders: int  # pre-fault sessions holding a signalling connection
+    arrival_s: float  # a new user every this many seconds during the window
+    hold_s: float  # each arriving user stays this long
+    normal_bound_s: float
+
+
+QUICK = Profile(
+    regions=["eu-central-1"], pool_size=3, replicas=2,
+    timings=Timings(claim_ttl_s=8, heartbeat_interval_s=1, missed_heartbeats=3,
+                    reconnect_window_s=5, reaper_interval_s=0.5),
+    players=1, holders=1, arrival_s=2.0, hold_s=3.0, normal_bound_s=30,
+)  # fmt: skip
+FULL = Profile(
+    regions=["eu-central-1", "eu-west-1"], pool_size=3, replicas=3,
+    timings=Timings(claim_ttl_s=15, heartbeat_interval_s=1.5, missed_heartbeats=3,
+                    reconnect_window_s=10, reaper_interval_s=1),
+    players=2, holders=1, arrival_s=1.5, hold_s=5.0, normal_bound_s=60,
+)  # fmt: skip
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Session:
+    user: str
+    sid: str
+    secret: str
+    body: dict[str, Any]
+    ended_by_user: bool = False
+    player: Player | None = None
+    ws: aiohttp.ClientWebSocketResponse | None = None
+    reader: asyncio.Task[None] | None = None
+
+
+@dataclass
+class Run:
+    stack: ChaosStack
+    http: aiohttp.ClientSession
+    profile: Profile
+    sessions: dict[str, Session] = field(default_factory=dict)
+    users: int = 0
+
+    @property
+    def url(self) -> str:
+        return self.stack.plan.control_plane_url
+
+    # -- the APIs, as their users call them ----------------------------------------
+    async def call(
+        self, method: str, path: str, token: str | None = None, body: Any = None
+    ) -> tuple[int, Any, float | None]:
+        """(status, body, Retry-After); status 0 when no answer came."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        try:
+            async with self.http.request(
+                method, self.url + path, json=body, headers=headers,
+                timeout=aiohttp.ClientTimeout(total=8),
+            ) as resp:  # fmt: skip
+                text = await resp.text()
+                try:
+                    data = json.loads(text) if text else None
+                except ValueError:
+                    data = text
+                retry = resp.headers.get("Retry-After")
+                return resp.status, data, float(retry) if retry and retry.isdigit() else None
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return 0, type(exc).__name__, None
+
+    async def create(self, user: str) -> tuple[int, Any]:
+        """A user's create, retried as a client would: 3 tries on 429/5xx/no answer."""
+        status, body = 0, None
+        for attempt in range(3):
+            status, body, retry = await self.call(
+                "POST", "/v1/sessions", body={"client_id": user, "model": "roadster"}
+            )
+            if status in (200, 201, 202) or (400 <= status < 500 and status != 429):
+                return status, body
+            if attempt < 2:
+                await asyncio.sleep(min(retry or 1.0, 2.0))
+        return status, body
+
+    async def get(self, s: Session) -> tuple[int, Any]:
+        status, body, _ = await self.call("GET", f"/v1/sessions/{s.sid}", token=s.secret)
+        return status, body
+
+    async def instances(self) -> list[dict[str, Any]] | None:
+        found: list[dict[str, Any]] = []
+        for region in self.profile.regions:
+            status, body, _ = await self.call(
+                "GET", f"/v1/pools/{region}/instances", token=self.stack.plan.admin_token
+            )
+            if status != 200 or not isinstance(body, dict):
+                return None
+            found += body.get("instances", [])
+        return found
+
+    # -- users ----------------------------------------------------------------------
+    async def connect(self, s: Session, view: dict[str, Any], player: bool) -> str | None:
+        """Open the stream (3 tries); None when accepted, else why not."""
+        stream = view["stream"]
+        why = "no try"
+        for attempt in range(3):
+            if attempt:
+                await asyncio.sleep(1.0)
+            if player:
+                p = Player(stream["signaling_url"], stream["token"],
+                           ice_servers=view.get("ice_servers") or [])  # fmt: skip
+                try:
+                    await p.connect()
+                    await p.wait_first_frame(15)
+                    s.player = p
+                    return None
+                except (PlayerError, TimeoutError, aiohttp.ClientError, OSError) as exc:
+                    why = f"player:{type(exc).__name__}:{getattr(exc, 'status', '')}"
+                    await p.close()
+                continue
+            try:
+                ws = await self.http.ws_connect(
+                    stream["signaling_url"], headers={"X-Stream-Token": stream["token"]},
+                    heartbeat=10.0, timeout=aiohttp.ClientWSTimeout(ws_close=2),
+                )  # fmt: skip
+            except aiohttp.WSServerHandshakeError as exc:
+                why = f"signalling:{exc.status}"
+                continue
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                why = f"signalling:{type(exc).__name__}"
+                continue
+            try:
+                first = await ws.receive(timeout=5)
+            except TimeoutError:
+                why = "signalling:no config message in 5 s"
+                await ws.close()
+                continue
+            if first.type is not aiohttp.WSMsgType.TEXT:
+                why = f"signalling:closed:{first.type.name}"
+                await ws.close()
+                continue
+            s.ws = ws
+            s.reader = asyncio.create_task(_drain(ws))
+            return None
+        return why
+
+    async def place(
+        self, user: str, tally: FaultTally, *, player: bool, queue_wait_s: float
+    ) -> Session | None:
+        """Create, wait in the queue if queued, connect. None if the user was refused."""
+        status, body = await self.create(user)
+        if status not in (201, 202) or not isinstance(body, dict):
+            tally.refused.append(f"create:{status}")
+            return None
+        s = Session(user, body["session_id"], body["session_secret"], body)
+        self.sessions[s.sid] = s
+        view = body
+        deadline = time.monotonic() + queue_wait_s
+        while view.get("state") == "queued" and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            code, got = await self.get(s)
+            if code == 200 and isinstance(got, dict):
+                view = got
+            elif lost_reason(code, got, s.ended_by_user):
+                tally.lost.setdefault(s.sid, lost_reason(code, got, False) or "")
+                return s
+        if view.get("state") != "assigned" or not view.get("stream"):
+            return s  # still queued (or ended): the observer keeps watching it
+        why = await self.connect(s, view, player)
+        if why is not None:
+            code, got = await self.get(s)
+            if lost_reason(code, got, s.ended_by_user):
+                tally.lost.setdefault(s.sid, lost_reason(code, got, False) or "")
+                return s
+            # Refused: the user gives up and leaves (so its claim expiring later is
+            # not also counted as a lost session).
+            tally.refused.append(why)
+            await self.end(s)
+            return None
+        return s
+
+    async def end(self, s: Session) -> None:
+        s.ended_by_user = True
+        if s.player is not None:
+            await s.player.close()
+        if s.reader is not None:
+            s.reader.cancel()
+        if s.ws is not None:
+            await s.ws.close()
+        for _ in range(3):
+            status, _, _ = await self.call("DELETE", f"/v1/sessions/{s.sid}", token=s.secret)
+            if status in (200, 404):
+                return
+            await asyncio.sleep(1.0)
+
+    async def user_cycle(self, tally: FaultTally) -> None:
+        self.users += 1
+        tally.users += 1
+        s = await self.place(
+            f"chaos-{tally.name}-{self.users}", tally, player=False, queue_wait_s=20
+        )
+        if s is None:
+            return
+        await asyncio.sleep(self.profile.hold_s)
+        await self.end(s)
+
+    async def arrivals(self, tally: FaultTally, stop: asyncio.Event) -> None:
+        tasks: list[asyncio.Task[None]] = []
+        for _ in range(400):  # bounded: the window ends long before
+            if stop.is_set():
+                break
+            tasks.append(asyncio.create_task(self.user_cycle(tally)))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.profile.arrival_s)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- watching -----------------------------------------------------------------
+    async def sweep(self, tally: FaultTally) -> dict[str, Any]:
+        """GET every session its user still holds; record lost ones and shared instances."""
+        watched = [s for s in self.sessions.values() if not s.ended_by_user]
+        answers = await asyncio.gather(*(self.get(s) for s in watched))
+        views: dict[str, Any] = {}
+        for s, (code, body) in zip(watched, answers, strict=True):
+            why = lost_reason(code, body, s.ended_by_user)
+            if why:
+                tally.lost.setdefault(s.sid, why)
+            elif code == 200:
+                views[s.sid] = body
+        for pair in shared_hosts(views):
+            if pair in tally.double:
+                continue
+            again = [self.sessions[sid] for sid in pair]
+            confirm = await asyncio.gather(*(self.get(s) for s in again))
+            hosts = {stream_host(b) if c == 200 else None for c, b in confirm}
+            if not any(s.ended_by_user for s in again) and len(hosts) == 1 and None not in hosts:
+                tally.double.add(pair)
+        instances = await self.instances()
+        for sid in sessions_on_two_instances(instances or []):
+            tally.double.add(frozenset((sid, "second-instance")))
+        return views
+
+    async def observe(self, tally: FaultTally, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self.sweep(tally)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+
+    async def probe_once(self, n: int) -> bool:
+        agents = [i.private_ip for i in self.stack.fleet.instances.values()]
+        healths = await asyncio.gather(
+            *(asyncio.to_thread(agent_health, self.stack, ip) for ip in agents)
+        )
+        if not agents or not all(h and h.get("registered") for h in healths):
+            return False
+        status, body, _ = await self.call(
+            "POST", "/v1/sessions", body={"client_id": f"probe-{n}", "model": "roadster"}
+        )
+        if status not in (201, 202) or not isinstance(body, dict):
+            return False
+        s = Session(f"probe-{n}", body["session_id"], body["session_secret"], body)
+        ok = True
+        if status == 201:
+            ok = await self.connect_once(s, body)
+        status, _, _ = await self.call("DELETE", f"/v1/sessions/{s.sid}", token=s.secret)
+        return ok and status == 200
+
+    async def connect_once(self, s: Session, view: dict[str, Any]) -> bool:
+        stream = view["stream"]
+        try:
+            async with self.http.ws_connect(
+                stream["signaling_url"], headers={"X-Stream-Token": stream["token"]},
+                timeout=aiohttp.ClientWSTimeout(ws_close=2),
+            ) as ws:  # fmt: skip
+                first = await ws.receive(timeout=5)
+                return first.type is aiohttp.WSMsgType.TEXT
+        except (aiohttp.ClientError, OSError, TimeoutError):
+            return False
+
+    async def until_normal(self, since: float, bound_s: float) -> float | None:
+        """Seconds from `since` to the first of two probe successes in a row."""
+        streak_from: float | None = None
+        n = 0
+        while time.monotonic() - since < bound_s:
+            n += 1
+            started = time.monotonic()
+            if await self.probe_once(n):
+                if streak_from is not None:
+                    return streak_from - since
+                streak_from = started
+            else:
+                streak_from = None
+            await asyncio.sleep(0.3)
+        return None
+
+    # -- one fault ------------------------------------------------------------------
+    async def fault_round(self, fault: Fault) -> dict[str, Any]:
+        skip = fault.unavailable(self.stack)
+        if skip:
+            return {"skipped": skip}
+        t, prof = self.profile.timings, self.profile
+        tally = FaultTally(fault.name)
+        base = await self.until_normal(time.monotonic(), 90)
+        if base is None:
+            return {"skipped": "the stack was not serving normally before the fault (90 s)"}
+        pre: list[Session] = []
+        before = FaultTally("before")  # placing the streams the fault will hit: not its figures
+        for i in range(prof.players + prof.holders):
+            s = await self.place(f"chaos-{fault.name}-pre{i}", before,
+                                 player=i < prof.players, queue_wait_s=30)  # fmt: skip
+            if s is not None:
+                pre.append(s)
+        if before.refused or before.lost:
+            fault.notes["before_fault"] = {"refused": before.refused, "lost": before.lost}
+        players = [s for s in pre if s.player is not None]
+        tally.streams = len(players)
+        aimed = next((s for s in players), None) or next((s for s in pre if s.ws), None)
+        if aimed is None:
+            return {"skipped": "no session could be streamed before the fault"}
+        region = str(aimed.body.get("region"))
+        _code, view = await self.get(aimed)
+        ip = stream_ip(view) or stream_ip(aimed.body)
+        target = Target(region, str(ip))
+        stop_watch, stop_users = asyncio.Event(), asyncio.Event()
+        watcher = asyncio.create_task(self.observe(tally, stop_watch))
+        users = asyncio.create_task(self.arrivals(tally, stop_users))
+        log(f"{fault.name}: injecting (target {target.region} {target.private_ip})")
+        started = time.monotonic()
+        try:
+            await fault.inject(self.stack, target)
+            await asyncio.sleep(fault.hold_s)
+            await fault.heal(self.stack, target)
+        except (FaultUnavailable, LookupError, TimeoutError) as exc:
+            fault.notes["error"] = f"{type(exc).__name__}: {exc}"
+            log(f"{fault.name}: {fault.notes['error']}")
+        healed = time.monotonic()
+        fault.notes["fault_seconds"] = round(healed - started, 1)
+        log(f"{fault.name}: healed after {healed - started:.1f} s; probing")
+        tally.seconds_until_normal = await self.until_normal(healed, prof.normal_bound_s)
+        settle = healed + t.claim_ttl_s + t.lost_after_s + 2 * t.reaper_interval_s + 2
+        await asyncio.sleep(max(0.0, settle - time.monotonic()))
+        stop_users.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(users, 60)
+        now = time.monotonic()
+        for s in players:
+            assert s.player is not None
+            last = s.player.last.received if s.player.last else 0.0
+            if s.player.failure is not None:
+                tally.cut[s.sid] = f"failed: {str(s.player.failure)[:80]}"
+            elif now - last > 3.0:
+                tally.cut[s.sid] = f"no frame for {now - last:.0f} s"
+        stop_watch.set()
+        await watcher
+        await self.stranded(tally)
+        tally.sessions_watched = len({*self.sessions})
+        self.sessions.clear()
+        log(f"{fault.name}: done")
+        return tally.result(fault.notes)
+
+    async def stranded(self, tally: FaultTally) -> None:
+        views = await self.sweep(tally)
+        instances = await self.instances() or []
+        serving = {
+            i["session_id"]: i for i in instances if i.get("state") in ("reserved", "streaming")
+        }
+        suspects: dict[str, str] = {}
+        for sid, body in views.items():
+            state = body.get("state")
+            if state == "queued" and not body.get("position"):
+                suspects[sid] = "queued in no queue"
+            elif state in ("assigned", "connected") and sid not in serving:
+                suspects[sid] = f"{state} without an instance serving it"
+        if suspects:  # read again: a placement may have been between its two writes
+            await asyncio.sleep(1.0)
+            views = await self.sweep(tally)
+            instances = await self.instances() or []
+            serving = {
+                i["session_id"]: i for i in instances if i.get("state") in ("reserved", "streaming")
+            }
+            for sid, why in suspects.items():
+                body = views.get(sid) or {}
+                state = body.get("state")
+                if (state == "queued" and not body.get("position")) or (
+                    state in ("assigned", "connected") and sid not in serving
+                ):
+                    tally.stranded[sid] = why
+        await asyncio.gather(*(self.end(s) for s in self.sessions.values() if not s.ended_by_user))
+        t = self.profile.timings
+        deadline = time.monotonic() + t.claim_ttl_s + t.reaper_interval_s + 2
+        leaks: dict[str, str] = {}
+        while True:
+            got = await self.instances()
+            if got is not None:
+                leaks = {
+                    i["instance_id"]: f"{i['state']} without a live session"
+                    for i in got
+                    if i.get("state") in ("reserved", "streaming")
+                }
+                if not leaks:
+                    break
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        tally.stranded.update(leaks)
+
+
+async def _drain(ws: aiohttp.ClientWebSocketResponse) -> None:
+    """Hold a signalling connection open (read and drop what the server sends)."""
+    with contextlib.suppress(Exception):
+        async for _ in ws:
+            pass
+
+
+async def run(profile: Profile, faults: list[Fault], workdir: Path) -> dict[str, Any]:
+    t = profile.timings
+    plan = make_plan(
+        workdir=workdir, regions=profile.regions, pool_sizes={"*": profile.pool_size},
+        base_port=free_base_port(), redis_url=None, demo_visit_from=False,
+    )  # fmt: skip
+    stack = ChaosStack(plan, log, replicas=profile.replicas, timings=t)
+    began = time.monotonic()
+    results: dict[str, dict[str, Any]] = {}
+    stop = asyncio.Event()
+    supervisor: asyncio.Task[None] | None = None
+    try:
+        await stack.start(240)
+        supervisor = asyncio.create_task(stack.supervise(stop))
+        log(f"stack ready: {len(profile.regions)} region(s), {profile.replicas} replicas")
+        async with aiohttp.ClientSession() as http:
+            chaos = Run(stack, http, profile)
+            for fault in faults:
+                results[fault.name] = await chaos.fault_round(fault)
+                log(f"{fault.name}: {json.dumps(results[fault.name])}")
+    finally:
+        stop.set()
+        if supervisor is not None:
+            await supervisor
+        await asyncio.to_thread(stack.stop)
+    setup = {
+        "regions": profile.regions, "pool_size": profile.pool_size,
+        "replicas": profile.replicas, "claim_ttl_s": t.claim_ttl_s,
+        "heartbeat_interval_s": t.heartbeat_interval_s, "lost_after_s": t.lost_after_s,
+        "reconnect_window_s": t.reconnect_window_s, "reaper_interval_s": t.reaper_interval_s,
+        "players_per_fault": profile.players, "arrival_every_s": profile.arrival_s,
+        "hold_s": profile.hold_s, "redis": "single, no persistence (as streamfleet up)",
+        "workdir": str(workdir),
+    }  # fmt: skip
+    return report(results, setup, time.monotonic() - began)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="one region, 2 replicas, 2 faults")
+    parser.add_argument("--faults", help=f"comma-separated, from: {', '.join(FULL_FAULTS)}")
+    parser.add_argument("--workdir", type=Path, help="logs of every part (default: a temp folder)")
+    args = parser.parse_args(argv)
+    profile = QUICK if args.quick else FULL
+    names = (
+        [n.strip() for n in args.faults.split(",") if n.strip()]
+        if args.faults
+        else (QUICK_FAULTS if args.quick else FULL_FAULTS)
+    )
+    t = profile.timings
+    try:
+        faults = by_name(names, t.claim_ttl_s, t.reaper_interval_s)
+    except ValueError as exc:
+        print(f"chaos: {exc}", file=sys.stderr)
+        return 2
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="streamfleet-chaos-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    line = asyncio.run(run(profile, faults, workdir))
+    print(json.dumps(line), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
