@@ -117,6 +117,7 @@ class Session:
     player: Player | None = None
     ws: aiohttp.ClientWebSocketResponse | None = None
     reader: asyncio.Task[None] | None = None
+    reconnects: int = 0
 
 
 @dataclass
@@ -222,9 +223,31 @@ class Run:
                 await ws.close()
                 continue
             s.ws = ws
-            s.reader = asyncio.create_task(_drain(ws))
+            s.reader = asyncio.create_task(self.hold(s, stream))
             return None
         return why
+
+    async def hold(self, s: Session, stream: dict[str, Any]) -> None:
+        """Keep a signalling connection open; when it drops, reconnect as Epic's
+        library does (3 tries, a second apart), with the same token."""
+        while s.ws is not None:
+            with contextlib.suppress(Exception):
+                async for _ in s.ws:
+                    pass
+            s.ws = None
+            for _ in range(3):
+                await asyncio.sleep(1.0)
+                if s.ended_by_user:
+                    return
+                try:
+                    s.ws = await self.http.ws_connect(
+                        stream["signaling_url"], headers={"X-Stream-Token": stream["token"]},
+                        heartbeat=10.0, timeout=aiohttp.ClientWSTimeout(ws_close=2),
+                    )  # fmt: skip
+                    s.reconnects += 1
+                    break
+                except (aiohttp.ClientError, OSError, TimeoutError):
+                    continue
 
     async def place(
         self, user: str, tally: FaultTally, *, player: bool, queue_wait_s: float
@@ -267,6 +290,8 @@ class Run:
             await s.player.close()
         if s.reader is not None:
             s.reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await s.reader
         if s.ws is not None:
             await s.ws.close()
         for _ in range(3):
@@ -484,13 +509,6 @@ class Run:
                 break
             await asyncio.sleep(0.5)
         tally.stranded.update(leaks)
-
-
-async def _drain(ws: aiohttp.ClientWebSocketResponse) -> None:
-    """Hold a signalling connection open (read and drop what the server sends)."""
-    with contextlib.suppress(Exception):
-        async for _ in ws:
-            pass
 
 
 async def run(profile: Profile, faults: list[Fault], workdir: Path) -> dict[str, Any]:
