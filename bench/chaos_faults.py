@@ -304,7 +304,12 @@ class Mixed(Fault):
         self.notes = {p.name: p.notes for p in self.parts}
 
     async def heal(self, stack: ChaosStack, target: Target) -> None:
-        await asyncio.gather(*(p.heal(stack, target) for p in self.parts))
+        results = await asyncio.gather(
+            *(p.heal(stack, target) for p in self.parts), return_exceptions=True
+        )
+        errors = [f"{p.name}: {r}" for p, r in zip(self.parts, results, strict=True) if r]
+        if errors:
+            raise RuntimeError("; ".join(errors))
 
 
 def all_faults(claim_ttl_s: float, reaper_s: float) -> list[Fault]:
