@@ -41,6 +41,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 
@@ -103,6 +104,12 @@ FULL = Profile(
 )  # fmt: skip
 
 
+def signal_url(stream: dict[str, Any]) -> str:
+    """The signalling URL as a page opens it through the router: the token as the
+    `token` query parameter on the first request (nginx_lua/lua/router.lua)."""
+    return f"{stream['signaling_url']}?{urlencode({'token': stream['token']})}"
+
+
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
@@ -127,6 +134,8 @@ class Run:
     profile: Profile
     sessions: dict[str, Session] = field(default_factory=dict)
     users: int = 0
+    last_probe_failure: str = ""
+    probes: int = 0
 
     @property
     def url(self) -> str:
@@ -190,7 +199,7 @@ class Run:
             if attempt:
                 await asyncio.sleep(1.0)
             if player:
-                p = Player(stream["signaling_url"], stream["token"],
+                p = Player(signal_url(stream), stream["token"],
                            ice_servers=view.get("ice_servers") or [])  # fmt: skip
                 try:
                     await p.connect()
@@ -203,7 +212,7 @@ class Run:
                 continue
             try:
                 ws = await self.http.ws_connect(
-                    stream["signaling_url"], headers={"X-Stream-Token": stream["token"]},
+                    signal_url(stream), headers={"X-Stream-Token": stream["token"]},
                     heartbeat=10.0, timeout=aiohttp.ClientWSTimeout(ws_close=2),
                 )  # fmt: skip
             except aiohttp.WSServerHandshakeError as exc:
@@ -241,7 +250,7 @@ class Run:
                     return
                 try:
                     s.ws = await self.http.ws_connect(
-                        stream["signaling_url"], headers={"X-Stream-Token": stream["token"]},
+                        signal_url(stream), headers={"X-Stream-Token": stream["token"]},
                         heartbeat=10.0, timeout=aiohttp.ClientWSTimeout(ws_close=2),
                     )  # fmt: skip
                     s.reconnects += 1
@@ -250,7 +259,13 @@ class Run:
                     continue
 
     async def place(
-        self, user: str, tally: FaultTally, *, player: bool, queue_wait_s: float
+        self,
+        user: str,
+        tally: FaultTally,
+        *,
+        player: bool,
+        queue_wait_s: float,
+        leave: asyncio.Event | None = None,
     ) -> Session | None:
         """Create, wait in the queue if queued, connect. None if the user was refused."""
         status, body = await self.create(user)
@@ -262,6 +277,8 @@ class Run:
         view = body
         deadline = time.monotonic() + queue_wait_s
         while view.get("state") == "queued" and time.monotonic() < deadline:
+            if leave is not None and leave.is_set():
+                break  # the window is over: a waiting user stays queued, watched
             await asyncio.sleep(0.5)
             code, got = await self.get(s)
             if code == 200 and isinstance(got, dict):
@@ -300,15 +317,19 @@ class Run:
                 return
             await asyncio.sleep(1.0)
 
-    async def user_cycle(self, tally: FaultTally) -> None:
+    async def user_cycle(self, tally: FaultTally, window_over: asyncio.Event) -> None:
         self.users += 1
         tally.users += 1
         s = await self.place(
-            f"chaos-{tally.name}-{self.users}", tally, player=False, queue_wait_s=20
-        )
+            f"chaos-{tally.name}-{self.users}", tally, player=False, queue_wait_s=20,
+            leave=window_over,
+        )  # fmt: skip
         if s is None:
             return
-        await asyncio.sleep(self.profile.hold_s)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(window_over.wait(), self.profile.hold_s)
+        if window_over.is_set() or s.sid in tally.lost:
+            return  # the stranded check reads it, then ends it; a lost one has nothing to end
         await self.end(s)
 
     async def arrivals(self, tally: FaultTally, stop: asyncio.Event) -> None:
@@ -316,7 +337,7 @@ class Run:
         for _ in range(400):  # bounded: the window ends long before
             if stop.is_set():
                 break
-            tasks.append(asyncio.create_task(self.user_cycle(tally)))
+            tasks.append(asyncio.create_task(self.user_cycle(tally, stop)))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.profile.arrival_s)
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -352,50 +373,59 @@ class Run:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
 
-    async def probe_once(self, n: int) -> bool:
+    async def probe_once(self, n: int) -> str | None:
+        """One probe user, served end to end? None if so, else what failed."""
         agents = [i.private_ip for i in self.stack.fleet.instances.values()]
         healths = await asyncio.gather(
             *(asyncio.to_thread(agent_health, self.stack, ip) for ip in agents)
         )
-        if not agents or not all(h and h.get("registered") for h in healths):
-            return False
+        unwell = [
+            ip for ip, h in zip(agents, healths, strict=True) if not (h or {}).get("registered")
+        ]
+        if not agents or unwell:
+            return f"agents not registered: {unwell or 'none running'}"
         status, body, _ = await self.call(
             "POST", "/v1/sessions", body={"client_id": f"probe-{n}", "model": "roadster"}
         )
         if status not in (201, 202) or not isinstance(body, dict):
-            return False
+            return f"create {status}: {str(body)[:120]}"
         s = Session(f"probe-{n}", body["session_id"], body["session_secret"], body)
-        ok = True
+        why = None
         if status == 201:
-            ok = await self.connect_once(s, body)
-        status, _, _ = await self.call("DELETE", f"/v1/sessions/{s.sid}", token=s.secret)
-        return ok and status == 200
+            why = await self.connect_once(body)
+        status, got, _ = await self.call("DELETE", f"/v1/sessions/{s.sid}", token=s.secret)
+        if status != 200:
+            why = why or f"delete {status}: {str(got)[:120]}"
+        return why
 
-    async def connect_once(self, s: Session, view: dict[str, Any]) -> bool:
+    async def connect_once(self, view: dict[str, Any]) -> str | None:
         stream = view["stream"]
         try:
             async with self.http.ws_connect(
-                stream["signaling_url"], headers={"X-Stream-Token": stream["token"]},
+                signal_url(stream), headers={"X-Stream-Token": stream["token"]},
                 timeout=aiohttp.ClientWSTimeout(ws_close=2),
             ) as ws:  # fmt: skip
                 first = await ws.receive(timeout=5)
-                return first.type is aiohttp.WSMsgType.TEXT
-        except (aiohttp.ClientError, OSError, TimeoutError):
-            return False
+                return None if first.type is aiohttp.WSMsgType.TEXT else f"signalling {first.type}"
+        except aiohttp.WSServerHandshakeError as exc:
+            return f"signalling refused {exc.status}: {exc.message}"
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            return f"signalling {type(exc).__name__}"
 
     async def until_normal(self, since: float, bound_s: float) -> float | None:
         """Seconds from `since` to the first of two probe successes in a row."""
         streak_from: float | None = None
-        n = 0
         while time.monotonic() - since < bound_s:
-            n += 1
+            self.probes += 1
             started = time.monotonic()
-            if await self.probe_once(n):
+            why = await self.probe_once(self.probes)
+            if why is None:
                 if streak_from is not None:
                     return streak_from - since
                 streak_from = started
             else:
                 streak_from = None
+                self.last_probe_failure = why
             await asyncio.sleep(0.3)
         return None
 
@@ -408,7 +438,10 @@ class Run:
         tally = FaultTally(fault.name)
         base = await self.until_normal(time.monotonic(), 90)
         if base is None:
-            return {"skipped": "the stack was not serving normally before the fault (90 s)"}
+            return {
+                "skipped": "the stack was not serving normally before the fault (90 s): "
+                + self.last_probe_failure
+            }
         pre: list[Session] = []
         before = FaultTally("before")  # placing the streams the fault will hit: not its figures
         for i in range(prof.players + prof.holders):
@@ -422,9 +455,11 @@ class Run:
         tally.streams = len(players)
         aimed = next((s for s in players), None) or next((s for s in pre if s.ws), None)
         if aimed is None:
+            await asyncio.gather(*(self.end(s) for s in self.sessions.values()))
+            self.sessions.clear()
             return {"skipped": "no session could be streamed before the fault"}
-        region = str(aimed.body.get("region"))
         _code, view = await self.get(aimed)
+        region = str((view or {}).get("region") or aimed.body.get("region"))
         ip = stream_ip(view) or stream_ip(aimed.body)
         target = Target(region, str(ip))
         stop_watch, stop_users = asyncio.Event(), asyncio.Event()

@@ -1,6 +1,6 @@
-"""`bench/chaos.py --quick` on a real stack: it reports every figure for every
-fault, measured, and the faults handled today (kill -9 of one control-plane
-replica, an instance's agent killed and rebooted) give no double booking."""
+"""`bench/chaos.py --quick` on a real stack, one fault: it reports every figure,
+measured, and a fault handled today (an instance's agent and renderer killed,
+the instance rebooted and its agent registered again) gives no double booking."""
 
 from __future__ import annotations
 
@@ -17,18 +17,18 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(240)
-def test_quick_chaos_run_reports_and_never_double_books(tmp_path: Path) -> None:
+@pytest.mark.timeout(220)
+def test_quick_chaos_run_reports_agent_kill_without_double_booking(tmp_path: Path) -> None:
     run = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "chaos.py"), "--quick",
-         "--faults", "replica_kill9,agent_kill9", "--workdir", str(tmp_path / "work")],
-        capture_output=True, text=True, timeout=220, cwd=ROOT, check=False,
+         "--faults", "agent_kill9", "--workdir", str(tmp_path / "work")],
+        capture_output=True, text=True, timeout=200, cwd=ROOT, check=False,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-4000:]
     line = json.loads(run.stdout.strip().splitlines()[-1])
     assert well_formed(line) == [], line
     faults = line["faults"]
-    assert set(faults) == {"replica_kill9", "agent_kill9"}, faults
+    assert set(faults) == {"agent_kill9"}, faults
     for name, result in faults.items():
         assert "skipped" not in result, (name, result)
         assert set(FIGURES) <= set(result)
@@ -36,6 +36,5 @@ def test_quick_chaos_run_reports_and_never_double_books(tmp_path: Path) -> None:
         assert result["users"] >= 3, (name, result)
         assert result["live_streams"] >= 1, (name, result)
         assert result["double_bookings"] == 0, (name, result)
-    # The service came back (the probes succeeded) after each of these faults.
-    assert faults["replica_kill9"]["seconds_until_normal"] is not None, faults
+    # The service came back: probe users were served end to end after it.
     assert faults["agent_kill9"]["seconds_until_normal"] is not None, faults
