@@ -18,9 +18,11 @@ which timings were used.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -184,6 +186,20 @@ class ChaosStack(LocalStack):
             ready_url=self.plan.control_plane_url + "/healthz",
             name="control-plane-balancer",
         )
+
+    async def _wait_for_instances(self, timeout: float) -> None:
+        """As `streamfleet up`, but a slow answer of the pools API (2 s: the machine
+        is shared, three replicas start at once) is asked again, not fatal."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                await super()._wait_for_instances(max(1.0, deadline - time.monotonic()))
+                return
+            except (TimeoutError, OSError) as exc:
+                if time.monotonic() >= deadline:
+                    raise
+                self.say(f"  pools not readable yet ({exc}); asking again")
+                await asyncio.sleep(1.0)
 
     def core_process(self, prefix: str) -> ManagedProcess:
         """The running core process whose name starts with `prefix` (e.g. "redis:")."""
