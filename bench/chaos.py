@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import inspect
 import json
 import sys
 import tempfile
@@ -546,21 +547,28 @@ class Run:
         tally.stranded.update(leaks)
 
 
-async def run(profile: Profile, faults: list[Fault], workdir: Path) -> dict[str, Any]:
-    t = profile.timings
+def sentinel_supported() -> bool:
+    """Whether this build's `streamfleet up` can run Redis with Sentinel."""
+    return "redis_mode" in inspect.signature(make_plan).parameters
+
+
+async def run_on_stack(
+    profile: Profile, faults: list[Fault], workdir: Path, redis_mode: str
+) -> dict[str, dict[str, Any]]:
+    """Start one stack, run `faults` on it in order, stop it."""
+    extra: dict[str, Any] = {"redis_mode": redis_mode} if redis_mode != "single" else {}
     plan = make_plan(
         workdir=workdir, regions=profile.regions, pool_sizes={"*": profile.pool_size},
-        base_port=free_base_port(), redis_url=None, demo_visit_from=False,
+        base_port=free_base_port(), redis_url=None, demo_visit_from=False, **extra,
     )  # fmt: skip
-    stack = ChaosStack(plan, log, replicas=profile.replicas, timings=t)
-    began = time.monotonic()
+    stack = ChaosStack(plan, log, replicas=profile.replicas, timings=profile.timings)
     results: dict[str, dict[str, Any]] = {}
     stop = asyncio.Event()
     supervisor: asyncio.Task[None] | None = None
     try:
         await stack.start(240)
         supervisor = asyncio.create_task(stack.supervise(stop))
-        log(f"stack ready: {len(profile.regions)} region(s), {profile.replicas} replicas")
+        log(f"stack ready ({redis_mode} redis): {profile.regions}, {profile.replicas} replicas")
         async with aiohttp.ClientSession() as http:
             chaos = Run(stack, http, profile)
             for fault in faults:
@@ -571,16 +579,40 @@ async def run(profile: Profile, faults: list[Fault], workdir: Path) -> dict[str,
         if supervisor is not None:
             await supervisor
         await asyncio.to_thread(stack.stop)
+    return results
+
+
+async def run(profile: Profile, faults: list[Fault], workdir: Path) -> dict[str, Any]:
+    """Faults on a stack as `streamfleet up` runs it (single Redis, no persistence),
+    then those needing Sentinel on a second stack with `--redis sentinel`."""
+    t = profile.timings
+    began = time.monotonic()
+    single = [f for f in faults if f.stack_kind == "single"]
+    sentinel = [f for f in faults if f.stack_kind == "sentinel"]
+    results: dict[str, dict[str, Any]] = {}
+    if single:
+        results.update(await run_on_stack(profile, single, workdir / "single", "single"))
+    if sentinel and not sentinel_supported():
+        for f in sentinel:
+            results[f.name] = {
+                "skipped": "not available: this build's `streamfleet up` has no "
+                "`--redis sentinel` (simulators/local_stack/plan.py make_plan(redis_mode=...))"
+            }
+    elif sentinel:
+        results.update(await run_on_stack(profile, sentinel, workdir / "sentinel", "sentinel"))
+    ordered = {f.name: results[f.name] for f in faults if f.name in results}
     setup = {
         "regions": profile.regions, "pool_size": profile.pool_size,
         "replicas": profile.replicas, "claim_ttl_s": t.claim_ttl_s,
         "heartbeat_interval_s": t.heartbeat_interval_s, "lost_after_s": t.lost_after_s,
         "reconnect_window_s": t.reconnect_window_s, "reaper_interval_s": t.reaper_interval_s,
         "players_per_fault": profile.players, "arrival_every_s": profile.arrival_s,
-        "hold_s": profile.hold_s, "redis": "single, no persistence (as streamfleet up)",
+        "hold_s": profile.hold_s,
+        "redis": "single, no persistence (as streamfleet up); sentinel_failover on a "
+        "second stack with --redis sentinel",
         "workdir": str(workdir),
     }  # fmt: skip
-    return report(results, setup, time.monotonic() - began)
+    return report(ordered, setup, time.monotonic() - began)
 
 
 def main(argv: list[str] | None = None) -> int:

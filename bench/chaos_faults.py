@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -85,6 +86,8 @@ class Fault:
     name: str = ""
     hold_s: float = 0.0  # how long the part stays broken before heal (beyond its own restart)
     notes: dict[str, Any] = field(default_factory=dict)
+    # Which stack it needs: "single" (Redis as `streamfleet up` runs it) or "sentinel".
+    stack_kind = "single"
 
     def unavailable(self, stack: ChaosStack) -> str | None:
         """Why this fault cannot run on this stack, or None."""
@@ -264,26 +267,73 @@ class RouterKill(_CoreKill):
         return http_ok(f"{region.router_url}/healthz")
 
 
+SENTINEL_MASTER = "streamfleet"  # the master name `streamfleet up --redis sentinel` monitors
+
+
+def sentinel_cmd(port: int, password: str, *args: str) -> list[str]:
+    """One redis-cli command's reply lines (password via REDISCLI_AUTH, never argv)."""
+    out = subprocess.run(
+        ["redis-cli", "-h", "127.0.0.1", "-p", str(port), *args],
+        capture_output=True, timeout=5, check=False,
+        env={**os.environ, "REDISCLI_AUTH": password},
+    )  # fmt: skip
+    return out.stdout.decode(errors="replace").split()
+
+
 class SentinelFailover(Fault):
     """Redis Sentinel failover: kill -9 the primary; Sentinel promotes the replica,
-    losing the writes it had not replicated. Needs `streamfleet up --redis sentinel`."""
+    losing the writes it had not replicated. Runs on a second stack started with
+    `streamfleet up --redis sentinel` (plan redis_mode="sentinel")."""
+
+    stack_kind = "sentinel"
 
     def __init__(self) -> None:
         super().__init__(name="sentinel_failover")
 
     def unavailable(self, stack: ChaosStack) -> str | None:
-        if getattr(stack.plan, "redis_sentinel", None) is None:
-            return (
-                "not available: this local stack has no Redis Sentinel "
-                "(`streamfleet up --redis sentinel` is not in this build)"
+        if getattr(stack.plan, "redis_mode", "single") != "sentinel":
+            return "not available: this stack runs no Redis Sentinel (`streamfleet up --redis sentinel`)"
+        return None
+
+    def _master_port(self, stack: ChaosStack) -> int | None:
+        plan: Any = stack.plan
+        for port in plan.sentinel_ports:
+            reply = sentinel_cmd(
+                port, plan.redis_password, "SENTINEL", "get-master-addr-by-name", SENTINEL_MASTER
             )
-        return "not available: the harness is not wired to the Sentinel stack yet"
+            if len(reply) == 2 and reply[1].isdigit():
+                return int(reply[1])
+        return None
+
+    def _replicas_in_sync(self, stack: ChaosStack) -> bool:
+        plan: Any = stack.plan
+        reply = sentinel_cmd(
+            plan.sentinel_ports[0], plan.redis_password, "SENTINEL", "master", SENTINEL_MASTER
+        )
+        fields = dict(zip(reply[::2], reply[1::2], strict=False))
+        return int(fields.get("num-slaves", "0") or 0) >= 1
 
     async def inject(self, stack: ChaosStack, target: Target) -> None:
-        raise FaultUnavailable(self.unavailable(stack) or "")
+        # Without a known replica the failover aborts (-failover-abort-no-good-slave).
+        await until(lambda: self._replicas_in_sync(stack), "sentinel sees a replica", 30)
+        primary = await asyncio.to_thread(self._master_port, stack)
+        if primary is None:
+            raise FaultUnavailable("no sentinel names a primary")
+        proc = stack.core_process(f"redis:{primary}")
+        self.notes.update(old_primary=primary, killed_pid=proc.pid)
+        kill9(proc.pid)
 
     async def heal(self, stack: ChaosStack, target: Target) -> None:
-        raise FaultUnavailable(self.unavailable(stack) or "")
+        old, password = self.notes["old_primary"], stack.plan.redis_password
+
+        def promoted() -> bool:
+            port = self._master_port(stack)
+            if port is None or port == old:
+                return False
+            self.notes["new_primary"] = port
+            return redis_ping(port, password)
+
+        await until(promoted, "sentinel failover", 40)
 
 
 class Mixed(Fault):
