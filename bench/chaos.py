@@ -20,9 +20,11 @@ each fault of bench/chaos_faults.py one at a time, then mixed. Per fault:
   sessions whose instance the ops API does not show serving them, queued
   sessions in no queue, and (after every user left) instances still reserved
   or streaming past claim TTL + a reaper period;
-- seconds_until_normal: from the fault's end until two probe users in a row
-  are served (create, signalling accepted, delete) and every agent's /healthz
-  says registered; null when not within the bound;
+- seconds_until_normal: from the fault's end to the last refusal of a user or
+  of a probe user (probes run back to back through the window: create,
+  signalling accepted, delete, and every agent's /healthz registered), provided
+  probes were served at least twice after it; null when service never settled
+  within the window (claim TTL + lost detection + 2 reaper periods + 2 s);
 - live_streams_cut: players streaming when the fault began that failed or
   received no frame in the last 3 s at the end of the window.
 
@@ -58,6 +60,7 @@ from bench.chaos_report import (
     shared_hosts,
     stream_host,
     stream_ip,
+    until_normal,
 )
 from bench.chaos_stack import ChaosStack, Timings
 from simulators.local_stack.plan import make_plan
@@ -271,7 +274,7 @@ class Run:
         """Create, wait in the queue if queued, connect. None if the user was refused."""
         status, body = await self.create(user)
         if status not in (201, 202) or not isinstance(body, dict):
-            tally.refused.append(f"create:{status}")
+            tally.refuse(f"create:{status}", time.monotonic())
             return None
         s = Session(user, body["session_id"], body["session_secret"], body)
         self.sessions[s.sid] = s
@@ -297,7 +300,7 @@ class Run:
                 return s
             # Refused: the user gives up and leaves (so its claim expiring later is
             # not also counted as a lost session).
-            tally.refused.append(why)
+            tally.refuse(why, time.monotonic())
             await self.end(s)
             return None
         return s
@@ -430,6 +433,18 @@ class Run:
             await asyncio.sleep(0.3)
         return None
 
+    async def probe_until(self, tally: FaultTally, end: float) -> None:
+        """Probe users, one after the other, until `end`; each outcome is timed."""
+        while time.monotonic() < end:
+            self.probes += 1
+            why = await self.probe_once(self.probes)
+            if why is None:
+                tally.good_at.append(time.monotonic())
+            else:
+                tally.bad_at.append(time.monotonic())
+                tally.probe_failures.append(why)
+            await asyncio.sleep(0.5)
+
     # -- one fault ------------------------------------------------------------------
     async def fault_round(self, fault: Fault) -> dict[str, Any]:
         skip = fault.unavailable(self.stack)
@@ -478,9 +493,9 @@ class Run:
         healed = time.monotonic()
         fault.notes["fault_seconds"] = round(healed - started, 1)
         log(f"{fault.name}: healed after {healed - started:.1f} s; probing")
-        tally.seconds_until_normal = await self.until_normal(healed, prof.normal_bound_s)
         settle = healed + t.claim_ttl_s + t.lost_after_s + 2 * t.reaper_interval_s + 2
-        await asyncio.sleep(max(0.0, settle - time.monotonic()))
+        await self.probe_until(tally, settle)
+        tally.seconds_until_normal = until_normal(healed, tally.bad_at, tally.good_at)
         stop_users.set()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(users, 60)

@@ -38,6 +38,13 @@ class FaultTally:
     cut: dict[str, str] = field(default_factory=dict)  # session id -> why
     users: int = 0  # users that arrived during the window
     sessions_watched: int = 0
+    bad_at: list[float] = field(default_factory=list)  # when a user or probe was refused
+    good_at: list[float] = field(default_factory=list)  # when a probe user was served
+    probe_failures: list[str] = field(default_factory=list)
+
+    def refuse(self, why: str, at: float) -> None:
+        self.refused.append(why)
+        self.bad_at.append(at)
 
     def result(self, notes: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -59,10 +66,21 @@ class FaultTally:
             "double": sorted(sorted(p) for p in self.double)[:5],
             "stranded": _sample(self.stranded),
             "cut": _sample(self.cut),
+            "probe_failures": _count([p.split(":")[0][:60] for p in self.probe_failures]),
             "fault": notes,
         }
         out["detail"] = {k: v for k, v in detail.items() if v}
         return out
+
+
+def until_normal(healed: float, bad_at: list[float], good_at: list[float]) -> float | None:
+    """Seconds from the fault's end to the last refusal (of a user or a probe) after
+    which probes were served at least twice and nobody was refused again; 0 when
+    nothing was refused after the end; None when service never settled so."""
+    last_bad = max((b for b in bad_at if b >= healed), default=healed)
+    if sum(1 for g in good_at if g > last_bad) < 2:
+        return None
+    return last_bad - healed
 
 
 def _sample(reasons: dict[str, str], n: int = 5) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from bench.chaos_report import (
     sessions_on_two_instances,
     shared_hosts,
     stream_host,
+    until_normal,
     well_formed,
 )
 
@@ -65,3 +66,10 @@ def test_report_is_well_formed_and_says_what_was_skipped() -> None:
     broken = {**line, "faults": {"x": {"sessions_lost": -1}, "y": {"skipped": ""}}}
     assert well_formed(broken)[0].startswith("x: ")
     assert "y: skipped without a reason" in well_formed(broken)
+
+
+def test_normal_means_no_refusal_after_it_and_two_probes_served() -> None:
+    assert until_normal(10.0, bad_at=[9.0], good_at=[10.5, 11.0]) == 0.0
+    assert until_normal(10.0, bad_at=[12.0, 14.5], good_at=[11.0, 13.0, 15.0, 16.0]) == 4.5
+    assert until_normal(10.0, bad_at=[14.5], good_at=[11.0, 13.0, 15.0]) is None
+    assert until_normal(10.0, bad_at=[], good_at=[]) is None
