@@ -38,6 +38,7 @@ import asyncio
 import contextlib
 import inspect
 import json
+import re
 import sys
 import tempfile
 import time
@@ -65,7 +66,7 @@ from bench.chaos_report import (
 from bench.chaos_stack import ChaosStack, Timings
 from simulators.local_stack.plan import make_plan
 from simulators.local_stack.testing import free_base_port
-from simulators.player import Player, PlayerError
+from simulators.player import Player, PlayerError, StreamEnded
 
 FULL_FAULTS = [
     "redis_restart",
@@ -106,6 +107,11 @@ FULL = Profile(
                     reconnect_window_s=10, reaper_interval_s=1),
     players=2, holders=1, arrival_s=1.5, hold_s=5.0, normal_bound_s=60,
 )  # fmt: skip
+
+
+def user_id(fault: str, suffix: str) -> str:
+    """A client_id (letters, digits and ._:@- only) naming the fault and the user."""
+    return re.sub(r"[^A-Za-z0-9._:@-]", ".", f"chaos-{fault}")[:100] + f"-{suffix}"
 
 
 def signal_url(stream: dict[str, Any]) -> str:
@@ -209,6 +215,7 @@ class Run:
                     await p.connect()
                     await p.wait_first_frame(15)
                     s.player = p
+                    s.reader = asyncio.create_task(self.keep_player(s, view))
                     return None
                 except (PlayerError, TimeoutError, aiohttp.ClientError, OSError) as exc:
                     why = f"player:{type(exc).__name__}:{getattr(exc, 'status', '')}"
@@ -239,6 +246,34 @@ class Run:
             s.reader = asyncio.create_task(self.hold(s, stream))
             return None
         return why
+
+    async def keep_player(self, s: Session, view: dict[str, Any]) -> None:
+        """When the signalling connection drops (not a final end), open the stream
+        again as Epic's library does: 3 tries, a second apart, same token; the new
+        player must show a frame within 10 s."""
+        stream = view["stream"]
+        while s.player is not None and not s.ended_by_user:
+            failure = await s.player.wait_closed(24 * 3600)
+            if isinstance(failure, StreamEnded) and failure.final:
+                return
+            for _ in range(3):
+                await asyncio.sleep(1.0)
+                if s.ended_by_user:
+                    return
+                p = Player(signal_url(stream), stream["token"],
+                           ice_servers=view.get("ice_servers") or [])  # fmt: skip
+                try:
+                    await p.connect()
+                    await p.wait_first_frame(10)
+                except (PlayerError, TimeoutError, aiohttp.ClientError, OSError):
+                    await p.close()
+                    continue
+                old, s.player = s.player, p
+                s.reconnects += 1
+                await old.close()
+                break
+            else:
+                return  # gave up: the stream stays cut
 
     async def hold(self, s: Session, stream: dict[str, Any]) -> None:
         """Keep a signalling connection open; when it drops, reconnect as Epic's
@@ -307,12 +342,12 @@ class Run:
 
     async def end(self, s: Session) -> None:
         s.ended_by_user = True
-        if s.player is not None:
-            await s.player.close()
         if s.reader is not None:
             s.reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await s.reader
+        if s.player is not None:
+            await s.player.close()
         if s.ws is not None:
             await s.ws.close()
         for _ in range(3):
@@ -325,7 +360,7 @@ class Run:
         self.users += 1
         tally.users += 1
         s = await self.place(
-            f"chaos-{tally.name}-{self.users}", tally, player=False, queue_wait_s=20,
+            user_id(tally.name, str(self.users)), tally, player=False, queue_wait_s=20,
             leave=window_over,
         )  # fmt: skip
         if s is None:
@@ -461,7 +496,7 @@ class Run:
         pre: list[Session] = []
         before = FaultTally("before")  # placing the streams the fault will hit: not its figures
         for i in range(prof.players + prof.holders):
-            s = await self.place(f"chaos-{fault.name}-pre{i}", before,
+            s = await self.place(user_id(fault.name, f"pre{i}"), before,
                                  player=i < prof.players, queue_wait_s=30)  # fmt: skip
             if s is not None:
                 pre.append(s)
@@ -473,7 +508,10 @@ class Run:
         if aimed is None:
             await asyncio.gather(*(self.end(s) for s in self.sessions.values()))
             self.sessions.clear()
-            return {"skipped": "no session could be streamed before the fault"}
+            return {
+                "skipped": "no session could be streamed before the fault: "
+                + json.dumps({"refused": before.refused, "lost": before.lost})
+            }
         _code, view = await self.get(aimed)
         region = str((view or {}).get("region") or aimed.body.get("region"))
         ip = stream_ip(view) or stream_ip(aimed.body)
@@ -507,6 +545,7 @@ class Run:
                 tally.cut[s.sid] = f"failed: {str(s.player.failure)[:80]}"
             elif now - last > 3.0:
                 tally.cut[s.sid] = f"no frame for {now - last:.0f} s"
+        tally.reconnected = sum(1 for s in players if s.reconnects)
         stop_watch.set()
         await watcher
         await self.stranded(tally)

@@ -36,6 +36,7 @@ class FaultTally:
     seconds_until_normal: float | None = None
     streams: int = 0  # players live when the fault began
     cut: dict[str, str] = field(default_factory=dict)  # session id -> why
+    reconnected: int = 0  # of those, streams whose player had to open the stream again
     users: int = 0  # users that arrived during the window
     sessions_watched: int = 0
     bad_at: list[float] = field(default_factory=list)  # when a user or probe was refused
@@ -59,6 +60,7 @@ class FaultTally:
             "users": self.users,
             "sessions_watched": self.sessions_watched,
             "live_streams": self.streams,
+            "live_streams_reopened": self.reconnected,
         }
         detail = {
             "lost": _sample(self.lost),
