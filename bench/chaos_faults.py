@@ -281,9 +281,15 @@ def sentinel_cmd(port: int, password: str, *args: str) -> list[str]:
 
 
 class SentinelFailover(Fault):
-    """Redis Sentinel failover: kill -9 the primary; Sentinel promotes the replica,
-    losing the writes it had not replicated. Runs on a second stack started with
-    `streamfleet up --redis sentinel` (plan redis_mode="sentinel")."""
+    """Redis Sentinel failover: the primary hangs (SIGSTOP) until Sentinel promotes
+    the replica, losing the writes it had not replicated; then it resumes and is
+    demoted. Runs on a second stack started with `streamfleet up --redis sentinel`
+    (plan redis_mode="sentinel").
+
+    Not kill -9: the stack's supervisor restarts a killed primary within a
+    second, empty and as a primary, before Sentinel's down-after period, so
+    Sentinel sees a reboot, not a failure, and no failover happens (the replica
+    then resynchronises from the empty primary: everything is lost)."""
 
     stack_kind = "sentinel"
 
@@ -320,8 +326,8 @@ class SentinelFailover(Fault):
         if primary is None:
             raise FaultUnavailable("no sentinel names a primary")
         proc = stack.core_process(f"redis:{primary}")
-        self.notes.update(old_primary=primary, killed_pid=proc.pid)
-        kill9(proc.pid)
+        self.notes.update(old_primary=primary, stopped_pid=proc.pid)
+        os.kill(proc.pid, signal.SIGSTOP)
 
     async def heal(self, stack: ChaosStack, target: Target) -> None:
         old, password = self.notes["old_primary"], stack.plan.redis_password
@@ -333,7 +339,11 @@ class SentinelFailover(Fault):
             self.notes["new_primary"] = port
             return redis_ping(port, password)
 
-        await until(promoted, "sentinel failover", 40)
+        try:
+            await until(promoted, "sentinel failover", 40)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.notes["stopped_pid"], signal.SIGCONT)
 
 
 class Mixed(Fault):
