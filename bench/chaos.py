@@ -5,7 +5,8 @@ Starts `streamfleet up`'s stack (simulators/local_stack) with N control-plane
 replicas behind a load balancer (bench/chaos_stack.py), drives users through
 the session API (create; connect: a real aiortc player for a sample, a
 signalling handshake through the router for the rest; hold; end), and injects
-each fault of bench/chaos_faults.py one at a time, then mixed. Per fault:
+each fault of bench/chaos_faults.py one at a time, then mixed (replica_kill9
+and mixed also start 12 users at once just before the kill). Per fault:
 
 - sessions_lost: sessions their user still held that the API answers 404 (or
   401/403) to their own secret, or shows ended for another reason than the
@@ -519,6 +520,12 @@ class Run:
         stop_watch, stop_users = asyncio.Event(), asyncio.Event()
         watcher = asyncio.create_task(self.observe(tally, stop_watch))
         users = asyncio.create_task(self.arrivals(tally, stop_users))
+        burst = [
+            asyncio.create_task(self.user_cycle(tally, stop_users))
+            for _ in range(fault.burst_users)
+        ]
+        if burst:
+            await asyncio.sleep(0.05)  # their creates are in flight when the fault hits
         log(f"{fault.name}: injecting (target {target.region} {target.private_ip})")
         started = time.monotonic()
         try:
@@ -536,7 +543,7 @@ class Run:
         tally.seconds_until_normal = until_normal(healed, tally.bad_at, tally.good_at)
         stop_users.set()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(users, 60)
+            await asyncio.wait_for(asyncio.gather(users, *burst, return_exceptions=True), 60)
         now = time.monotonic()
         for s in players:
             assert s.player is not None

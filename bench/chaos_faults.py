@@ -88,6 +88,8 @@ class Fault:
     notes: dict[str, Any] = field(default_factory=dict)
     # Which stack it needs: "single" (Redis as `streamfleet up` runs it) or "sentinel".
     stack_kind = "single"
+    # Users arriving all at once just before the injection (requests in flight when it hits).
+    burst_users = 0
 
     def unavailable(self, stack: ChaosStack) -> str | None:
         """Why this fault cannot run on this stack, or None."""
@@ -120,7 +122,9 @@ class RedisRestart(Fault):
 
 
 class ReplicaKill(Fault):
-    """kill -9 one control-plane replica; its orchestrator restarts it after hold_s."""
+    """kill -9 one control-plane replica mid-burst; its orchestrator restarts it after hold_s."""
+
+    burst_users = 12
 
     def __init__(self, hold_s: float = 3.0) -> None:
         super().__init__(name="replica_kill9", hold_s=hold_s)
@@ -353,6 +357,7 @@ class Mixed(Fault):
         super().__init__(name="mixed:" + "+".join(p.name for p in parts))
         self.parts = parts
         self.hold_s = max((p.hold_s for p in parts), default=0.0)
+        self.burst_users = max((p.burst_users for p in parts), default=0)
 
     def unavailable(self, stack: ChaosStack) -> str | None:
         reasons = [r for p in self.parts if (r := p.unavailable(stack))]
