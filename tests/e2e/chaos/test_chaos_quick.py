@@ -1,0 +1,48 @@
+"""`bench/chaos.py --quick` on a real stack, one fault: it reports every figure,
+measured, and a fault handled today (an instance's agent and renderer killed,
+the instance rebooted and its agent registered again) gives no double booking."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.chaos_report import FIGURES, well_formed
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(220)
+def test_quick_chaos_run_reports_agent_kill_without_double_booking(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "chaos.py"), "--quick",
+         "--faults", "agent_kill9", "--workdir", str(tmp_path / "work")],
+        capture_output=True, text=True, timeout=200, cwd=ROOT, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-4000:]
+    line = json.loads(run.stdout.strip().splitlines()[-1])
+    assert well_formed(line) == [], line
+    faults = line["faults"]
+    assert set(faults) == {"agent_kill9"}, faults
+    for name, result in faults.items():
+        assert "skipped" not in result, (name, result)
+        assert set(FIGURES) <= set(result)
+        # Really exercised: users came during the window, a player streamed through it.
+        assert result["users"] >= 3, (name, result)
+        assert result["live_streams"] >= 1, (name, result)
+        assert result["double_bookings"] == 0, (name, result)
+    # The run stopped everything it started (redis, nginx, coturn run from its folder).
+    left = [p for p in Path("/proc").iterdir() if p.name.isdigit() and str(tmp_path) in _argv(p)]
+    assert not left, [_argv(p) for p in left]
+
+
+def _argv(proc: Path) -> str:
+    try:
+        return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
