@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import secrets
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,6 +34,7 @@ class Sessions:
         self.store = store
         self.reads = reads
         self.settlement = settlement
+        self.mint_secret = settlement.mint_secret
 
     async def create_session(
         self,
@@ -63,7 +63,7 @@ class Sessions:
         existing: Session | None = None
         for _ in range(3):
             sid = new_session_id(client_id)
-            secret = secrets.token_urlsafe(24)
+            secret = self.mint_secret(sid)
             created = await self.store.create(
                 sid, client_id, secret, kept_regions, model, config_json
             )
