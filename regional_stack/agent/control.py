@@ -59,7 +59,8 @@ class ControlLink:
             await self.register()
             while self.registered:
                 await self.heartbeat_once()
-                await asyncio.sleep(self.heartbeat_interval_s)
+                if self.registered:  # else register at once: our session is waiting
+                    await asyncio.sleep(self.heartbeat_interval_s)
 
     async def register(self) -> None:
         s = self._settings
