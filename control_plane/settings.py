@@ -102,7 +102,9 @@ class ControlPlaneSettings(BaseSettings):
         2000.0, gt=0, description="client latencies above are ignored"
     )
     token_keys: dict[str, SecretStr] = Field(
-        default_factory=dict, description="JSON object kid -> base64url key (32+ bytes)"
+        default_factory=dict,
+        description="JSON object kid -> base64url key (32+ bytes): signs stream tokens and "
+        "derives session secrets (docs/contracts.md); keep a retired kid while its sessions live",
     )
     token_signing_kid: str = Field(
         "", description="kid that signs new tokens (default: the only/last one)"

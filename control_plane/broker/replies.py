@@ -191,18 +191,25 @@ def outcome(reply: RawReply) -> Outcome:
 
 @dataclass(frozen=True, slots=True)
 class Rebuilt:
-    """session_rebuild: {1, state it had or ''} or {0, 'ended'/'elsewhere'/'client_busy'}."""
+    """session_rebuild: {1, state it had or '', displaced region, instance id, epoch
+    (or '' x3)} or {0, 'ended'/'elsewhere'/'client_busy'}."""
 
     ok: bool
     why: str = ""
     had: SessionState | None = None
+    displaced: tuple[str, str, int] | None = None
 
 
 def rebuild(reply: RawReply) -> Rebuilt:
-    if number(reply[0]):
-        had = text(reply[1])
-        return Rebuilt(True, had=SessionState(had) if had else None)
-    return Rebuilt(False, text(reply[1]))
+    if not number(reply[0]):
+        return Rebuilt(False, text(reply[1]))
+    had = text(reply[1])
+    region, iid, epoch = (text(x) for x in reply[2:5])
+    return Rebuilt(
+        True,
+        had=SessionState(had) if had else None,
+        displaced=(region, iid, int(epoch)) if iid else None,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -124,6 +124,11 @@ class Settlement:
             # the agent's next heartbeat is told to end it.
             await self.release(region, e.instance_id, e.session_id, e.epoch, to_ready=False)
             return
+        if got.displaced is not None:
+            # Another agent's report of it lost to this one (its player is here).
+            region_, iid, epoch = got.displaced
+            if region_ in self.store.region_keys:
+                await self.release(region_, iid, e.session_id, epoch, to_ready=False)
         if got.had is SessionState.QUEUED:
             session = await self.reads.session(e.session_id)
             for other in session.queue_regions if session else ():

@@ -27,6 +27,7 @@ if state == 'provisioning' and reported ~= 'provisioning' then
   state = 'booting'
 end
 if reported == 'ready' and (state == 'booting' or state == 'recycling') then
+  raise_epoch(iid, max_epoch)  -- before it may be handed a queued session
   entry = become_ready(iid, now, claim_ms)
   state = redis.call('HGET', K_STATE, iid)
 elseif adoptable and (reported == 'reserved' or reported == 'streaming') then

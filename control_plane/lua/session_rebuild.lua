@@ -6,8 +6,10 @@
 --       6 state the agent reports ('assigned' or 'connected'),
 --       7 claim deadline ms ('' when connected), 8 session secret,
 --       9 now ms ('' = Redis TIME).
--- Returns: {1, state it had ('' = none)} when the session is (now) live on
---          that instance at that epoch, or {0, why}: 'ended' (it ended
+-- Returns: {1, state it had ('' = none), and the region, instance id and
+--          epoch it was taken from ('' x3 = none: the caller releases that
+--          instance)} when the session is (now) live on that instance at
+--          that epoch, or {0, why}: 'ended' (it ended
 --          meanwhile), 'elsewhere' (it is live on another instance or a later
 --          epoch), 'client_busy' (its client already holds another live
 --          session). The caller then hands the
@@ -18,17 +20,18 @@
 local sid, region, iid, ip, epoch = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local want, claim, secret, now = ARGV[6], ARGV[7], ARGV[8], now_ms(ARGV[9])
 local s = redis.call('HMGET', K_SESSION, 'state', 'region', 'instance_id', 'epoch')
-local had = s[1] or ''
+local had, displaced = s[1] or '', {'', '', ''}
 if s[1] and not LIVE[s[1]] then return {0, 'ended'} end
 if s[1] == 'assigned' or s[1] == 'connected' then
   if s[2] ~= region or s[3] ~= iid then
     -- Two agents report one session (one held a reservation a crashed call
     -- left behind): the one its player reached wins over one only rebuilt
-    -- as assigned (that one's claim expires; its end is epoch-fenced).
+    -- as assigned (the caller hands that one back).
     local rebuilt = redis.call('HGET', K_SESSION, 'rebuilt_ms')
     if not (rebuilt and s[1] == 'assigned' and want == 'connected') then
       return {0, 'elsewhere'}
     end
+    displaced = {s[2], s[3], s[4]}
   elseif tonumber(s[4]) > tonumber(epoch) then
     return {0, 'elsewhere'}
   end
@@ -50,4 +53,4 @@ end
 if want == 'connected' and redis.call('HGET', K_SESSION, 'state') == 'assigned' then
   session_move(sid, 'connected', {'connected_ms', now})
 end
-return {1, had}
+return {1, had, displaced[1], displaced[2], displaced[3]}

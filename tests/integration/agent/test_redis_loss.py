@@ -50,11 +50,9 @@ async def test_live_session_is_rebuilt_and_fencing_holds_after_redis_forgets(
 
         await forget_everything(redis_server)
         forgot_at = time.monotonic()
-        # Within one heartbeat period (plus the registration it triggers) the
-        # session answers its user's secret again, as it was, on its instance.
-        view = await cp.wait_session(
-            session, lambda v: v["state"] == "connected", within_s=3 * HEARTBEAT_S
-        )
+        # Within one heartbeat period (the 404, then at once the registration it
+        # triggers) the session answers its user's secret again, as it was.
+        view = await cp.wait_session(session, lambda v: v["state"] == "connected", within_s=10)
         rebuilt_after = time.monotonic() - forgot_at
         assert view["session_id"] == session["session_id"]
         assert view["stream"]["url"] == session["stream"]["url"]
@@ -62,7 +60,7 @@ async def test_live_session_is_rebuilt_and_fencing_holds_after_redis_forgets(
         row = await cp.instance(agent.instance_id)
         assert row is not None and row["state"] == "streaming"
         assert row["session_id"] == session["session_id"]
-        assert rebuilt_after < 3 * HEARTBEAT_S, rebuilt_after
+        assert rebuilt_after < 2 * HEARTBEAT_S, rebuilt_after
 
         # The live stream never stopped: frames keep coming, well past the
         # heartbeats that used to be told to end it.

@@ -63,8 +63,13 @@ def test_lua_shaped_rebuild_entries_decode() -> None:
 
 
 def test_rebuild_reply() -> None:
-    assert replies.rebuild([1, b""]) == replies.Rebuilt(True)
-    assert replies.rebuild([1, b"queued"]) == replies.Rebuilt(True, had=SessionState.QUEUED)
+    assert replies.rebuild([1, b"", b"", b"", b""]) == replies.Rebuilt(True)
+    assert replies.rebuild([1, b"queued", b"", b"", b""]) == replies.Rebuilt(
+        True, had=SessionState.QUEUED
+    )
+    assert replies.rebuild([1, b"assigned", b"eu-west-1", b"i-1", b"7"]) == replies.Rebuilt(
+        True, had=SessionState.ASSIGNED, displaced=("eu-west-1", "i-1", 7)
+    )
     assert replies.rebuild([0, b"client_busy"]) == replies.Rebuilt(False, "client_busy")
 
 
