@@ -167,7 +167,7 @@ class HeartbeatRequest(StrictRequest):
     region: RegionName
     state: Annotated[InstanceState, Field(strict=False)]
     session_id: str | None = Field(None, max_length=64)
-    epoch: int | None = Field(None, ge=0)
+    epoch: int | None = Field(None, ge=0, le=MAX_EPOCH)
     max_epoch: MaxEpoch = 0
     health: dict[str, float | int | str | bool | None] = Field(default_factory=dict)
 

@@ -18,9 +18,15 @@ from control_plane.clock import Clock
 from control_plane.domain import UnknownRegion
 from streamfleet.ids import is_session_id
 from streamfleet.lifecycle import EndReason, InstanceState, SessionState
+from streamfleet.wire import MAX_EPOCH
 
 # What an agent says it serves: (session id, epoch, its player has connected).
 Served = tuple[str, int, bool]
+
+
+def _adoptable(sid: str, epoch: int) -> bool:
+    """A report the scripts may take a session back from (they write its epoch)."""
+    return is_session_id(sid) and 1 <= epoch <= MAX_EPOCH
 
 
 def ms(seconds: float) -> int:
@@ -65,7 +71,9 @@ class Store:
         self, region: str, iid: str, ip: str, info_json: str, *, ready: bool,
         nonce_digest: str = "", max_epoch: int = 0, served: Served | None = None,
     ) -> replies.Registered:  # fmt: skip
-        sid, epoch, connected = served if served and is_session_id(served[0]) else ("", 0, False)
+        sid, epoch, connected = (
+            served if served and _adoptable(served[0], served[1]) else ("", 0, False)
+        )
         raw = await self._region(
             "region_register", region, iid, ip, info_json, self.now(), "1" if ready else "0",
             self.claim_ms, nonce_digest, str(max_epoch), sid, str(epoch),
@@ -80,7 +88,7 @@ class Store:
         raw = await self._region(
             "region_heartbeat", region, iid, self.now(), reported.value, sid or "",
             "" if epoch is None else str(epoch), self.claim_ms, str(max_epoch),
-            "1" if sid is not None and epoch is not None and is_session_id(sid) else "0",
+            "1" if sid is not None and epoch is not None and _adoptable(sid, epoch) else "0",
         )  # fmt: skip
         return replies.heartbeat(raw)
 
