@@ -22,6 +22,7 @@ from control_plane.cloud import Ec2Directory
 from control_plane.geo import GeoLocator, parse_networks
 from control_plane.session_secrets import SessionSecrets
 from control_plane.settings import ControlPlaneSettings
+from streamfleet.tokens import b64url_decode
 from streamfleet.wire import Health
 
 
@@ -41,7 +42,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     client = redis_client(settings)
     metrics = Metrics()
-    session_secrets = SessionSecrets(settings.keyring(), settings.signing_kid())
+    session_secrets = SessionSecrets(b64url_decode(settings.agent_token_key.get_secret_value()))
     svc = Services(
         settings=settings,
         broker=Broker(

@@ -102,9 +102,7 @@ class ControlPlaneSettings(BaseSettings):
         2000.0, gt=0, description="client latencies above are ignored"
     )
     token_keys: dict[str, SecretStr] = Field(
-        default_factory=dict,
-        description="JSON object kid -> base64url key (32+ bytes): signs stream tokens and "
-        "derives session secrets (docs/contracts.md); keep a retired kid while its sessions live",
+        default_factory=dict, description="JSON object kid -> base64url key (32+ bytes)"
     )
     token_signing_kid: str = Field(
         "", description="kid that signs new tokens (default: the only/last one)"
@@ -119,7 +117,9 @@ class ControlPlaneSettings(BaseSettings):
         "instance identity documents with (AWS publishes one per region)",
     )
     agent_token_key: SecretStr = Field(
-        SecretStr(""), description="base64url key (32+ bytes) of the per-instance agent tokens"
+        SecretStr(""),
+        description="base64url key (32+ bytes) of the per-instance agent tokens; session "
+        "secrets are derived from it under a label of their own (docs/contracts.md)",
     )
     agent_token_ttl_s: float = Field(
         900.0, ge=30, description="an agent token lives this long; each heartbeat renews it"

@@ -76,7 +76,7 @@ async def test_live_session_is_rebuilt_when_its_agent_registers_again(cp: Contro
     assert view["region"] == EU and view["stream"]["url"] == s["stream"]["url"]
     assert epoch_of(view["stream"]["token"]) == epoch
     # A wrong secret, or another session's, still reads nothing.
-    assert (await cp.call("GET", f"/v1/sessions/{sid}", token="s1.k1.AAAA"))[0] == 404
+    assert (await cp.call("GET", f"/v1/sessions/{sid}", token="s1.AAAA"))[0] == 404
 
     # The heartbeat confirms the assignment: nothing tells the agent to end it.
     status, hb = await beat(cp, iid, "streaming", session_id=sid, epoch=epoch, max_epoch=epoch)
