@@ -20,6 +20,7 @@ from tests.integration.agent.conftest import (
     AgentProcess,
     ControlPlane,
     ControlPlaneFactory,
+    Session,
 )
 
 HEARTBEAT_S = 1.0
@@ -52,7 +53,7 @@ async def test_live_session_is_rebuilt_and_fencing_holds_after_redis_forgets(
         forgot_at = time.monotonic()
         # Within one heartbeat period (the 404, then at once the registration it
         # triggers) the session answers its user's secret again, as it was.
-        view = await cp.wait_session(session, lambda v: v["state"] == "connected", within_s=10)
+        view = await until_readable(cp, session, within_s=10)
         rebuilt_after = time.monotonic() - forgot_at
         assert view["session_id"] == session["session_id"]
         assert view["stream"]["url"] == session["stream"]["url"]
@@ -97,6 +98,7 @@ async def test_idle_agent_keeps_epochs_climbing_after_redis_forgets(
     for n in range(3):  # a few sessions end here: the agent remembers epoch 3
         s = await cp.create_session(f"climb-{n}")
         last = agent.epoch_of(s["stream"]["token"])
+        await agent.wait_health(lambda h: h["state"] == "reserved")  # it took the assignment
         await cp.delete_session(s)
         await cp.wait_instance(agent.instance_id, "ready")
         await agent.wait_health(lambda h: h["state"] == "ready")
@@ -106,6 +108,18 @@ async def test_idle_agent_keeps_epochs_climbing_after_redis_forgets(
     # The agent's next heartbeat gets 404; it registers again, with its epochs.
     await cp.wait_instance(agent.instance_id, "ready", within_s=5 * HEARTBEAT_S)
     await assert_next_assignment_accepted(cp, agent, "climb-after", above=last)
+
+
+async def until_readable(cp: ControlPlane, session: Session, *, within_s: float) -> Session:
+    """Poll GET with the user's secret until the session answers (404 meanwhile)."""
+    path = f"/v1/sessions/{session['session_id']}"
+    async with asyncio.timeout(within_s):
+        while True:
+            status, body = await cp._call("GET", path, bearer=session["session_secret"])
+            if status == 200:
+                return dict(body)
+            assert status == 404, (status, body)
+            await asyncio.sleep(0.05)
 
 
 async def assert_next_assignment_accepted(
