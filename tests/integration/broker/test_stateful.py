@@ -363,6 +363,53 @@ class BrokerMachine(RuleBasedStateMachine):
         self.run(go())
 
 
+class BusyBrokerMachine(BrokerMachine):
+    """The same rules from a busy fleet (every instance registered, sessions
+    placed, some connected), so that Redis losing everything finds live
+    sessions to rebuild, which it rarely does from an empty store."""
+
+    @initialize(
+        sessions=st.integers(1, len(INSTANCES)),
+        connected=st.lists(st.booleans(), min_size=len(CLIENTS), max_size=len(CLIENTS)),
+    )
+    def fresh(self, sessions: int, connected: list[bool]) -> None:
+        async def go() -> None:
+            await self.redis.flushall()
+            for region, iid in INSTANCES:
+                ip = f"127.{11 + REGIONS.index(region)}.0.{int(iid[-1]) + 1}"
+                await self.broker.register_instance(region, iid, ip, ready=True)
+                self.alive.add((region, iid))
+            for client, connect in zip(CLIENTS[:sessions], connected, strict=False):
+                placed = await self.broker.create_session(client, list(REGIONS))
+                s = placed.session
+                if connect and s.region and s.instance_id and s.epoch is not None:
+                    await self.broker.client_event(
+                        s.region, s.instance_id, s.session_id, s.epoch, connected=True
+                    )
+
+        self.run(go())
+
+
+def _run(machine: type[BrokerMachine], redis_url: str, examples: int) -> None:
+    machine.redis_url = redis_url
+    run_state_machine_as_test(
+        machine,
+        settings=settings(
+            max_examples=examples,
+            stateful_step_count=25,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+            print_blob=True,
+        ),
+    )
+
+
+def test_busy_broker_state_machine(redis_server: Any) -> None:
+    # STREAMFLEET_STATEFUL_EXAMPLES: fewer for a quick local check.
+    examples = int(os.environ.get("STREAMFLEET_STATEFUL_EXAMPLES", "300"))
+    _run(BusyBrokerMachine, redis_server.url, max(10, examples // 3))
+
+
 def test_broker_state_machine(redis_server: Any) -> None:
     BrokerMachine.redis_url = redis_server.url
     run_state_machine_as_test(
