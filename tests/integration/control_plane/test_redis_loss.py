@@ -187,3 +187,44 @@ async def test_a_client_that_started_again_keeps_its_new_session(cp: ControlPlan
     _, hb = await beat(cp, iid, "ready", max_epoch=epoch)
     assert hb["assignment"]["session_id"] == again["session_id"]
     assert hb["assignment"]["epoch"] > epoch
+
+
+async def lose_last_writes(cp: ControlPlane, iid: str, sid: str) -> None:
+    """What a failover that lost the last writes leaves: the instance as it was
+    before it was reserved (ready, counter before the assignment), no session.
+    It is left out of the ready set, so no new session takes it before its
+    heartbeat (that window is docs/operations.md's "Limits")."""
+    redis = aioredis.Redis.from_url(cp.settings.redis_url)
+    try:
+        k = {name: keys.region_key(EU, name) for name in ("state", "sess", "epoch")}
+        await redis.hset(k["state"], iid, "ready")
+        await redis.hdel(k["sess"], iid)
+        await redis.hincrby(k["epoch"], iid, -1)
+        for key in keys.session_keys(sid):
+            await redis.delete(key)
+    finally:
+        await redis.aclose()
+
+
+async def test_a_heartbeat_rebuilds_what_lost_writes_forgot(cp: ControlPlane) -> None:
+    """The instance is still known (no 404, no registration): its heartbeat's
+    report takes the session back."""
+    iid, _, s = await streaming(cp, "heidi")
+    sid, epoch = s["session_id"], epoch_of(s["stream"]["token"])
+    await lose_last_writes(cp, iid, sid)
+    status, hb = await beat(cp, iid, "streaming", session_id=sid, epoch=epoch, max_epoch=epoch)
+    assert status == 200 and hb["state"] == "streaming" and hb["commands"] == [], hb
+    assert hb["assignment"]["session_id"] == sid and hb["assignment"]["epoch"] == epoch
+    status, view, _ = await cp.call("GET", f"/v1/sessions/{sid}", token=s["session_secret"])
+    assert status == 200 and view["state"] == "connected"
+
+
+async def test_a_heartbeat_that_cannot_rebuild_is_told_to_end(cp: ControlPlane) -> None:
+    iid, _, s = await streaming(cp, "ivan")
+    sid, epoch = s["session_id"], epoch_of(s["stream"]["token"])
+    await lose_last_writes(cp, iid, sid)
+    status, again = await cp.create("ivan", ip=FRA)  # the user started again meanwhile
+    assert status == 202 and again["session_id"] != sid
+    status, hb = await beat(cp, iid, "streaming", session_id=sid, epoch=epoch, max_epoch=epoch)
+    assert status == 200 and hb["commands"] == ["end_session"], hb
+    assert hb["state"] == "recycling" and hb["assignment"] is None
