@@ -128,3 +128,26 @@ local function adopt(iid, sid, epoch, connected, now, claim_ms)
   redis.call('ZADD', K_OUTBOX, now, entry)
   return entry
 end
+
+-- Lost writes put the counter below what the agent was assigned, and the
+-- instance was reserved again at an epoch the agent has already seen (it would
+-- refuse the assignment as stale and the user would wait out the claim). Only
+-- lost data explains a reservation at or below `max_epoch` that the agent does
+-- not hold, so it is issued again above it; the session side is owed the new
+-- epoch (a rebuild entry) and its user's next read gets a token for it.
+-- Returns the entry, or false.
+local function refence(iid, max_epoch, rsid, repoch, now, claim_ms)
+  local sid = redis.call('HGET', K_SESS, iid)
+  local epoch = redis.call('HGET', K_EPOCH, iid)
+  if redis.call('HGET', K_STATE, iid) ~= 'reserved' or not sid then return false end
+  if (tonumber(max_epoch) or 0) < (tonumber(epoch) or 0) then return false end
+  if sid == rsid and epoch == repoch then return false end
+  local step = (tonumber(max_epoch) or 0) + 1 - tonumber(epoch)
+  local fresh = redis.call('HINCRBY', K_EPOCH, iid, step)
+  local deadline = now + claim_ms
+  redis.call('ZADD', K_CLAIMS, deadline, iid)
+  local ip = redis.call('HGET', K_IP, iid)
+  local entry = outbox_rebuild(sid, iid, fresh, ip, 'assigned', deadline)
+  redis.call('ZADD', K_OUTBOX, now, entry)
+  return entry
+end

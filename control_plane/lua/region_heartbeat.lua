@@ -8,7 +8,9 @@
 -- Returns: {state, session id or '', epoch, claim deadline ms or '',
 --           commands (comma separated: drain, end_session),
 --           bind or rebuild entry or ''}; the reported session is taken back
---           when only lost data explains it (_region.lua `adopt`);
+--           when only lost data explains it (_region.lua `adopt`), and a
+--           reservation at or below the agent's max epoch is issued again
+--           above it (`refence`);
 --          or {'unknown'} when the instance must register again.
 local iid, now, reported = ARGV[1], now_ms(ARGV[2]), ARGV[3]
 local rsid, repoch, claim_ms = ARGV[4], ARGV[5], tonumber(ARGV[6])
@@ -34,6 +36,7 @@ elseif adoptable and (reported == 'reserved' or reported == 'streaming') then
   entry = adopt(iid, rsid, repoch, reported == 'streaming', now, claim_ms)
   state = redis.call('HGET', K_STATE, iid)
 end
+if not entry then entry = refence(iid, max_epoch, rsid, repoch, now, claim_ms) end
 raise_epoch(iid, max_epoch)
 local sid = redis.call('HGET', K_SESS, iid) or ''
 local epoch = redis.call('HGET', K_EPOCH, iid) or '0'

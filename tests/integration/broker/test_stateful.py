@@ -145,7 +145,8 @@ class BrokerMachine(RuleBasedStateMachine):
             else state
         )
         sid, epoch = serving if serving else (None, None)
-        await self.broker.heartbeat(region, iid, reported, sid, epoch)
+        max_epoch = self.epochs.get((region, iid), 0)  # what the agent was assigned
+        await self.broker.heartbeat(region, iid, reported, sid, epoch, max_epoch)
 
     @rule(inst=st.sampled_from(INSTANCES))
     def heartbeat(self, inst: tuple[str, str]) -> None:

@@ -228,3 +228,37 @@ async def test_a_heartbeat_that_cannot_rebuild_is_told_to_end(cp: ControlPlane) 
     status, hb = await beat(cp, iid, "streaming", session_id=sid, epoch=epoch, max_epoch=epoch)
     assert status == 200 and hb["commands"] == ["end_session"], hb
     assert hb["state"] == "recycling" and hb["assignment"] is None
+
+
+async def test_an_assignment_at_an_epoch_the_agent_has_seen_is_issued_again(
+    cp: ControlPlane,
+) -> None:
+    """Lost writes took the counter back and a new session got an epoch the
+    agent already ended (it would refuse it as stale): its heartbeat's max_epoch
+    has it issued again above, and the user's next read carries the new token."""
+    iid, _ = await cp_ready(cp)
+    _, first = await cp.create("judy", ip=FRA)
+    ev = {"instance_id": iid, "region": EU, "session_id": first["session_id"], "epoch": 1}
+    await cp.agent("events", {**ev, "type": "session_ended", "detail": {"reason": "idle"}})
+    _, hb = await beat(cp, iid, "ready", max_epoch=1)
+    assert hb["state"] == "ready"
+    redis = aioredis.Redis.from_url(cp.settings.redis_url)
+    try:
+        await redis.hset(keys.region_key(EU, "epoch"), iid, 0)  # the lost write
+    finally:
+        await redis.aclose()
+    _, second = await cp.create("ken", ip=FRA)
+    assert epoch_of(second["stream"]["token"]) == 1  # reused: the agent ended 1
+    status, hb = await beat(cp, iid, "ready", max_epoch=1)
+    assert status == 200 and hb["state"] == "reserved"
+    assert hb["assignment"]["session_id"] == second["session_id"]
+    assert hb["assignment"]["epoch"] == 2
+    sid = second["session_id"]
+    _, view, _ = await cp.call("GET", f"/v1/sessions/{sid}", token=second["session_secret"])
+    assert view["state"] == "assigned" and epoch_of(view["stream"]["token"]) == 2
+    # The agent takes it and its player connects at the new epoch.
+    ev = {"instance_id": iid, "region": EU, "session_id": sid, "epoch": 2}
+    assert (await cp.agent("events", {**ev, "type": "client_connected"}))[0] == 202
+    # Its next heartbeat holds the assignment: nothing is issued again.
+    _, hb = await beat(cp, iid, "streaming", session_id=sid, epoch=2, max_epoch=2)
+    assert hb["assignment"]["epoch"] == 2 and hb["commands"] == []
