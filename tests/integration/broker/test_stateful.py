@@ -390,6 +390,15 @@ class BusyBrokerMachine(BrokerMachine):
 
         self.run(go())
 
+    def crash_in_reap(self, region: str) -> None:  # not a rule here: see below
+        """Left out of this machine: a reap that crashes after declaring a serving
+        instance lost leaves its session's end owed in the outbox, and a heartbeat
+        then makes the instance ready and assignable before the reaper settles
+        it: two live sessions on one instance for up to the outbox grace. That
+        exists without any Redis loss (the base machine can reach it, rarely); it
+        is the reaper's to fix (issue 14, "Processes die without leaks"), and this
+        machine, being busy, reaches it at once."""
+
 
 def _run(machine: type[BrokerMachine], redis_url: str, examples: int) -> None:
     machine.redis_url = redis_url
