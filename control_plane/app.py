@@ -20,7 +20,9 @@ from control_plane.api.security import cors_middleware, head_middleware
 from control_plane.broker import Broker, RedisClient, as_client
 from control_plane.cloud import Ec2Directory
 from control_plane.geo import GeoLocator, parse_networks
+from control_plane.session_secrets import SessionSecrets
 from control_plane.settings import ControlPlaneSettings
+from streamfleet.tokens import b64url_decode
 from streamfleet.wire import Health
 
 
@@ -40,12 +42,20 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     client = redis_client(settings)
     metrics = Metrics()
+    session_secrets = SessionSecrets(b64url_decode(settings.agent_token_key.get_secret_value()))
     svc = Services(
         settings=settings,
-        broker=Broker(client, settings.region_names, settings.broker, observer=metrics),
+        broker=Broker(
+            client,
+            settings.region_names,
+            settings.broker,
+            observer=metrics,
+            mint_secret=session_secrets.mint,
+        ),
         geo=GeoLocator(settings.geoip_db),
         trusted=parse_networks(settings.trusted_proxies),
         keyring=settings.keyring(),
+        session_secrets=session_secrets,
         metrics=metrics,
         attestor=Attestor(settings, Ec2Directory(settings.ec2_endpoint_url)),
     )

@@ -39,6 +39,7 @@ SESSION_SCRIPTS = (
     "session_connected",
     "session_enqueue",
     "session_end",
+    "session_rebuild",
 )
 # Scripts that need no lifecycle prelude.
 PLAIN_SCRIPTS = ("rate_limit", "placing")

@@ -117,7 +117,9 @@ class ControlPlaneSettings(BaseSettings):
         "instance identity documents with (AWS publishes one per region)",
     )
     agent_token_key: SecretStr = Field(
-        SecretStr(""), description="base64url key (32+ bytes) of the per-instance agent tokens"
+        SecretStr(""),
+        description="base64url key (32+ bytes) of the per-instance agent tokens; session "
+        "secrets are derived from it under a label of their own (docs/contracts.md)",
     )
     agent_token_ttl_s: float = Field(
         900.0, ge=30, description="an agent token lives this long; each heartbeat renews it"

@@ -99,6 +99,29 @@ class SessionView(BaseModel):
     end_reason: EndReason | None = None
 
 
+# Epochs are bounded far below 2**53 so Lua (doubles) and JSON carry them exactly.
+MAX_EPOCH = 2**40
+MaxEpoch = Annotated[
+    int,
+    Field(
+        ge=0,
+        le=MAX_EPOCH,
+        description="the highest fencing epoch this agent has been assigned (live or ended); "
+        "the control plane never issues this instance an epoch at or below it, even after "
+        "Redis lost data",
+    ),
+]
+
+
+class ServedSession(StrictRequest):
+    """The session an agent serves, as it knows it: what the control plane rebuilds
+    after Redis lost data (docs/operations.md "Redis loses data")."""
+
+    session_id: SessionId
+    epoch: int = Field(ge=1, le=MAX_EPOCH)
+    connected: bool = Field(description="a player has connected (the instance streams)")
+
+
 class RegisterRequest(StrictRequest):
     """Bearer: the region's agent secret (a gate only); the proof is the identity document."""
 
@@ -117,6 +140,10 @@ class RegisterRequest(StrictRequest):
         pattern=r"^[A-Za-z0-9_-]{32,128}$",
         description="the agent's own random secret, bound at its first registration; "
         "every later registration of the instance must repeat it",
+    )
+    max_epoch: MaxEpoch = 0
+    session: ServedSession | None = Field(
+        None, description="the session this agent still serves (a registration after a 404)"
     )
 
 
@@ -140,7 +167,8 @@ class HeartbeatRequest(StrictRequest):
     region: RegionName
     state: Annotated[InstanceState, Field(strict=False)]
     session_id: str | None = Field(None, max_length=64)
-    epoch: int | None = Field(None, ge=0)
+    epoch: int | None = Field(None, ge=0, le=MAX_EPOCH)
+    max_epoch: MaxEpoch = 0
     health: dict[str, float | int | str | bool | None] = Field(default_factory=dict)
 
     @field_validator("health")

@@ -67,6 +67,10 @@ async def register(request: web.Request) -> web.Response:
         instance_type=req.instance_type,
         version=req.version,
         nonce_digest=nonce_digest(req.nonce),
+        max_epoch=req.max_epoch,
+        served=(req.session.session_id, req.session.epoch, req.session.connected)
+        if req.session
+        else None,
     )
     token, expires = svc.attestor.issue(req.instance_id, req.region, time.time())
     log.info(
@@ -93,7 +97,7 @@ async def heartbeat(request: web.Request) -> web.Response:
     req = HeartbeatRequest.model_validate(await read_json(request))
     authorize_instance(request, req.region, req.instance_id)
     reply = await svc.broker.heartbeat(
-        req.region, req.instance_id, req.state, req.session_id, req.epoch
+        req.region, req.instance_id, req.state, req.session_id, req.epoch, req.max_epoch
     )
     assignment = None
     if reply.session_id is not None:

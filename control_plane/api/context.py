@@ -11,6 +11,7 @@ from control_plane.api.attestation import Attestor
 from control_plane.broker import Broker
 from control_plane.domain import RegionSnapshot
 from control_plane.geo import GeoLocator, Network
+from control_plane.session_secrets import SessionSecrets
 from control_plane.settings import ControlPlaneSettings
 
 if TYPE_CHECKING:  # metrics.py reads SERVICES from here
@@ -26,6 +27,7 @@ class Services:
     geo: GeoLocator
     trusted: list[Network]
     keyring: dict[str, bytes]
+    session_secrets: SessionSecrets
     metrics: Metrics
     attestor: Attestor
     snapshots: dict[str, RegionSnapshot] = field(default_factory=dict)

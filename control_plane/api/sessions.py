@@ -94,8 +94,13 @@ async def own_session(request: web.Request, *, secret: str | None = None) -> Ses
         s = await svc.broker.get_session(request.match_info["session_id"])
     except UnknownSession:
         s = None
-    # Unknown id and wrong secret look the same: no oracle for session ids.
-    if s is None or not same_secret(given, s.secret):
+    # Unknown id and wrong secret look the same: no oracle for session ids. The
+    # secret is checked by its key (it outlives the session's hash in Redis:
+    # control_plane/session_secrets.py); a stored random one (a session from
+    # before derived secrets) still counts.
+    if s is None or not (
+        svc.session_secrets.verify(s.session_id, given) or same_secret(given, s.secret)
+    ):
         raise Problem(
             404,
             "unknown-session",

@@ -16,6 +16,7 @@ hold one object.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 
 from control_plane.broker.instances import Instances
@@ -23,13 +24,22 @@ from control_plane.broker.plumbing import Connection, RedisClient, as_client
 from control_plane.broker.reads import Reads
 from control_plane.broker.repair import Reaper
 from control_plane.broker.sessions import Sessions
-from control_plane.broker.settlement import BrokerObserver, NoObserver, Settlement
+from control_plane.broker.settlement import (
+    BrokerObserver,
+    NoObserver,
+    SecretMinter,
+    Settlement,
+)
 from control_plane.broker.store import Store
 from control_plane.broker.views import Views
 from control_plane.broker_settings import BrokerSettings
 from control_plane.clock import Clock, RedisClock
 
 __all__ = ["Broker", "BrokerObserver", "RedisClient", "as_client"]
+
+
+def _random_secret(session_id: str) -> str:
+    return secrets.token_urlsafe(24)
 
 
 class Broker:
@@ -40,7 +50,11 @@ class Broker:
         settings: BrokerSettings | None = None,
         clock: Clock | None = None,
         observer: BrokerObserver | None = None,
+        mint_secret: SecretMinter | None = None,
     ) -> None:
+        """`mint_secret`: session id -> the secret its user holds; the service passes
+        the keyed one (control_plane/session_secrets.py) so a secret stays verifiable
+        when Redis forgets the session; the default is random (tests, benchmarks)."""
         self.regions = tuple(regions)
         self.settings = settings or BrokerSettings()
         self.clock = clock or RedisClock()
@@ -48,7 +62,9 @@ class Broker:
         self.conn = Connection(self.redis, self.settings.max_inflight)
         store = Store(self.conn, self.regions, self.settings, self.clock)
         self.reads = Reads(self.conn, self.clock)
-        self.settlement = Settlement(store, self.reads, observer or NoObserver())
+        self.settlement = Settlement(
+            store, self.reads, observer or NoObserver(), mint_secret or _random_secret
+        )
         self.sessions = Sessions(store, self.reads, self.settlement)
         self.instances = Instances(store, self.settlement)
         self.reaper = Reaper(store, self.reads, self.settlement, self.sessions)

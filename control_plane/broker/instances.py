@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 
+from control_plane.broker.outbox import BindEntry, RebuildEntry
 from control_plane.broker.settlement import Settlement
-from control_plane.broker.store import Store
+from control_plane.broker.store import Served, Store
 from control_plane.domain import (
     HeartbeatReply,
     InvalidArgument,
@@ -33,17 +34,21 @@ class Instances:
         version: str = "",
         ready: bool = False,
         nonce_digest: str = "",
+        max_epoch: int = 0,
+        served: Served | None = None,
     ) -> InstanceState:
-        """`nonce_digest`: bound at the first registration, required at every later one."""
+        """`nonce_digest`: bound at the first registration, required at every later one.
+        `max_epoch`: the highest epoch the agent was assigned (the next one is above it);
+        `served`: the session the agent still serves, rebuilt if Redis lost it."""
         check_instance_id(instance_id)
         if not is_canonical_ipv4(private_ip):
             raise InvalidArgument("private_ip must be a dotted quad", field="private_ip")
         info = json.dumps({"instance_type": instance_type, "version": version})
         got = await self.store.register(
-            region, instance_id, private_ip, info, ready=ready, nonce_digest=nonce_digest
-        )
-        await self.settlement.settle(region, [got.bind])
-        return got.state
+            region, instance_id, private_ip, info, ready=ready, nonce_digest=nonce_digest,
+            max_epoch=max_epoch, served=served,
+        )  # fmt: skip
+        return await self._settled_state(region, instance_id, got.entry) or got.state
 
     async def mark_ready(self, region: str, instance_id: str) -> HeartbeatReply:
         """The agent reset its renderer: booting/recycling -> ready."""
@@ -56,12 +61,22 @@ class Instances:
         reported: InstanceState,
         session_id: str | None = None,
         epoch: int | None = None,
+        max_epoch: int = 0,
     ) -> HeartbeatReply:
         check_instance_id(instance_id)
-        got = await self.store.heartbeat(region, instance_id, reported, session_id, epoch)
+        got = await self.store.heartbeat(
+            region, instance_id, reported, session_id, epoch, max_epoch
+        )
         if got is None:
             raise UnknownInstance(f"instance {instance_id} must register", field="instance_id")
-        await self.settlement.settle(region, [got.bind])
+        after = await self._settled_state(region, instance_id, got.entry)
+        if after is not None and after is not got.state:
+            # The session could not be rebuilt (it ended meanwhile, or its
+            # client holds another): the instance was handed back; so is the agent.
+            return HeartbeatReply(
+                state=after, session_id=None, epoch=got.epoch, claim_deadline_ms=None,
+                commands=(*[c for c in got.commands if c != "end_session"], "end_session"),
+            )  # fmt: skip
         return HeartbeatReply(
             state=got.state,
             session_id=got.session_id,
@@ -69,6 +84,16 @@ class Instances:
             claim_deadline_ms=got.claim_deadline_ms,
             commands=got.commands,
         )
+
+    async def _settled_state(
+        self, region: str, instance_id: str, entry: BindEntry | RebuildEntry | None
+    ) -> InstanceState | None:
+        """Finish the script's follow-up; after a rebuild, the instance's state then
+        (None otherwise: the script's answer stands)."""
+        await self.settlement.settle(region, [entry])
+        if not isinstance(entry, RebuildEntry):
+            return None
+        return await self.settlement.reads.instance_state(region, instance_id)
 
     async def client_event(
         self, region: str, instance_id: str, session_id: str, epoch: int, *, connected: bool

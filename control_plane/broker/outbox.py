@@ -1,6 +1,7 @@
 """The outbox entry codec: follow-ups a region owes the session side.
 
-Lua writes them (control_plane/lua/_common.lua `outbox_bind`/`outbox_end`) in
+Lua writes them (control_plane/lua/_common.lua `outbox_bind`/`outbox_end`/
+`outbox_rebuild`) in
 the same script that changes the region, so a crashed caller's follow-up is
 never lost; the caller (or the reaper) decodes and finishes them here.
 Fields are `|`-separated; no field may contain `|` (ids, IPs and reasons never do).
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streamfleet.lifecycle import EndReason
+from streamfleet.lifecycle import EndReason, SessionState
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +35,20 @@ class EndEntry:
     reason: EndReason
 
 
-OutboxEntry = BindEntry | EndEntry
+@dataclass(frozen=True, slots=True)
+class RebuildEntry:
+    """Rebuild the session an agent still serves after Redis lost it (the region
+    took the instance back at `epoch`); `state` is assigned or connected."""
+
+    session_id: str
+    instance_id: str
+    epoch: int
+    private_ip: str
+    state: SessionState
+    claim_deadline_ms: int | None
+
+
+OutboxEntry = BindEntry | EndEntry | RebuildEntry
 
 
 class OutboxFormatError(ValueError):
@@ -46,6 +60,12 @@ def encode(entry: OutboxEntry) -> str:
         fields = [
             "bind", entry.session_id, entry.instance_id, str(entry.epoch),
             entry.private_ip, str(entry.claim_deadline_ms),
+        ]  # fmt: skip
+    elif isinstance(entry, RebuildEntry):
+        fields = [
+            "rebuild", entry.session_id, entry.instance_id, str(entry.epoch), entry.private_ip,
+            entry.state.value,
+            "" if entry.claim_deadline_ms is None else str(entry.claim_deadline_ms),
         ]  # fmt: skip
     else:
         fields = [
@@ -63,6 +83,12 @@ def decode(text: str) -> OutboxEntry:
         if parts[0] == "bind" and len(parts) == 6:
             _, sid, iid, epoch, ip, deadline = parts
             return BindEntry(sid, iid, int(epoch), ip, int(float(deadline)))
+        if parts[0] == "rebuild" and len(parts) == 7:
+            _, sid, iid, epoch, ip, state, deadline = parts
+            return RebuildEntry(
+                sid, iid, int(epoch), ip, SessionState(state),
+                int(float(deadline)) if deadline else None,
+            )  # fmt: skip
         if parts[0] == "end" and len(parts) == 5:
             _, sid, iid, epoch, reason = parts
             return EndEntry(sid, iid or None, int(epoch) if epoch else None, EndReason(reason))

@@ -12,7 +12,7 @@ from control_plane.broker.plumbing import Connection
 from control_plane.clock import Clock
 from control_plane.domain import Session
 from control_plane.queue_estimate import ServedWindow
-from streamfleet.lifecycle import EndReason, SessionState
+from streamfleet.lifecycle import EndReason, InstanceState, SessionState
 
 
 class Reads:
@@ -43,6 +43,10 @@ class Reads:
             replies.text(x)
             for x in await self.conn.run(self._c.hvals(keys.region_key(region, "state")))
         ]
+
+    async def instance_state(self, region: str, iid: str) -> InstanceState | None:
+        raw = await self.conn.run(self._c.hget(keys.region_key(region, "state"), iid))
+        return InstanceState(replies.text(raw)) if raw is not None else None
 
     async def region_hash(self, region: str, name: str) -> dict[str, str]:
         raw = await self.conn.run(self._c.hgetall(keys.region_key(region, name)))

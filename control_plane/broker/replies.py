@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from control_plane.broker import outbox
-from control_plane.broker.outbox import BindEntry, EndEntry, OutboxEntry
+from control_plane.broker.outbox import BindEntry, EndEntry, OutboxEntry, RebuildEntry
 from streamfleet.lifecycle import EndReason, InstanceState, SessionState
 
 Raw = bytes | str | int | float
@@ -39,6 +39,14 @@ def bind_or_none(value: Raw) -> BindEntry | None:
     return entry
 
 
+def placement_or_none(value: Raw) -> BindEntry | RebuildEntry | None:
+    """A bind (a queue head served) or a rebuild (a session taken back after lost data)."""
+    entry = entry_or_none(value)
+    if entry is not None and not isinstance(entry, BindEntry | RebuildEntry):
+        raise outbox.OutboxFormatError(f"expected a bind or rebuild entry, got {entry!r}")
+    return entry
+
+
 def end_or_none(value: Raw) -> EndEntry | None:
     entry = entry_or_none(value)
     if entry is not None and not isinstance(entry, EndEntry):
@@ -53,26 +61,27 @@ def entries(reply: Sequence[Raw]) -> list[OutboxEntry]:
 
 @dataclass(frozen=True, slots=True)
 class Registered:
-    """region_register: {state, bind entry or ''}."""
+    """region_register: {state, bind or rebuild entry or ''}."""
 
     state: InstanceState
-    bind: BindEntry | None
+    entry: BindEntry | RebuildEntry | None
 
 
 def registered(reply: RawReply) -> Registered:
-    return Registered(InstanceState(text(reply[0])), bind_or_none(reply[1]))
+    return Registered(InstanceState(text(reply[0])), placement_or_none(reply[1]))
 
 
 @dataclass(frozen=True, slots=True)
 class Heartbeat:
-    """region_heartbeat: {state, sid or '', epoch, claim ms or '', commands csv, bind or ''}."""
+    """region_heartbeat: {state, sid or '', epoch, claim ms or '', commands csv,
+    bind or rebuild entry or ''}."""
 
     state: InstanceState
     session_id: str | None
     epoch: int
     claim_deadline_ms: int | None
     commands: tuple[str, ...]
-    bind: BindEntry | None
+    entry: BindEntry | RebuildEntry | None
 
 
 def heartbeat(reply: RawReply) -> Heartbeat | None:
@@ -86,7 +95,7 @@ def heartbeat(reply: RawReply) -> Heartbeat | None:
         epoch=number(reply[2]),
         claim_deadline_ms=number(claim) if claim else None,
         commands=tuple(c for c in text(reply[4]).split(",") if c),
-        bind=bind_or_none(reply[5]),
+        entry=placement_or_none(reply[5]),
     )
 
 
@@ -178,6 +187,29 @@ def outcome(reply: RawReply) -> Outcome:
     if number(reply[0]):
         return Outcome(True)
     return Outcome(False, text(reply[1]))
+
+
+@dataclass(frozen=True, slots=True)
+class Rebuilt:
+    """session_rebuild: {1, state it had or '', displaced region, instance id, epoch
+    (or '' x3)} or {0, 'ended'/'elsewhere'/'client_busy'}."""
+
+    ok: bool
+    why: str = ""
+    had: SessionState | None = None
+    displaced: tuple[str, str, int] | None = None
+
+
+def rebuild(reply: RawReply) -> Rebuilt:
+    if not number(reply[0]):
+        return Rebuilt(False, text(reply[1]))
+    had = text(reply[1])
+    region, iid, epoch = (text(x) for x in reply[2:5])
+    return Rebuilt(
+        True,
+        had=SessionState(had) if had else None,
+        displaced=(region, iid, int(epoch)) if iid else None,
+    )
 
 
 @dataclass(frozen=True, slots=True)

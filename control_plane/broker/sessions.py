@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import secrets
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,6 +36,7 @@ class Sessions:
         self.store = store
         self.reads = reads
         self.settlement = settlement
+        self.mint_secret = settlement.mint_secret
 
     async def create_session(
         self,
@@ -66,7 +66,7 @@ class Sessions:
         home = regions[0]
         for _ in range(3):
             sid = new_session_id(client_id)
-            secret = secrets.token_urlsafe(24)
+            secret = self.mint_secret(sid)
             # Journaled before the first write: if this process dies between the
             # calls below, the reaper finishes the placement (resume_placement).
             journal = placing.encode(Placing(sid, tuple(regions), waits_in))

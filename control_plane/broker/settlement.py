@@ -9,11 +9,11 @@ caller does it at once or the reaper does it for a crashed caller.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from control_plane.broker import outbox, replies
-from control_plane.broker.outbox import BindEntry, EndEntry, OutboxEntry
+from control_plane.broker.outbox import BindEntry, EndEntry, OutboxEntry, RebuildEntry
 from control_plane.broker.reads import Reads
 from control_plane.broker.store import Store, ms
 from control_plane.domain import EndResult, NotServed, StaleEpoch, UnknownSession
@@ -37,11 +37,18 @@ class NoObserver:
         pass
 
 
+# session id -> the secret its user holds (control_plane/session_secrets.py).
+SecretMinter = Callable[[str], str]
+
+
 class Settlement:
-    def __init__(self, store: Store, reads: Reads, observer: BrokerObserver) -> None:
+    def __init__(
+        self, store: Store, reads: Reads, observer: BrokerObserver, mint_secret: SecretMinter
+    ) -> None:
         self.store = store
         self.reads = reads
         self.observer = observer
+        self.mint_secret = mint_secret
 
     async def end_session(
         self,
@@ -91,6 +98,8 @@ class Settlement:
                 continue
             if isinstance(entry, BindEntry):
                 bound += await self._bind(region, entry)
+            elif isinstance(entry, RebuildEntry):
+                await self._rebuild(region, entry)
             else:
                 await self._end(entry)
             await self.reads.strike_outbox(region, outbox.encode(entry))
@@ -108,6 +117,25 @@ class Settlement:
         else:  # bound by a caller that died before leaving its other queues
             await self._leave_other_queues(e.session_id, region, count=False)
         return 0
+
+    async def _rebuild(self, region: str, e: RebuildEntry) -> None:
+        """The session side of a session an agent still serves after Redis lost data."""
+        got = await self.store.rebuild(e.session_id, region, e, self.mint_secret(e.session_id))
+        if not got.ok:
+            # It ended meanwhile, or moved on: the instance is handed back and
+            # the agent's next heartbeat is told to end it.
+            await self.release(region, e.instance_id, e.session_id, e.epoch, to_ready=False)
+            return
+        if got.displaced is not None:
+            # Another agent's report of it lost to this one (its player is here).
+            region_, iid, epoch = got.displaced
+            if region_ in self.store.region_keys:
+                await self.release(region_, iid, e.session_id, epoch, to_ready=False)
+        if got.had is SessionState.QUEUED:
+            session = await self.reads.session(e.session_id)
+            for other in session.queue_regions if session else ():
+                if other in self.store.region_keys:
+                    await self.store.queue_remove(other, e.session_id)
 
     async def _end(self, e: EndEntry) -> None:
         required = SessionState.QUEUED if e.reason is EndReason.QUEUE_TIMEOUT else None

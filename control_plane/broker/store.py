@@ -11,12 +11,22 @@ from collections.abc import Sequence
 
 from control_plane import keys
 from control_plane.broker import replies
-from control_plane.broker.outbox import OutboxEntry
+from control_plane.broker.outbox import OutboxEntry, RebuildEntry
 from control_plane.broker.plumbing import Connection
 from control_plane.broker_settings import BrokerSettings
 from control_plane.clock import Clock
 from control_plane.domain import UnknownRegion
+from streamfleet.ids import is_session_id
 from streamfleet.lifecycle import EndReason, InstanceState, SessionState
+from streamfleet.wire import MAX_EPOCH
+
+# What an agent says it serves: (session id, epoch, its player has connected).
+Served = tuple[str, int, bool]
+
+
+def _adoptable(sid: str, epoch: int) -> bool:
+    """A report the scripts may take a session back from (they write its epoch)."""
+    return is_session_id(sid) and 1 <= epoch <= MAX_EPOCH
 
 
 def ms(seconds: float) -> int:
@@ -58,20 +68,27 @@ class Store:
     # -- region scripts -------------------------------------------------------
 
     async def register(
-        self, region: str, iid: str, ip: str, info_json: str, *, ready: bool, nonce_digest: str = ""
-    ) -> replies.Registered:
+        self, region: str, iid: str, ip: str, info_json: str, *, ready: bool,
+        nonce_digest: str = "", max_epoch: int = 0, served: Served | None = None,
+    ) -> replies.Registered:  # fmt: skip
+        sid, epoch, connected = (
+            served if served and _adoptable(served[0], served[1]) else ("", 0, False)
+        )
         raw = await self._region(
             "region_register", region, iid, ip, info_json, self.now(), "1" if ready else "0",
-            self.claim_ms, nonce_digest,
+            self.claim_ms, nonce_digest, str(max_epoch), sid, str(epoch),
+            "1" if connected else "0",
         )  # fmt: skip
         return replies.registered(raw)
 
     async def heartbeat(
-        self, region: str, iid: str, reported: InstanceState, sid: str | None, epoch: int | None
-    ) -> replies.Heartbeat | None:
+        self, region: str, iid: str, reported: InstanceState, sid: str | None, epoch: int | None,
+        max_epoch: int = 0,
+    ) -> replies.Heartbeat | None:  # fmt: skip
         raw = await self._region(
             "region_heartbeat", region, iid, self.now(), reported.value, sid or "",
-            "" if epoch is None else str(epoch), self.claim_ms,
+            "" if epoch is None else str(epoch), self.claim_ms, str(max_epoch),
+            "1" if sid is not None and epoch is not None and _adoptable(sid, epoch) else "0",
         )  # fmt: skip
         return replies.heartbeat(raw)
 
@@ -149,6 +166,14 @@ class Store:
             "session_bind", sid, region, iid, ip, str(epoch), str(claim_deadline_ms), self.now()
         )
         return replies.outcome(raw)
+
+    async def rebuild(self, sid: str, region: str, e: RebuildEntry, secret: str) -> replies.Rebuilt:
+        raw = await self._session(
+            "session_rebuild", sid, region, e.instance_id, e.private_ip, str(e.epoch),
+            e.state.value, "" if e.claim_deadline_ms is None else str(e.claim_deadline_ms),
+            secret, self.now(),
+        )  # fmt: skip
+        return replies.rebuild(raw)
 
     async def connected(self, sid: str, epoch: int) -> replies.Outcome:
         return replies.outcome(

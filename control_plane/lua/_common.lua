@@ -37,3 +37,9 @@ end
 local function outbox_end(sid, iid, epoch, reason)
   return table.concat({'end', sid, iid or '', epoch or '', reason}, '|')
 end
+
+-- A session rebuilt from its agent's report: the session side (recreate or
+-- check the session hash) is owed, `state` 'assigned' or 'connected'.
+local function outbox_rebuild(sid, iid, epoch, ip, state, deadline)
+  return table.concat({'rebuild', sid, iid, tostring(epoch), ip, state, tostring(deadline)}, '|')
+end

@@ -90,3 +90,70 @@ local function stop_serving(iid, to_state, reason, now)
   end
   return false
 end
+
+-- Fencing that survives the store: the agent reports the highest epoch it has
+-- been assigned; the counter never stays below it, so the next assignment is
+-- fresh from the agent's point of view even after Redis forgot. Epochs travel
+-- as decimal strings (the wire bounds them far below float precision).
+local function raise_epoch(iid, floor)
+  if (tonumber(floor) or 0) > (tonumber(redis.call('HGET', K_EPOCH, iid)) or 0) then
+    redis.call('HSET', K_EPOCH, iid, floor)
+  end
+end
+
+-- The agent serves session `sid` at `epoch` but Redis does not know it here.
+-- Only the store losing data explains an epoch above the counter (every epoch
+-- is issued from it, and ending a session leaves it in place), so exactly then
+-- the instance takes the session back in its current state (`connected`:
+-- streaming, else reserved with a fresh claim) through the table's moves.
+-- An instance ops drained, or one whose counter already reached the epoch (the
+-- control plane ended that assignment), does not. `sid` is a well-formed
+-- session id (the caller checked). Returns the rebuild outbox entry (the
+-- session side is owed), or false.
+local function adopt(iid, sid, epoch, connected, now, claim_ms)
+  if sid == '' or redis.call('HGET', K_SESS, iid) then return false end
+  if (tonumber(epoch) or 0) <= (tonumber(redis.call('HGET', K_EPOCH, iid)) or 0) then
+    return false
+  end
+  local state = redis.call('HGET', K_STATE, iid)
+  if state ~= 'booting' and state ~= 'recycling' and state ~= 'ready' then return false end
+  if redis.call('HGET', K_DRAIN, iid) == '1' then return false end
+  if state ~= 'ready' then set_state(iid, 'ready', now) end
+  set_state(iid, 'reserved', now)
+  redis.call('HSET', K_SESS, iid, sid)
+  redis.call('HSET', K_EPOCH, iid, epoch)
+  local deadline, session_state = '', 'connected'
+  if connected then
+    set_state(iid, 'streaming', now)
+  else
+    deadline, session_state = now + claim_ms, 'assigned'
+    redis.call('ZADD', K_CLAIMS, deadline, iid)
+  end
+  local ip = redis.call('HGET', K_IP, iid)
+  local entry = outbox_rebuild(sid, iid, epoch, ip, session_state, deadline)
+  redis.call('ZADD', K_OUTBOX, now, entry)
+  return entry
+end
+
+-- Lost writes put the counter below what the agent was assigned, and the
+-- instance was reserved again at an epoch the agent has already seen (it would
+-- refuse the assignment as stale and the user would wait out the claim). Only
+-- lost data explains a reservation at or below `max_epoch` that the agent does
+-- not hold, so it is issued again above it; the session side is owed the new
+-- epoch (a rebuild entry) and its user's next read gets a token for it.
+-- Returns the entry, or false.
+local function refence(iid, max_epoch, rsid, repoch, now, claim_ms)
+  local sid = redis.call('HGET', K_SESS, iid)
+  local epoch = redis.call('HGET', K_EPOCH, iid)
+  if redis.call('HGET', K_STATE, iid) ~= 'reserved' or not sid then return false end
+  if (tonumber(max_epoch) or 0) < (tonumber(epoch) or 0) then return false end
+  if sid == rsid and epoch == repoch then return false end
+  local step = (tonumber(max_epoch) or 0) + 1 - tonumber(epoch)
+  local fresh = redis.call('HINCRBY', K_EPOCH, iid, step)
+  local deadline = now + claim_ms
+  redis.call('ZADD', K_CLAIMS, deadline, iid)
+  local ip = redis.call('HGET', K_IP, iid)
+  local entry = outbox_rebuild(sid, iid, fresh, ip, 'assigned', deadline)
+  redis.call('ZADD', K_OUTBOX, now, entry)
+  return entry
+end

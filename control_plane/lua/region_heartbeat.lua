@@ -2,12 +2,19 @@
 -- KEYS: the region keys.
 -- ARGV: 1 instance id, 2 now ms ('' = Redis TIME), 3 reported state,
 --       4 reported session id ('' for none), 5 reported epoch ('' for none),
---       6 claim TTL ms.
+--       6 claim TTL ms, 7 the highest epoch the agent has been assigned
+--       ('' or 0 = none), 8 '1' when the reported session id is well formed
+--       (only then may it be taken back).
 -- Returns: {state, session id or '', epoch, claim deadline ms or '',
---           commands (comma separated: drain, end_session), bind entry or ''}
+--           commands (comma separated: drain, end_session),
+--           bind or rebuild entry or ''}; the reported session is taken back
+--           when only lost data explains it (_region.lua `adopt`), and a
+--           reservation at or below the agent's max epoch is issued again
+--           above it (`refence`);
 --          or {'unknown'} when the instance must register again.
 local iid, now, reported = ARGV[1], now_ms(ARGV[2]), ARGV[3]
 local rsid, repoch, claim_ms = ARGV[4], ARGV[5], tonumber(ARGV[6])
+local max_epoch, adoptable = ARGV[7] or '', ARGV[8] == '1'
 local state = redis.call('HGET', K_STATE, iid)
 if not state or state == 'terminated' then return {'unknown'} end
 redis.call('ZADD', K_HB, now, iid)
@@ -22,9 +29,15 @@ if state == 'provisioning' and reported ~= 'provisioning' then
   state = 'booting'
 end
 if reported == 'ready' and (state == 'booting' or state == 'recycling') then
+  raise_epoch(iid, max_epoch)  -- before it may be handed a queued session
   entry = become_ready(iid, now, claim_ms)
   state = redis.call('HGET', K_STATE, iid)
+elseif adoptable and (reported == 'reserved' or reported == 'streaming') then
+  entry = adopt(iid, rsid, repoch, reported == 'streaming', now, claim_ms)
+  state = redis.call('HGET', K_STATE, iid)
 end
+if not entry then entry = refence(iid, max_epoch, rsid, repoch, now, claim_ms) end
+raise_epoch(iid, max_epoch)
 local sid = redis.call('HGET', K_SESS, iid) or ''
 local epoch = redis.call('HGET', K_EPOCH, iid) or '0'
 local commands = {}

@@ -3,8 +3,13 @@
 -- ARGV: 1 instance id, 2 private ip, 3 info JSON, 4 now ms ('' = Redis TIME),
 --       5 '1' to register straight into ready (tests, demo), else booting,
 --       6 claim TTL ms (used if it is handed a queued session at once),
---       7 sha256 of the agent's registration nonce ('' = none).
--- Returns: {state, bind outbox entry or ''}; an error reply TRANSITION for a
+--       7 sha256 of the agent's registration nonce ('' = none),
+--       8 the highest epoch the agent has been assigned ('' or 0 = none),
+--       9 session id the agent still serves ('' = none), 10 its epoch,
+--       11 '1' when its player has connected.
+-- Returns: {state, bind or rebuild outbox entry or ''}; the session the agent
+--          serves is taken back when only lost data explains it (_region.lua
+--          `adopt`); an error reply TRANSITION for a
 --          terminated instance (ids are never reused), IP_CONFLICT when a live
 --          instance re-registers with another private IP (its IP never changes)
 --          or the IP is another live instance's (a lost holder is terminated
@@ -14,6 +19,8 @@
 local iid, ip, info = ARGV[1], ARGV[2], ARGV[3]
 local now, as_ready, claim_ms = now_ms(ARGV[4]), ARGV[5] == '1', tonumber(ARGV[6])
 local nonce, nonce_field = ARGV[7] or '', iid .. '|nonce'
+local max_epoch, rsid, repoch = ARGV[8] or '', ARGV[9] or '', ARGV[10] or ''
+local rconnected = ARGV[11] == '1'
 local state = redis.call('HGET', K_STATE, iid)
 if state == 'terminated' then check_move('instance', iid, state, 'booting') end
 local known_ip = state and redis.call('HGET', K_IP, iid)
@@ -46,8 +53,10 @@ if state then
   if not known_ip then redis.call('HSET', K_IP, iid, ip) end
   redis.call('HSET', K_INFO, iid, info)
   redis.call('ZADD', K_HB, now, iid)
-  if state == 'lost' then set_state(iid, 'recycling', now); state = 'recycling' end
-  return {state, ''}
+  if state == 'lost' then set_state(iid, 'recycling', now) end
+  local adopted = adopt(iid, rsid, repoch, rconnected, now, claim_ms)
+  raise_epoch(iid, max_epoch)
+  return {redis.call('HGET', K_STATE, iid), adopted or ''}
 end
 set_state(iid, 'booting', now)
 redis.call('HSET', K_IP, iid, ip)
@@ -55,6 +64,9 @@ redis.call('HSET', K_INFO, iid, info)
 redis.call('ZADD', K_HB, now, iid)
 redis.call('HSETNX', K_EPOCH, iid, 0)
 redis.call('HDEL', K_DRAIN, iid)
+local adopted = adopt(iid, rsid, repoch, rconnected, now, claim_ms)
+raise_epoch(iid, max_epoch)
+if adopted then return {redis.call('HGET', K_STATE, iid), adopted} end
 if as_ready then
   local entry = become_ready(iid, now, claim_ms)
   return {redis.call('HGET', K_STATE, iid), entry or ''}

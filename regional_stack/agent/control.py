@@ -4,7 +4,8 @@ Registration retries until it succeeds and brings the session timeouts
 (`RegisterResponse`), so the agent enforces what the control plane decided.
 Heartbeat answers are applied in the order they were asked (one at a time);
 a 404 means the control plane lost us (e.g. its Redis was replaced), so we
-register again. Events are delivered in order, each under the retry policy.
+register again, with the highest epoch we were assigned and the session we
+still serve, which the control plane rebuilds (docs/operations.md). Events are delivered in order, each under the retry policy.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ class ControlLink:
             await self.register()
             while self.registered:
                 await self.heartbeat_once()
-                await asyncio.sleep(self.heartbeat_interval_s)
+                if self.registered:  # else register at once: our session is waiting
+                    await asyncio.sleep(self.heartbeat_interval_s)
 
     async def register(self) -> None:
         s = self._settings
@@ -77,6 +79,10 @@ class ControlLink:
                     identity_document=identity.document,
                     identity_signature=identity.signature,
                     nonce=self._nonce,
+                    # Fencing and the live stream survive the control plane's
+                    # Redis losing data: docs/operations.md "Redis loses data".
+                    max_epoch=self._core.max_epoch,
+                    session=self._core.served(),
                 )
                 answer = await self._client.register(req)
         self._core.timeouts = Timeouts.from_register(answer)
@@ -97,6 +103,7 @@ class ControlLink:
                 state=fields["state"],
                 session_id=fields["session_id"],
                 epoch=fields["epoch"],
+                max_epoch=fields["max_epoch"],
                 health=self._health(),
             )
             try:

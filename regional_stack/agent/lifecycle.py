@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from streamfleet.ids import is_session_id
 from streamfleet.lifecycle import EndReason, InstanceState, check_instance_transition
 from streamfleet.tokens import StreamClaims
-from streamfleet.wire import AgentEventType, Assignment, RegisterResponse
+from streamfleet.wire import AgentEventType, Assignment, RegisterResponse, ServedSession
 
 # The control plane ended the session and did not say why (client_ended,
 # drained, ...): the player learns the reason from the session API.
@@ -232,13 +233,32 @@ class AgentCore:
             return self._end(EndReason.IDLE)
         return []
 
+    @property
+    def max_epoch(self) -> int:
+        """The highest epoch assigned here, live or ended: reported at every
+        registration and heartbeat, so the control plane never issues one at or
+        below it, even after its Redis forgot (docs/operations.md)."""
+        s = self.session
+        return max(self.last_ended_epoch, s.epoch if s else 0)
+
     def heartbeat_fields(self) -> dict[str, Any]:
         s = self.session
         return {
             "state": str(self.state),
             "session_id": s.session_id if s else None,
             "epoch": s.epoch if s else None,
+            "max_epoch": self.max_epoch,
         }
+
+    def served(self) -> ServedSession | None:
+        """The session this agent still serves, for a registration: after Redis lost
+        data the control plane rebuilds it from this instead of ending it."""
+        s = self.session
+        if s is None or not is_session_id(s.session_id):
+            return None
+        return ServedSession(
+            session_id=s.session_id, epoch=s.epoch, connected=s.connected_at is not None
+        )
 
     # -- internals ---------------------------------------------------------------
     def _require_session(self) -> LiveSession:

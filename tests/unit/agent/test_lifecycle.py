@@ -15,7 +15,7 @@ from regional_stack.agent.lifecycle import (
 )
 from streamfleet.lifecycle import INSTANCE_TRANSITIONS, InstanceState, TransitionError
 from streamfleet.tokens import StreamClaims
-from streamfleet.wire import Assignment, RegisterResponse
+from streamfleet.wire import Assignment, RegisterResponse, ServedSession
 
 T = Timeouts(claim_ttl_s=90, reconnect_window_s=60, idle_timeout_s=600, max_duration_s=3600)
 IID, IP = "i-1", "10.0.0.5"
@@ -252,4 +252,25 @@ def test_drain_takes_no_new_session() -> None:
 
 def test_heartbeat_fields() -> None:
     core = streaming_core()
-    assert core.heartbeat_fields() == {"state": "streaming", "session_id": "s1", "epoch": 1}
+    assert core.heartbeat_fields() == {
+        "state": "streaming", "session_id": "s1", "epoch": 1, "max_epoch": 1,
+    }  # fmt: skip
+
+
+SID = "0" * 32 + "-" + "1" * 16
+
+
+def test_max_epoch_and_served_session_survive_the_session() -> None:
+    """What a registration reports after the control plane's Redis forgot:
+    the highest epoch assigned here, and the session still served."""
+    core = ready_core()
+    assert core.max_epoch == 0 and core.served() is None
+    core.apply_assignment(Assignment(session_id=SID, epoch=7, claim_expires_unix=90.0), 0.0)
+    assert core.max_epoch == 7
+    assert core.served() == ServedSession(session_id=SID, epoch=7, connected=False)
+    core.player_connected(1.0)
+    assert core.served() == ServedSession(session_id=SID, epoch=7, connected=True)
+    core.command("end_session", 2.0)
+    assert core.session is None and core.served() is None
+    assert core.max_epoch == 7  # ended, still remembered: the next one must be above it
+    assert core.heartbeat_fields()["max_epoch"] == 7

@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from control_plane.broker import outbox, replies
-from control_plane.broker.outbox import BindEntry, EndEntry
-from streamfleet.lifecycle import EndReason, InstanceState
+from control_plane.broker.outbox import BindEntry, EndEntry, RebuildEntry
+from streamfleet.lifecycle import EndReason, InstanceState, SessionState
 
 ident = st.from_regex(r"[A-Za-z0-9._-]{1,24}", fullmatch=True)
 octet = st.integers(0, 255)
@@ -25,7 +25,11 @@ binds = st.builds(BindEntry, ident, ident, epochs, ips, ms)
 ends = st.builds(
     EndEntry, ident, st.none() | ident, st.none() | epochs, st.sampled_from(list(EndReason))
 )
-entries = binds | ends
+rebuilds = st.builds(
+    RebuildEntry, ident, ident, epochs, ips,
+    st.sampled_from([SessionState.ASSIGNED, SessionState.CONNECTED]), st.none() | ms,
+)  # fmt: skip
+entries = binds | ends | rebuilds
 
 
 def b(value: object) -> bytes:
@@ -48,6 +52,27 @@ def test_outbox_refuses_malformed(text: str) -> None:
         outbox.decode(text)
 
 
+def test_lua_shaped_rebuild_entries_decode() -> None:
+    """The exact strings _common.lua's outbox_rebuild writes (no claim once connected)."""
+    assert outbox.decode("rebuild|s1|i-1|7|127.11.0.1|connected|") == RebuildEntry(
+        "s1", "i-1", 7, "127.11.0.1", SessionState.CONNECTED, None
+    )
+    assert outbox.decode("rebuild|s1|i-1|7|127.11.0.1|assigned|1700000090000") == RebuildEntry(
+        "s1", "i-1", 7, "127.11.0.1", SessionState.ASSIGNED, 1700000090000
+    )
+
+
+def test_rebuild_reply() -> None:
+    assert replies.rebuild([1, b"", b"", b"", b""]) == replies.Rebuilt(True)
+    assert replies.rebuild([1, b"queued", b"", b"", b""]) == replies.Rebuilt(
+        True, had=SessionState.QUEUED
+    )
+    assert replies.rebuild([1, b"assigned", b"eu-west-1", b"i-1", b"7"]) == replies.Rebuilt(
+        True, had=SessionState.ASSIGNED, displaced=("eu-west-1", "i-1", 7)
+    )
+    assert replies.rebuild([0, b"client_busy"]) == replies.Rebuilt(False, "client_busy")
+
+
 def test_outbox_refuses_a_separator_in_a_field() -> None:
     with pytest.raises(outbox.OutboxFormatError):
         outbox.encode(EndEntry("s|x", None, None, EndReason.IDLE))
@@ -63,8 +88,8 @@ def test_lua_shaped_entries_decode() -> None:
     )
 
 
-@given(st.sampled_from(list(InstanceState)), st.none() | binds)
-def test_registered(state: InstanceState, bind: BindEntry | None) -> None:
+@given(st.sampled_from(list(InstanceState)), st.none() | binds | rebuilds)
+def test_registered(state: InstanceState, bind: BindEntry | RebuildEntry | None) -> None:
     raw = [b(state.value), outbox.encode(bind).encode() if bind else b""]
     assert replies.registered(raw) == replies.Registered(state, bind)
 
@@ -72,11 +97,11 @@ def test_registered(state: InstanceState, bind: BindEntry | None) -> None:
 @given(
     st.sampled_from(list(InstanceState)), st.none() | ident, st.integers(0, 2**40),
     st.none() | ms, st.lists(st.sampled_from(["drain", "end_session"]), max_size=2, unique=True),
-    st.none() | binds,
+    st.none() | binds | rebuilds,
 )  # fmt: skip
 def test_heartbeat(
     state: InstanceState, sid: str | None, epoch: int, claim: int | None, commands: list[str],
-    bind: BindEntry | None,
+    bind: BindEntry | RebuildEntry | None,
 ) -> None:  # fmt: skip
     raw = [
         b(state.value), b(sid or ""), epoch, b(claim if claim is not None else ""),
