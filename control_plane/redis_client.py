@@ -1,0 +1,200 @@
+"""The control plane's Redis client: single node, Sentinel or Cluster, health-checked.
+
+What happens when Redis goes away and comes back (restart, failover, node
+replacement), and why:
+
+* A connection taken from the pool is checked before it carries a command:
+  redis-py sends a PING on a connection idle longer than
+  `redis_health_check_interval_s`, and a PING that fails reconnects (with
+  bounded backoff) before the command is written. TCP keepalive finds dead
+  peers on idle sockets.
+* The first connection error on a pool drops every idle connection of that
+  pool (`_IdleDropper`): after a restart or failover the old sockets are all
+  dead, so none of them gets to fail a user's request later.
+* Retries are bounded (`redis_retries`, jittered backoff capped at 0.5 s) and
+  happen only where nothing can run twice: connecting, the health-check PING,
+  a command whose bytes never left (a failed write), and read commands. A
+  script (EVAL/EVALSHA) whose bytes were written and whose reply was lost may
+  have run: redis-py would send it again, and not every script is idempotent
+  (region_reserve run twice reserves a second instance for one session). Such
+  a call raises `ReplyLost` instead; the broker reports it as "store
+  unavailable" (503, Retry-After), and the caller repeats the whole operation,
+  which is idempotent (create per client_id, end per session).
+* Sentinel: the primary's address is asked of the sentinels on every new
+  connection; a demoted primary's READONLY (the script did not run) drops the
+  connection and the next attempt reaches the new primary.
+
+Redis Cluster (redis-py's RedisCluster) gets the health check, keepalive and
+timeouts, but its own command retry cannot be limited to unsent commands; see
+docs/operations.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import (
+    AbstractConnection,
+    Connection,
+    ConnectionPool,
+    SSLConnection,
+    parse_url,
+)
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelManagedConnection, SentinelManagedSSLConnection
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError, ReadOnlyError, TimeoutError
+
+from control_plane.broker import RedisClient, as_client
+from control_plane.broker.plumbing import ReplyLost
+from control_plane.settings import ControlPlaneSettings
+
+# Idle sockets: first probe after 10 s, then every 3 s, dead after 3 misses.
+KEEPALIVE = {socket.TCP_KEEPIDLE: 10, socket.TCP_KEEPINTVL: 3, socket.TCP_KEEPCNT: 3}
+_SCRIPT_COMMANDS = frozenset({"EVAL", "EVALSHA"})
+_DROP_EVERY_S = 0.5  # at most one pool-wide drop per this, however many calls fail
+
+
+class _IdleDropper:
+    """Disconnects a pool's idle connections after a connection error (throttled)."""
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        self.pool = pool
+        self._last = float("-inf")
+
+    async def drop(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if now - self._last < _DROP_EVERY_S:
+            return
+        self._last = now
+        await self.pool.disconnect(inuse_connections=False)
+
+
+class _ScriptSafe(AbstractConnection):
+    """Turns a lost script reply into ReplyLost (never retried) and drops the pool's
+    idle connections on any connection error. Mixed into redis-py's connections."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._dropper: _IdleDropper | None = kwargs.pop("idle_dropper", None)
+        self._script_sent = False
+        super().__init__(**kwargs)
+
+    async def send_command(self, *args: Any, **kwargs: Any) -> None:
+        # Set only once the bytes are written: the health-check PING inside
+        # send_command passes through here too, and a failed write ran nothing.
+        self._script_sent = False
+        try:
+            await super().send_command(*args, **kwargs)
+        except (ConnectionError, TimeoutError):
+            await self._drop_idle()
+            raise
+        self._script_sent = str(args[0]).upper() in _SCRIPT_COMMANDS
+
+    async def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().read_response(*args, **kwargs)
+        except (ConnectionError, TimeoutError) as exc:
+            await self._drop_idle()
+            # READONLY from a demoted primary: refused before any write, safe to resend.
+            if self._script_sent and not isinstance(exc.__context__, ReadOnlyError):
+                raise ReplyLost(f"script reply lost, it may have run: {exc}") from exc
+            raise
+
+    async def _drop_idle(self) -> None:
+        if self._dropper is not None:
+            await self._dropper.drop()
+
+
+class SafeConnection(_ScriptSafe, Connection):
+    pass
+
+
+class SafeSSLConnection(_ScriptSafe, SSLConnection):
+    pass
+
+
+class SafeSentinelConnection(_ScriptSafe, SentinelManagedConnection):
+    pass
+
+
+class SafeSentinelSSLConnection(_ScriptSafe, SentinelManagedSSLConnection):
+    pass
+
+
+@dataclass
+class RedisHandle:
+    """The client the broker uses, and everything to close with it (sentinel clients)."""
+
+    client: RedisClient
+    sentinel: Sentinel | None = None
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+        if self.sentinel is not None:
+            await self.sentinel.aclose()
+
+
+def connection_options(settings: ControlPlaneSettings) -> dict[str, Any]:
+    """Socket, health-check and retry options shared by every mode."""
+    return {
+        "socket_timeout": settings.redis_socket_timeout_s,
+        "socket_connect_timeout": settings.redis_connect_timeout_s,
+        "socket_keepalive": True,
+        "socket_keepalive_options": KEEPALIVE,
+        "health_check_interval": settings.redis_health_check_interval_s,
+        "retry": Retry(
+            ExponentialWithJitterBackoff(cap=0.5, base=0.05), retries=settings.redis_retries
+        ),
+    }
+
+
+def _install_dropper(pool: ConnectionPool) -> None:
+    pool.connection_kwargs["idle_dropper"] = _IdleDropper(pool)
+
+
+def connect_redis(settings: ControlPlaneSettings) -> RedisHandle:
+    """Build (not connect: redis-py connects lazily) the client `settings` describe."""
+    options = connection_options(settings)
+    if settings.redis_cluster:
+        cluster = RedisCluster.from_url(
+            settings.redis_url, max_connections=settings.redis_max_connections, **options
+        )
+        return RedisHandle(as_client(cluster))
+    url = parse_url(settings.redis_url)
+    tls = url.pop("connection_class", Connection) is SSLConnection
+    if settings.redis_sentinels:
+        sentinel_password = settings.redis_sentinel_password.get_secret_value() or None
+        sentinel = Sentinel(
+            [_host_port(s) for s in settings.redis_sentinels],
+            sentinel_kwargs={
+                "password": sentinel_password,
+                **{k: v for k, v in options.items() if k != "health_check_interval"},
+            },
+        )
+        client = sentinel.master_for(
+            settings.redis_sentinel_master,
+            connection_class=SafeSentinelSSLConnection if tls else SafeSentinelConnection,
+            max_connections=settings.redis_max_connections,
+            **{k: v for k, v in url.items() if k in ("username", "password", "db")},
+            **options,
+        )
+        _install_dropper(client.connection_pool)
+        return RedisHandle(as_client(client), sentinel)
+    pool = ConnectionPool(
+        connection_class=SafeSSLConnection if tls else SafeConnection,
+        max_connections=settings.redis_max_connections,
+        **url,
+        **options,
+    )
+    _install_dropper(pool)
+    return RedisHandle(as_client(Redis.from_pool(pool)))
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host, int(port)

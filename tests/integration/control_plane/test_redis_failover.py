@@ -1,0 +1,115 @@
+"""The control plane through Redis faults: Sentinel failover, kill -9 of the primary,
+a restart that comes back empty. After each, the service answers normally within a
+measured bound, and never with a 5xx once it does."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import redis.asyncio as aioredis
+
+from control_plane.broker import Broker
+from streamfleet.localproc import free_port, start_redis
+from streamfleet.sentinel_group import SentinelGroup
+from tests.fixtures.cloud import Cloud
+from tests.fixtures.control_plane import REGIONS, plane_settings, running_control_plane
+from tests.integration.broker.invariants import check_invariants
+
+from .redis_faults import EU, Load, burst, some_sessions, until_serving
+
+# A failover: down-after 1 s (only for kill -9), election and promotion ~1 s, and
+# the control plane's reconnect backoff (capped at 0.5 s a step).
+FAILOVER_BOUND_S = 8.0
+RESTART_BOUND_S = 3.0
+
+
+def sentinel_settings(group: SentinelGroup, cloud: Cloud, city_db: Path) -> object:
+    return plane_settings(
+        # Sentinel mode: the URL gives the data nodes' password and db; its host is unused.
+        f"redis://:{group.password}@127.0.0.1/0",
+        cloud,
+        geoip_db=city_db,
+        redis_sentinels=group.sentinel_addresses,
+        redis_sentinel_password=group.password,
+        rate_limit_per_minute=1_000_000,
+    )
+
+
+async def _through_fault(group: SentinelGroup, cloud: Cloud, city_db: Path, *, kill: bool) -> None:
+    async with running_control_plane(sentinel_settings(group, cloud, city_db), cloud) as cp:  # type: ignore[arg-type]
+        for _ in range(3):
+            await cp.ready_instance(EU)
+        before = await some_sessions(cp, 10)
+        load = Load(cp, before)
+        runner = asyncio.create_task(load.run())
+        await asyncio.sleep(0.3)  # some load before the fault
+        fault = time.monotonic()
+        old = await asyncio.to_thread(group.kill_primary if kill else group.failover)
+        new = await asyncio.to_thread(group.wait_new_primary, old)
+        assert new != old
+        took = await until_serving(cp, fault, FAILOVER_BOUND_S)
+        settled = time.monotonic()
+        await asyncio.sleep(1.0)  # the load keeps going on the new primary
+        load.stop.set()
+        await runner
+        after = load.after(settled)
+        assert sum(after.values()) > 10, after
+        assert not [s for s in after if s >= 500], f"5xx after settling: {after}"
+        # Everything works on the new primary, reads of earlier sessions included.
+        assert set(await burst(cp, 50)) <= {201, 202}
+        for sid, secret in before:
+            status, body, _ = await cp.call("GET", f"/v1/sessions/{sid}", token=secret)
+            # A manual failover loses nothing here; kill -9 may lose the last writes
+            # (asynchronous replication): never a 5xx either way.
+            assert status == 200 if not kill else status in (200, 404), (status, body)
+        print(f"\n{'kill -9' if kill else 'SENTINEL FAILOVER'}: normal after {took:.2f} s")
+    client = aioredis.Redis(port=new, password=group.password)
+    try:
+        await check_invariants(Broker(client, REGIONS))
+    finally:
+        await client.aclose()
+
+
+async def test_sentinel_failover_serves_creates_and_reads(
+    redis_sentinel: SentinelGroup, cloud: Cloud, city_db: Path
+) -> None:
+    await _through_fault(redis_sentinel, cloud, city_db, kill=False)
+
+
+async def test_primary_killed_then_sentinel_promotes_the_replica(
+    redis_sentinel: SentinelGroup, cloud: Cloud, city_db: Path
+) -> None:
+    await _through_fault(redis_sentinel, cloud, city_db, kill=True)
+
+
+async def test_redis_restarted_empty_answers_within_seconds(
+    tmp_path: Path, cloud: Cloud, city_db: Path
+) -> None:
+    """The case of issue 14: a full pool of connections to a Redis that restarts
+    empty. Every idle connection is dead; none may fail a request."""
+    port = free_port()
+    server = start_redis(port, tmp_path / "redis")
+    settings = plane_settings(
+        f"redis://127.0.0.1:{port}/0", cloud, geoip_db=city_db, rate_limit_per_minute=1_000_000
+    )
+    try:
+        async with running_control_plane(settings, cloud) as cp:
+            iid = await cp.ready_instance(EU)
+            assert set(await burst(cp, 150)) <= {201, 202}  # many pooled connections
+            server.stop()
+            server = start_redis(port, tmp_path / "redis")  # empty: no persistence
+            back = time.monotonic()
+            took = await until_serving(cp, back, RESTART_BOUND_S)
+            # The issue saw 96 of 150 answered 503 five seconds after Redis returned.
+            assert set(await burst(cp, 150)) <= {201, 202}
+            status, body = await cp.agent(
+                "heartbeat", {"instance_id": iid, "region": EU, "state": "ready"}
+            )
+            # Redis forgot the instance (rebuilding it is the fencing work's part):
+            # whatever it answers, it is not "store unavailable".
+            assert status < 500, (status, body)
+            print(f"\nrestarted empty: normal {took:.2f} s after Redis was back")
+    finally:
+        server.stop()
