@@ -49,6 +49,7 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelManagedConnection, SentinelManagedSSLConnection
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError, ReadOnlyError, TimeoutError
+from redis.maint_notifications import MaintNotificationsConfig
 
 from control_plane.broker import RedisClient, as_client
 from control_plane.broker.plumbing import ReplyLost
@@ -98,10 +99,18 @@ class _ScriptSafe(AbstractConnection):
     async def read_response(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return await super().read_response(*args, **kwargs)
+        except ReadOnlyError as exc:
+            # A demoted primary (ElastiCache moves its endpoint's DNS; the old
+            # socket stays open): refused before anything ran. Reconnect, so
+            # the retry resolves the endpoint again and reaches the new primary.
+            await self.disconnect()
+            await self._drop_idle()
+            raise ConnectionError("the primary was demoted to a replica") from exc
         except (ConnectionError, TimeoutError) as exc:
             await self._drop_idle()
             # READONLY from a demoted primary: refused before any write, safe to resend.
             if self._script_sent and not isinstance(exc.__context__, ReadOnlyError):
+                # (A Sentinel connection turns READONLY into ConnectionError itself.)
                 raise ReplyLost(f"script reply lost, it may have run: {exc}") from exc
             raise
 
@@ -147,6 +156,11 @@ def connection_options(settings: ControlPlaneSettings) -> dict[str, Any]:
         "socket_keepalive": True,
         "socket_keepalive_options": KEEPALIVE,
         "health_check_interval": settings.redis_health_check_interval_s,
+        # redis-py 8 defaults this to "auto", and while it is on its pool skips
+        # the check that a pooled socket is still open (ensure_connection): every
+        # connection to a restarted Redis then failed one request. We use no
+        # maintenance push notifications (they need RESP3 and a server that sends them).
+        "maint_notifications_config": MaintNotificationsConfig(enabled=False),
         "retry": Retry(
             ExponentialWithJitterBackoff(cap=0.5, base=0.05), retries=settings.redis_retries
         ),
