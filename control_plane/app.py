@@ -26,6 +26,7 @@ from streamfleet.wire import Health
 async def _services(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     redis = connect_redis(settings)
+    redis.start()
     client = redis.client
     metrics = Metrics()
     svc = Services(

@@ -21,8 +21,10 @@ replacement), and why:
   unavailable" (503, Retry-After), and the caller repeats the whole operation,
   which is idempotent (create per client_id, end per session).
 * Sentinel: the primary's address is asked of the sentinels on every new
-  connection; a demoted primary's READONLY (the script did not run) drops the
-  connection and the next attempt reaches the new primary.
+  connection and every `redis_sentinel_check_s`; when it moved, every
+  connection is closed (`RedisHandle._follow_primary`). A demoted primary's
+  READONLY (the script did not run) drops the connection and the next attempt
+  reaches the new primary.
 
 Redis Cluster (redis-py's RedisCluster) gets the health check, keepalive and
 timeouts, but its own command retry cannot be limited to unsent commands; see
@@ -32,6 +34,8 @@ docs/operations.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import socket
 from dataclasses import dataclass
 from typing import Any
@@ -46,7 +50,12 @@ from redis.asyncio.connection import (
     parse_url,
 )
 from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel, SentinelManagedConnection, SentinelManagedSSLConnection
+from redis.asyncio.sentinel import (
+    Sentinel,
+    SentinelConnectionPool,
+    SentinelManagedConnection,
+    SentinelManagedSSLConnection,
+)
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError, ReadOnlyError, TimeoutError
 from redis.maint_notifications import MaintNotificationsConfig
@@ -54,6 +63,8 @@ from redis.maint_notifications import MaintNotificationsConfig
 from control_plane.broker import RedisClient, as_client
 from control_plane.broker.plumbing import ReplyLost
 from control_plane.settings import ControlPlaneSettings
+
+log = logging.getLogger("streamfleet.control_plane.redis")
 
 # Idle sockets: first probe after 10 s, then every 3 s, dead after 3 misses.
 KEEPALIVE = {socket.TCP_KEEPIDLE: 10, socket.TCP_KEEPINTVL: 3, socket.TCP_KEEPCNT: 3}
@@ -127,11 +138,23 @@ class SafeSSLConnection(_ScriptSafe, SSLConnection):
     pass
 
 
-class SafeSentinelConnection(_ScriptSafe, SentinelManagedConnection):
+class _FollowsPrimary(_ScriptSafe, SentinelManagedConnection):
+    """Never sends to a node that is no longer the primary the pool knows of (a
+    connection that was opening while the primary moved would otherwise stay on
+    the old one, whose writes Sentinel discards when it demotes it)."""
+
+    async def send_command(self, *args: Any, **kwargs: Any) -> None:
+        primary = self.connection_pool.master_address
+        if self.is_connected and primary is not None and (self.host, self.port) != primary:
+            await self.disconnect()  # reconnects below, to the primary the sentinels name
+        await super().send_command(*args, **kwargs)
+
+
+class SafeSentinelConnection(_FollowsPrimary):
     pass
 
 
-class SafeSentinelSSLConnection(_ScriptSafe, SentinelManagedSSLConnection):
+class SafeSentinelSSLConnection(_FollowsPrimary, SentinelManagedSSLConnection):
     pass
 
 
@@ -141,8 +164,40 @@ class RedisHandle:
 
     client: RedisClient
     sentinel: Sentinel | None = None
+    pool: SentinelConnectionPool | None = None
+    master: str = ""
+    check_s: float = 0.5
+    _watch: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """With Sentinel: follow the primary (call from the running event loop)."""
+        if self.sentinel is not None and self._watch is None:
+            self._watch = asyncio.create_task(self._follow_primary(), name="redis-sentinel-watch")
+
+    async def _follow_primary(self) -> None:
+        """Ask the sentinels for the primary every `check_s`; when it moved, record it
+        and close the idle connections; a connection in use moves before its next
+        command (`_FollowsPrimary`). A planned failover leaves the old primary
+        accepting writes until Sentinel demotes it (about 10 s later), and those
+        writes are then lost, so no command may go there once we know. (Closing
+        in-use connections from here instead stalled their callers for seconds.)"""
+        assert self.sentinel is not None and self.pool is not None
+        while True:
+            await asyncio.sleep(self.check_s)
+            try:
+                address = await self.sentinel.discover_master(self.master)
+            except (ConnectionError, TimeoutError):
+                continue  # no sentinel reachable or no primary now: connections find out
+            if self.pool.master_address not in (None, address):
+                log.warning("redis primary moved to %s:%s; reconnecting", *address)
+                self.pool.master_address = address
+                await self.pool.disconnect(inuse_connections=False)
 
     async def aclose(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
         await self.client.aclose()
         if self.sentinel is not None:
             await self.sentinel.aclose()
@@ -198,7 +253,13 @@ def connect_redis(settings: ControlPlaneSettings) -> RedisHandle:
             **options,
         )
         _install_dropper(client.connection_pool)
-        return RedisHandle(as_client(client), sentinel)
+        return RedisHandle(
+            as_client(client),
+            sentinel,
+            client.connection_pool,
+            settings.redis_sentinel_master,
+            settings.redis_sentinel_check_s,
+        )
     pool = ConnectionPool(
         connection_class=SafeSSLConnection if tls else SafeConnection,
         max_connections=settings.redis_max_connections,

@@ -98,6 +98,9 @@ class ControlPlaneSettings(BaseSettings):
     redis_sentinel_password: SecretStr = Field(
         SecretStr(""), description="the sentinels' own password (requirepass); empty: none"
     )
+    redis_sentinel_check_s: float = Field(
+        0.5, gt=0, description="how often the sentinels are asked whether the primary moved"
+    )
     redis_health_check_interval_s: float = Field(
         1.0, ge=0, description="PING a pooled connection idle this long before using it (0: never)"
     )

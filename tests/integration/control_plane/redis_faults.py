@@ -46,6 +46,7 @@ class Load:
     cp: ControlPlane
     known: list[tuple[str, str]]  # (session id, secret) to read
     answers: list[tuple[float, str, int]] = field(default_factory=list)  # (start, what, status)
+    created: list[tuple[float, str, str]] = field(default_factory=list)  # (start, id, secret)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run(self, max_calls: int = 2000, max_s: float = 40.0) -> None:
@@ -59,8 +60,10 @@ class Load:
                 status, _, _ = await self.cp.call("GET", f"/v1/sessions/{sid}", token=secret)
                 self.answers.append((start, "read", status))
             else:
-                status, _ = await self.cp.create(fresh_client())
+                status, body = await self.cp.create(fresh_client())
                 self.answers.append((start, "create", status))
+                if status in (201, 202):
+                    self.created.append((start, body["session_id"], body["session_secret"]))
             await asyncio.sleep(0.01)  # pacing, not waiting for a state
 
     def after(self, t: float) -> Counter[int]:
