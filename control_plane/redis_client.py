@@ -234,24 +234,24 @@ def connect_redis(settings: ControlPlaneSettings) -> RedisHandle:
             settings.redis_url, max_connections=settings.redis_max_connections, **options
         )
         return RedisHandle(as_client(cluster))
-    url = parse_url(settings.redis_url)
+    url: dict[str, Any] = dict(parse_url(settings.redis_url))
     tls = url.pop("connection_class", Connection) is SSLConnection
     if settings.redis_sentinels:
         sentinel_password = settings.redis_sentinel_password.get_secret_value() or None
-        sentinel = Sentinel(
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]
             [_host_port(s) for s in settings.redis_sentinels],
             sentinel_kwargs={
                 "password": sentinel_password,
                 **{k: v for k, v in options.items() if k != "health_check_interval"},
             },
         )
-        client = sentinel.master_for(
-            settings.redis_sentinel_master,
-            connection_class=SafeSentinelSSLConnection if tls else SafeSentinelConnection,
-            max_connections=settings.redis_max_connections,
+        node_options: dict[str, Any] = {
+            "connection_class": SafeSentinelSSLConnection if tls else SafeSentinelConnection,
+            "max_connections": settings.redis_max_connections,
             **{k: v for k, v in url.items() if k in ("username", "password", "db")},
             **options,
-        )
+        }
+        client = sentinel.master_for(settings.redis_sentinel_master, **node_options)
         _install_dropper(client.connection_pool)
         return RedisHandle(
             as_client(client),
