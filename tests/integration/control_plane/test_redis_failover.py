@@ -20,8 +20,12 @@ from tests.integration.broker.invariants import check_invariants
 from .redis_faults import EU, Load, burst, some_sessions, until_serving
 
 # A failover: down-after 1 s (only for kill -9), election and promotion ~1 s, and
-# the control plane's reconnect backoff (capped at 0.5 s a step).
-FAILOVER_BOUND_S = 8.0
+# the control plane's reconnect backoff (capped at 0.5 s a step). Measured on an
+# idle machine: 1.4 s (planned), 2.4 s (kill -9). The bounds leave room for a
+# busy CI machine; the control plane's own share (from the moment every sentinel
+# names the new primary) is bounded tighter.
+FAILOVER_BOUND_S = 15.0
+FOLLOW_BOUND_S = 5.0
 RESTART_BOUND_S = 3.0
 
 
@@ -48,8 +52,10 @@ async def _through_fault(group: SentinelGroup, cloud: Cloud, city_db: Path, *, k
         old = await asyncio.to_thread(group.kill_primary if kill else group.failover)
         new = await asyncio.to_thread(group.wait_new_primary, old)
         assert new != old
+        promoted = time.monotonic()
         took = await until_serving(cp, fault, FAILOVER_BOUND_S)
         settled = time.monotonic()
+        assert settled - promoted <= FOLLOW_BOUND_S, f"{settled - promoted:.1f} s after promotion"
         # The load goes on against the new primary: wait (bounded) for 20 more calls.
         # A call begun during the fault may still be retrying: it ends within the
         # client's reconnect backoff, and is not counted.
