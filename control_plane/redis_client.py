@@ -146,7 +146,11 @@ class _FollowsPrimary(_ScriptSafe, SentinelManagedConnection):
     async def send_command(self, *args: Any, **kwargs: Any) -> None:
         primary = self.connection_pool.master_address
         if self.is_connected and primary is not None and (self.host, self.port) != primary:
-            await self.disconnect()  # reconnects below, to the primary the sentinels name
+            await self.disconnect()
+        if not self.is_connected:
+            # connect() asks the sentinels; redis-py's send path would reconnect to
+            # the address this connection last had (a retry after an error does).
+            await self.connect()
         await super().send_command(*args, **kwargs)
 
 
