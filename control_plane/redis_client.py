@@ -220,6 +220,10 @@ def connection_options(settings: ControlPlaneSettings) -> dict[str, Any]:
         # connection to a restarted Redis then failed one request. We use no
         # maintenance push notifications (they need RESP3 and a server that sends them).
         "maint_notifications_config": MaintNotificationsConfig(enabled=False),
+        # No CLIENT SETINFO on connect: Redis < 7.2 answers it with an error, and a
+        # connection cut between that command and its reply (a restart) was seen
+        # handing the stale error to the next command, a script.
+        "driver_info": None,
         "retry": Retry(
             ExponentialWithJitterBackoff(cap=0.5, base=0.05), retries=settings.redis_retries
         ),
