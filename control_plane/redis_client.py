@@ -150,7 +150,7 @@ class _FollowsPrimary(_ScriptSafe, SentinelManagedConnection):
         if not self.is_connected:
             # connect() asks the sentinels; redis-py's send path would reconnect to
             # the address this connection last had (a retry after an error does).
-            await self.connect()
+            await self.connect()  # type: ignore[no-untyped-call]
         await super().send_command(*args, **kwargs)
 
 
