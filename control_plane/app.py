@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-import redis.asyncio as aioredis
 from aiohttp import web
-from redis.asyncio.cluster import RedisCluster
 
 from control_plane.api import agents, ops, sessions
 from control_plane.api.attestation import Attestor
@@ -17,30 +15,21 @@ from control_plane.api.metrics import Metrics, metrics_middleware
 from control_plane.api.openapi import build_openapi
 from control_plane.api.problems import problem_middleware
 from control_plane.api.security import cors_middleware, head_middleware
-from control_plane.broker import Broker, RedisClient, as_client
+from control_plane.broker import Broker
 from control_plane.cloud import Ec2Directory
 from control_plane.geo import GeoLocator, parse_networks
+from control_plane.redis_client import connect_redis
 from control_plane.session_secrets import SessionSecrets
 from control_plane.settings import ControlPlaneSettings
 from streamfleet.tokens import b64url_decode
 from streamfleet.wire import Health
 
 
-def redis_client(settings: ControlPlaneSettings) -> RedisClient:
-    if settings.redis_cluster:
-        return as_client(
-            RedisCluster.from_url(
-                settings.redis_url, max_connections=settings.redis_max_connections
-            )
-        )
-    return as_client(
-        aioredis.Redis.from_url(settings.redis_url, max_connections=settings.redis_max_connections)
-    )
-
-
 async def _services(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    client = redis_client(settings)
+    redis = connect_redis(settings)
+    redis.start()
+    client = redis.client
     metrics = Metrics()
     session_secrets = SessionSecrets(b64url_decode(settings.agent_token_key.get_secret_value()))
     svc = Services(
@@ -71,7 +60,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         except (TimeoutError, asyncio.CancelledError):
             background.cancel()
         svc.geo.close()
-        await client.aclose()
+        await redis.aclose()
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -76,8 +76,13 @@ def run(args: argparse.Namespace) -> int:
     except (ValidationError, ValueError) as exc:
         print(f"streamfleet control-plane: bad settings: {describe_invalid(exc)}", file=sys.stderr)
         return 2
+    redis = (
+        f"sentinels {','.join(settings.redis_sentinels)} master {settings.redis_sentinel_master}"
+        if settings.redis_sentinels
+        else settings.redis_url.split("@")[-1]
+    )
     print(
-        f"control plane on http://{settings.http_host}:{settings.http_port} (redis {settings.redis_url.split('@')[-1]})",
+        f"control plane on http://{settings.http_host}:{settings.http_port} (redis {redis})",
         flush=True,
     )
     guard = EdgeGuard(

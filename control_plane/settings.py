@@ -86,6 +86,35 @@ class ControlPlaneSettings(BaseSettings):
     )
     redis_cluster: bool = Field(False, description="treat redis_url as a Redis Cluster")
     redis_max_connections: int = Field(512, ge=8, description="connections per Redis node")
+    redis_sentinels: list[str] = Field(
+        default_factory=list,
+        description="JSON list of Redis Sentinels, host:port; when set, the primary of "
+        "redis_sentinel_master is asked of them and followed through failovers, and "
+        "redis_url gives only the data nodes' password, user, db and TLS (rediss://)",
+    )
+    redis_sentinel_master: str = Field(
+        "streamfleet", description="the master name the sentinels monitor"
+    )
+    redis_sentinel_password: SecretStr = Field(
+        SecretStr(""), description="the sentinels' own password (requirepass); empty: none"
+    )
+    redis_sentinel_check_s: float = Field(
+        0.5, gt=0, description="how often the sentinels are asked whether the primary moved"
+    )
+    redis_health_check_interval_s: float = Field(
+        1.0, ge=0, description="PING a pooled connection idle this long before using it (0: never)"
+    )
+    redis_socket_timeout_s: float = Field(
+        5.0, gt=0, description="a Redis reply must arrive within this"
+    )
+    redis_connect_timeout_s: float = Field(
+        2.0, gt=0, description="connecting to a Redis node must take no longer"
+    )
+    redis_retries: int = Field(
+        8, ge=0, le=30,
+        description="reconnect attempts (jittered backoff, at most 0.5 s each) before a call "
+        "fails; a script whose reply was lost is never resent (docs/operations.md)",
+    )  # fmt: skip
     regions: list[RegionConfig] = Field(
         default_factory=default_regions, description="JSON list of regions"
     )
@@ -169,6 +198,15 @@ class ControlPlaneSettings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _JsonFileSource(settings_cls, env_settings))
 
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _sentinels(cls, v: list[str]) -> list[str]:
+        for address in v:
+            host, sep, port = address.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"redis_sentinels: {address!r} is not host:port")
+        return v
+
     @field_validator("trusted_proxies")
     @classmethod
     def _cidrs(cls, v: list[str]) -> list[str]:
@@ -178,6 +216,8 @@ class ControlPlaneSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> ControlPlaneSettings:
+        if self.redis_cluster and self.redis_sentinels:
+            raise ValueError("redis_cluster and redis_sentinels exclude each other")
         names = [r.name for r in self.regions]
         if len(set(names)) != len(names) or not names:
             raise ValueError("regions must be a non-empty list of distinct names")
@@ -202,7 +242,7 @@ class ControlPlaneSettings(BaseSettings):
         data = json.loads(self.model_dump_json())
         for name in ("token_keys", "agent_secrets"):
             data[name] = {k: v.get_secret_value() for k, v in getattr(self, name).items()}
-        for name in ("turn_secret", "admin_token", "agent_token_key"):
+        for name in ("turn_secret", "admin_token", "agent_token_key", "redis_sentinel_password"):
             data[name] = getattr(self, name).get_secret_value()
         env = {}
         for key, value in data.items():

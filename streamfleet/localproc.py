@@ -217,12 +217,20 @@ def start_redis(
     cluster: bool = False,
     persistent: bool = False,
     password: str | None = None,
+    replica_of: int | None = None,
 ) -> ManagedProcess:
-    """A Redis on 127.0.0.1:port; with a password, every client must AUTH."""
+    """A Redis on 127.0.0.1:port; with a password, every client must AUTH. With
+    `replica_of`, a replica of the Redis on that loopback port."""
     workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    lines = []
+    if password:
+        # masterauth too: a primary may be demoted to a replica by a failover.
+        lines += [f"requirepass {password}", f"masterauth {password}"]
+    if replica_of is not None:
+        lines.append(f"replicaof 127.0.0.1 {replica_of}")
     config = (
-        write_owner_only(workdir / f"redis-{port}.conf", f"requirepass {password}\n")
-        if password
+        write_owner_only(workdir / f"redis-{port}.conf", "".join(f"{x}\n" for x in lines))
+        if lines
         else None
     )
     proc = ManagedProcess(

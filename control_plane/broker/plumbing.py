@@ -17,9 +17,16 @@ from control_plane.scripts import Scripts
 
 T = TypeVar("T")
 
+
+class ReplyLost(rx.RedisError):
+    """A script was sent and its reply never came (control_plane/redis_client.py): it
+    may have run, so the client does not resend it; the whole operation may be repeated."""
+
+
 # Errors that mean "Redis was briefly unreachable or busy": a restart, a
 # failover, AOF loading, a cluster slot moving. Translated to StoreUnavailable.
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    ReplyLost,
     rx.ConnectionError,
     rx.TimeoutError,
     rx.BusyLoadingError,

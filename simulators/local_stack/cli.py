@@ -48,6 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--redis-url", help="use this Redis instead of starting one (its data is shared!)"
     )
     parser.add_argument(
+        "--redis", default="single", choices=["single", "sentinel"],
+        help="single: one Redis (default); sentinel: a primary, a replica and three Redis "
+        "Sentinels, which the control plane follows through a failover (docs/operations.md)",
+    )  # fmt: skip
+    parser.add_argument(
         "--workdir", type=Path, help="logs, configs and data (default: a new temporary folder)"
     )
     parser.add_argument(
@@ -114,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         plan = make_plan(
             workdir=workdir, regions=regions, pool_sizes=pools, base_port=args.base_port,
             redis_url=args.redis_url, demo_visit_from=args.demo_visit_from, policy=args.policy,
-            prometheus=args.prometheus,
+            prometheus=args.prometheus, redis_mode=args.redis,
         )  # fmt: skip
     except ValueError as exc:
         print(f"streamfleet up: {exc}", file=sys.stderr)

@@ -26,6 +26,8 @@ from simulators.local_stack.fleet import Fleet
 from simulators.local_stack.plan import StackPlan
 from simulators.local_stack.prometheus import PrometheusSetup, start_turn_exporter
 from streamfleet.localproc import ManagedProcess, port_open, start_redis
+from streamfleet.sentinel_group import MASTER as SENTINEL_MASTER
+from streamfleet.sentinel_group import start_sentinel, start_sentinel_group
 from streamfleet.wire import PoolsView
 
 log = logging.getLogger("streamfleet.up")
@@ -100,9 +102,12 @@ class LocalStack:
 
     def control_plane_settings(self, geoip: Path) -> ControlPlaneSettings:
         p = self.plan
+        sentinel = p.redis_url is None and p.redis_mode == "sentinel"
         return ControlPlaneSettings(
             http_port=p.control_plane_port,
             redis_url=self.redis_url,
+            redis_sentinels=[f"127.0.0.1:{port}" for port in p.sentinel_ports] if sentinel else [],
+            redis_sentinel_password=p.redis_password if sentinel else "",
             regions=[
                 RegionConfig(
                     name=r.name,
@@ -133,7 +138,9 @@ class LocalStack:
         p, work = self.plan, self.plan.workdir
         work.mkdir(parents=True, exist_ok=True)
         self.check_ports()
-        if p.redis_url is None:
+        if p.redis_url is None and p.redis_mode == "sentinel":
+            self._start_sentinel_group()
+        elif p.redis_url is None:
             self.say(f"starting redis on 127.0.0.1:{p.redis_port}")
             self._keep(lambda: start_redis(p.redis_port, work / "redis", password=p.redis_password))
         else:
@@ -177,6 +184,39 @@ class LocalStack:
         self.fleet.restart_crashed = True
         self.started = True
         return self.ready_info()
+
+    def _start_sentinel_group(self) -> None:
+        """Primary, replica and three sentinels; each restarts alone if it dies (a restarted
+        node rejoins as the sentinels' replica, a restarted sentinel keeps its config)."""
+        p, work = self.plan, self.plan.workdir / "redis"
+        self.say(
+            f"starting redis primary :{p.redis_port}, replica :{p.redis_replica_port}, "
+            f"sentinels :{','.join(map(str, p.sentinel_ports))} (master {SENTINEL_MASTER})"
+        )
+        group = start_sentinel_group(
+            work, [p.redis_port, p.redis_replica_port], p.sentinel_ports, p.redis_password
+        )
+        for port, proc in group.nodes.items():
+            replica_of = None if port == p.redis_port else p.redis_port
+            self.core.append((proc, lambda port=port, of=replica_of: start_redis(  # type: ignore[misc]
+                port, work / str(port), password=p.redis_password, replica_of=of,
+            )))  # fmt: skip
+        for port, proc in group.sentinels.items():
+            self.core.append((proc, lambda port=port: start_sentinel(  # type: ignore[misc]
+                port, work / f"sentinel-{port}", p.redis_port, p.redis_password,
+            )))  # fmt: skip
+
+    def redis_info(self) -> dict[str, Any]:
+        """How to reach Redis (no password: that stays in the owner-only config files)."""
+        p = self.plan
+        if p.redis_url is None and p.redis_mode == "sentinel":
+            return {
+                "mode": "sentinel",
+                "master": SENTINEL_MASTER,
+                "sentinels": [f"127.0.0.1:{port}" for port in p.sentinel_ports],
+                "nodes": [f"127.0.0.1:{port}" for port in (p.redis_port, p.redis_replica_port)],
+            }
+        return {"mode": "single", "url": redact_url(self.redis_url)}
 
     async def _sync_fleet(self) -> list[str]:
         changes = await self.fleet.sync()
@@ -280,6 +320,7 @@ class LocalStack:
             "turn": {r.name: f"turn:127.0.0.1:{r.turn_port}?transport=udp" for r in p.regions},
             # Without its password (that stays in the owner-only redis config file).
             "redis_url": redact_url(self.redis_url),
+            "redis": self.redis_info(),
             "moto_url": f"http://127.0.0.1:{p.moto_port}",
             "workdir": str(p.workdir),
             "demo_visit_from": p.demo_visit_from,

@@ -28,6 +28,11 @@ ROUTER_METRICS_PORTS_OFFSET = 50
 TURN_METRICS_PORTS_OFFSET = 60
 PROMETHEUS_PORT_OFFSET = 70
 IMDS_PORT_OFFSET = 22  # the simulated instance metadata service (identity documents)
+# --redis sentinel: the replica, then three sentinels (the primary is on +21).
+REDIS_REPLICA_PORT_OFFSET = 23
+SENTINEL_PORTS_OFFSET = 24
+SENTINELS = 3
+REDIS_MODES = ("single", "sentinel")
 RELAY_PORTS_OFFSET = 100
 RELAY_PORTS_PER_REGION = 200
 PORT_SPAN = RELAY_PORTS_OFFSET + 4 * RELAY_PORTS_PER_REGION
@@ -72,6 +77,8 @@ class StackPlan:
     agent_metrics_port: int = 0
     prometheus_port: int = 0
     prometheus: bool = False  # start Prometheus (and coturn exporters) scraping every part
+    # single: one Redis; sentinel: primary on redis_port, a replica and three sentinels.
+    redis_mode: str = "single"
     token_key: str = field(default_factory=lambda: b64url_encode(secrets.token_bytes(32)))
     turn_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
@@ -92,6 +99,8 @@ class StackPlan:
             ports.append(self.imds_port)
         if self.redis_url is None:
             ports.append(self.redis_port)
+            if self.redis_mode == "sentinel":
+                ports += [self.redis_replica_port, *self.sentinel_ports]
         for r in self.regions:
             ports += [r.router_port, r.turn_port, r.pool_metrics_port, r.router_metrics_port]
             if self.prometheus:
@@ -99,6 +108,15 @@ class StackPlan:
         if self.prometheus:
             ports.append(self.prometheus_port)
         return ports
+
+    @property
+    def redis_replica_port(self) -> int:
+        return self.redis_port - 21 + REDIS_REPLICA_PORT_OFFSET
+
+    @property
+    def sentinel_ports(self) -> tuple[int, ...]:
+        first = self.redis_port - 21 + SENTINEL_PORTS_OFFSET
+        return tuple(range(first, first + SENTINELS))
 
     @property
     def prometheus_url(self) -> str:
@@ -121,6 +139,7 @@ def make_plan(
     demo_visit_from: bool,
     policy: str = "static",
     prometheus: bool = False,
+    redis_mode: str = "single",
 ) -> StackPlan:
     unknown = [r for r in regions if r not in KNOWN_REGIONS]
     if unknown:
@@ -129,6 +148,10 @@ def make_plan(
         )
     if not regions:
         raise ValueError("at least one region")
+    if redis_mode not in REDIS_MODES:
+        raise ValueError(f"--redis {redis_mode}: one of {', '.join(REDIS_MODES)}")
+    if redis_mode != "single" and redis_url is not None:
+        raise ValueError(f"--redis {redis_mode} starts its own Redis: leave out --redis-url")
     if not 1024 <= base_port <= 65535 - PORT_SPAN:
         raise ValueError(
             f"--base-port {base_port}: 1024-{65535 - PORT_SPAN} (a stack uses {PORT_SPAN} ports from it)"
@@ -158,6 +181,7 @@ def make_plan(
         imds_port=base_port + IMDS_PORT_OFFSET,
         redis_port=base_port + 21,
         redis_url=redis_url,
+        redis_mode=redis_mode,
         agent_port=base_port + AGENT_PORT_OFFSET,
         streamer_port=base_port + STREAMER_PORT_OFFSET,
         demo_visit_from=demo_visit_from,

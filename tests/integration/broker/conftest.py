@@ -6,25 +6,30 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 
 from control_plane.broker import Broker
 from control_plane.broker_settings import BrokerSettings
 from control_plane.clock import ManualClock
+from control_plane.redis_client import connect_redis
+from control_plane.settings import ControlPlaneSettings
 
 REGIONS = ("eu-central-1", "eu-west-1", "us-east-1", "us-west-2")
 
 
 async def make_client(request: pytest.FixtureRequest) -> Any:
+    """The control plane's own client (control_plane/redis_client.py), so the whole
+    contract runs through its health checks and script-safe retries."""
     if request.param == "cluster":
         cluster = request.getfixturevalue("redis_cluster")
-        client = RedisCluster.from_url(cluster.url, max_connections=512)
+        client: Any = connect_redis(
+            ControlPlaneSettings(redis_url=cluster.url, redis_cluster=True)
+        ).client
         await client.initialize()
         await client.flushall(target_nodes=RedisCluster.PRIMARIES)
         return client
     server = request.getfixturevalue("redis_server")
-    client = aioredis.Redis.from_url(server.url, max_connections=512)
+    client = connect_redis(ControlPlaneSettings(redis_url=server.url)).client
     await client.flushall()
     return client
 

@@ -39,3 +39,21 @@ def test_two_stacks_a_block_apart_share_no_port() -> None:
 def test_a_base_port_whose_block_does_not_fit_is_refused(base: int) -> None:
     with pytest.raises(ValueError, match="--base-port"):
         plan(base)
+
+
+def test_sentinel_mode_ports_are_distinct_and_in_the_block() -> None:
+    p = make_plan(
+        workdir=Path("/w"), regions=list(KNOWN_REGIONS), pool_sizes={"*": 1},
+        base_port=21000, redis_url=None, demo_visit_from=False, redis_mode="sentinel",
+    )  # fmt: skip
+    assert {p.redis_port, p.redis_replica_port, *p.sentinel_ports} <= set(p.all_ports)
+    assert len(p.all_ports) == len(set(p.all_ports))
+    assert max(p.all_ports) < 21000 + PORT_SPAN
+
+
+def test_sentinel_mode_starts_its_own_redis() -> None:
+    with pytest.raises(ValueError, match="--redis-url"):
+        make_plan(
+            workdir=Path("/w"), regions=["eu-central-1"], pool_sizes={}, base_port=21000,
+            redis_url="redis://127.0.0.1:6379/0", demo_visit_from=False, redis_mode="sentinel",
+        )  # fmt: skip
