@@ -77,12 +77,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"streamfleet control-plane: bad settings: {describe_invalid(exc)}", file=sys.stderr)
         return 2
     print(
-        f"control plane on http://{settings.http_host}:{settings.http_port} (redis {settings.redis_url.split('@')[-1]})",
+        f"control plane on http://{settings.http_host}:{settings.http_port} (redis {settings.redis_url.split('@')[-1]}, event loop {settings.event_loop})",
         flush=True,
     )
     guard = EdgeGuard(
         header_timeout_s=settings.header_timeout_s,
         max_connections_per_ip=settings.max_connections_per_ip,
     )
-    run_app(app, settings.http_host, settings.http_port, guard)
+    run_app(app, settings.http_host, settings.http_port, guard, settings.event_loop)
     return 0
