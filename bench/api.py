@@ -89,8 +89,8 @@ async def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             agents.add(REGION, stack.instances)
             log(f"registering {args.instances:,} attested agents through the agent API")
             await agents.register_all()
-            await wait_ready(http, stack.url, REGION, args.instances)
             agents.start()
+            await wait_ready(http, stack.url, REGION, args.instances)
             interval = agents.agents[0].interval_s
             log(f"control plane ({stack.event_loop_in_use()}): warm-up 2 s")
             await wrk(stack.url, 2, args.connections)

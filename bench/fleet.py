@@ -123,8 +123,8 @@ async def one_size(args: argparse.Namespace, instances: int, work: Path) -> dict
             await agents.register_all()
             registration_s = time.monotonic() - t0
             log(f"{instances:,} agents registered through the agent API ({registration_s:.1f} s)")
-            await wait_ready(http, stack.url, REGION, instances)
             agents.start()
+            await wait_ready(http, stack.url, REGION, instances)
             interval = agents.agents[0].interval_s
             await asyncio.sleep(interval)  # every agent is in its heartbeat rhythm
             log(
@@ -135,10 +135,12 @@ async def one_size(args: argparse.Namespace, instances: int, work: Path) -> dict
             lag.start()
             passes.start()
             cpu = CpuWindow(stack.pids())
+            window_start = time.monotonic()
             sessions = await session_load(
                 http, stack.url, args.create_rate, args.seconds, args.hold
             )
             used = cpu.percent()
+            window_s = time.monotonic() - window_start
             await lag.stop()
             await passes.stop()
             hb = agents.stats
@@ -151,7 +153,7 @@ async def one_size(args: argparse.Namespace, instances: int, work: Path) -> dict
     row = {
         "instances": instances,
         "heartbeats": len(hb_ms),
-        "heartbeats_per_s": round(len(hb_ms) / args.seconds, 1),
+        "heartbeats_per_s": round(len(hb_ms) / window_s, 1),
         "heartbeat_p50_ms": round(pct(hb_ms, 0.5), 2),
         "heartbeat_p99_ms": round(pct(hb_ms, 0.99), 2),
         "heartbeats_late": late,
@@ -164,6 +166,7 @@ async def one_size(args: argparse.Namespace, instances: int, work: Path) -> dict
         "delete_p99_ms": round(pct(sessions.delete_ms, 0.99), 2),
         "ready_events": events,
         "background_passes": len(pass_ms),
+        "background_passes_unseen": passes.missed,  # ended between two scrapes
         "background_pass_median_ms": round(statistics.median(pass_ms), 1) if pass_ms else None,
         "background_pass_max_ms": round(max(pass_ms), 1) if pass_ms else None,
         "control_plane_cpu_pct": used["control_plane"],

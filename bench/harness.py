@@ -123,19 +123,15 @@ class PassWatcher:
         return None if count is None or last is None else (count, last)
 
     async def _run(self) -> None:
-        seen = await self._poll()
+        seen: tuple[float, float] | None = None
         while True:
-            await asyncio.sleep(self._period_s)
             with contextlib.suppress(aiohttp.ClientError, TimeoutError):
                 now = await self._poll()
-                if now is None or seen is None:
-                    seen = now
-                    continue
-                new = int(now[0] - seen[0])
-                if new >= 1:
+                if now is not None and seen is not None and now[0] > seen[0]:
                     self.pass_ms.append(now[1] * 1000)
-                    self.missed += new - 1
+                    self.missed += int(now[0] - seen[0]) - 1
                 seen = now
+            await asyncio.sleep(self._period_s)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -164,7 +160,7 @@ class Stack:
 
     def event_loop_in_use(self) -> str:
         """What the control plane said it runs on (its first stdout line)."""
-        text = self.control_plane.log_tail(200)
+        text = self.control_plane.log_path.read_text(errors="replace")[:2000]
         return "uvloop" if "event loop uvloop" in text else "asyncio"
 
 
@@ -179,7 +175,7 @@ def bench_settings(
         "agent_secrets": {REGION: AGENT_SECRET},
         "agent_identity_keys": {REGION: cloud.public_pem()},
         "agent_token_key": b64url_encode(secrets.token_bytes(32)),
-        "ec2_endpoint_url": cloud.endpoint_url,
+        "ec2_endpoint_url": cloud.describe_url,
         "admin_token": ADMIN_TOKEN,
         "rate_limit_per_minute": 10_000_000,
         "default_region_order": [REGION],
@@ -205,7 +201,7 @@ def attested_stack(
     redis_port = free_port()
     redis = start_redis(redis_port, work / "redis")
     procs: list[ManagedProcess] = [redis]
-    cloud = start_cloud()
+    cloud = start_cloud(default_amis=False, describe_front=True)
     try:
         t0 = time.monotonic()
         launched = cloud.launch_many(REGION, region_prefix(REGION), instances)
@@ -230,9 +226,10 @@ def attested_stack(
 
 
 async def wait_ready(
-    http: aiohttp.ClientSession, url: str, region: str, count: int, timeout_s: float = 60
+    http: aiohttp.ClientSession, url: str, region: str, count: int, timeout_s: float = 120
 ) -> None:
-    """Until the control plane counts `count` ready instances in the region."""
+    """Until the control plane counts `count` ready instances in the region (an agent
+    whose ready event failed gets there on its next heartbeat)."""
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     async with asyncio.timeout(timeout_s):
         while True:
