@@ -84,7 +84,7 @@ class LocalCloud:
         Through moto's EC2 model in this process (the server shares it), not its
         HTTP API: the answer to RunInstances costs moto ~10 ms an instance to
         serialize, which thousands of instances would spend for ids and IPs only."""
-        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.core.models import DEFAULT_ACCOUNT_ID
         from moto.ec2.models import ec2_backends
 
         image, subnet = self._image(region), self._subnet(region, prefix)

@@ -27,7 +27,7 @@ _REGION = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/ec2/")
 
 def _lookup(region: str, instance_id: str) -> tuple[str, str] | None:
     """(state name, private IP) as moto records the instance, or None."""
-    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.models import DEFAULT_ACCOUNT_ID
     from moto.ec2.models import ec2_backends
 
     inst = ec2_backends[DEFAULT_ACCOUNT_ID][region].get_instance_by_id(instance_id)
