@@ -90,7 +90,7 @@ async def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             log(f"registering {args.instances:,} attested agents through the agent API")
             await agents.register_all()
             agents.start()
-            await wait_ready(http, stack.url, REGION, args.instances)
+            ready_at_start = await wait_ready(http, stack.url, REGION, args.instances)
             interval = agents.agents[0].interval_s
             log(f"control plane ({stack.event_loop_in_use()}): warm-up 2 s")
             await wrk(stack.url, 2, args.connections)
@@ -118,7 +118,7 @@ async def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     return {
         "real": real, "steady": steady, "cpu": used, "interval": interval,
         "hb_ms": hb_ms, "hb_late": hb_late, "agent_errors": hb_errors, "events": events,
-        "event_loop": loop_in_use,
+        "event_loop": loop_in_use, "ready_at_start": ready_at_start,
     }  # fmt: skip
 
 
@@ -160,6 +160,7 @@ def main() -> int:
         "errors": real["errors"] + real["non2xx"] + real["socket_errors"]
                   + steady["errors"] + steady["non2xx"] + steady["socket_errors"],
         "instances": args.instances,
+        "ready_at_start": m["ready_at_start"],
         "heartbeat_interval_s": m["interval"],
         "heartbeats_per_s": round(len(m["hb_ms"]) / secs, 1),
         "heartbeat_p99_ms": round(pct(m["hb_ms"], 0.99), 2),

@@ -124,7 +124,7 @@ async def one_size(args: argparse.Namespace, instances: int, work: Path) -> dict
             registration_s = time.monotonic() - t0
             log(f"{instances:,} agents registered through the agent API ({registration_s:.1f} s)")
             agents.start()
-            await wait_ready(http, stack.url, REGION, instances)
+            ready_at_start = await wait_ready(http, stack.url, REGION, instances)
             interval = agents.agents[0].interval_s
             await asyncio.sleep(interval)  # every agent is in its heartbeat rhythm
             log(
@@ -152,6 +152,7 @@ async def one_size(args: argparse.Namespace, instances: int, work: Path) -> dict
     pass_ms = passes.pass_ms
     row = {
         "instances": instances,
+        "ready_at_start": ready_at_start,
         "heartbeats": len(hb_ms),
         "heartbeats_per_s": round(len(hb_ms) / window_s, 1),
         "heartbeat_p50_ms": round(pct(hb_ms, 0.5), 2),

@@ -226,18 +226,24 @@ def attested_stack(
 
 
 async def wait_ready(
-    http: aiohttp.ClientSession, url: str, region: str, count: int, timeout_s: float = 120
-) -> None:
+    http: aiohttp.ClientSession, url: str, region: str, count: int, timeout_s: float = 60
+) -> int:
     """Until the control plane counts `count` ready instances in the region (an agent
-    whose ready event failed gets there on its next heartbeat)."""
+    whose ready event failed gets there on its next heartbeat), or `timeout_s`:
+    the ready count reached. A control plane that cannot keep up with its fleet
+    never gets there; the benchmark goes on and reports it."""
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    async with asyncio.timeout(timeout_s):
-        while True:
+    ready, deadline = 0, time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(aiohttp.ClientError, TimeoutError):
             async with http.get(url + "/v1/pools", headers=headers) as resp:
                 view = PoolsView.model_validate_json(await resp.read())
-            if view.regions[region].count("ready") >= count:
-                return
-            await asyncio.sleep(0.2)
+            ready = view.regions[region].count("ready")
+            if ready >= count:
+                return ready
+        await asyncio.sleep(0.5)
+    log(f"only {ready:,} of {count:,} instances ready after {timeout_s:.0f} s; going on")
+    return ready
 
 
 def run(main: Coroutine[Any, Any, T], event_loop: str) -> T:
