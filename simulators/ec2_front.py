@@ -25,25 +25,26 @@ _NS = "http://ec2.amazonaws.com/doc/2016-11-15/"
 _REGION = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/ec2/")
 
 
-def _lookup(region: str, instance_id: str) -> tuple[str, str] | None:
-    """(state name, private IP) as moto records the instance, or None."""
+def _lookup(region: str, instance_id: str) -> tuple[str, int, str] | None:
+    """(state name, state code, private IP) as moto records the instance, or None."""
     from moto.core.models import DEFAULT_ACCOUNT_ID
     from moto.ec2.models import ec2_backends
 
     inst = ec2_backends[DEFAULT_ACCOUNT_ID][region].get_instance_by_id(instance_id)
     if inst is None:
         return None
-    return str(inst.instance_state.name), str(inst.private_ip or "")
+    state = inst.instance_state
+    return str(state.name), int(state.code), str(inst.private_ip or "")
 
 
-def describe_xml(found: list[tuple[str, str, str]]) -> str:
+def describe_xml(found: list[tuple[str, str, int, str]]) -> str:
     items = "".join(
         f"<item><reservationId>r-front</reservationId><instancesSet><item>"
         f"<instanceId>{escape(iid)}</instanceId>"
-        f"<instanceState><code>16</code><name>{escape(state)}</name></instanceState>"
+        f"<instanceState><code>{code}</code><name>{escape(state)}</name></instanceState>"
         f"<privateIpAddress>{escape(ip)}</privateIpAddress>"
         f"</item></instancesSet></item>"
-        for iid, state, ip in found
+        for iid, state, code, ip in found
     )
     return (
         f'<?xml version="1.0" encoding="UTF-8"?><DescribeInstancesResponse xmlns="{_NS}">'
