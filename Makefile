@@ -6,7 +6,7 @@ PIP     := .venv/bin/pip
 DEB_PACKAGES := redis-server redis-tools nginx libnginx-mod-http-lua coturn chromium lua-check wrk prometheus
 STAMP   := .venv/.installed-$(shell cat pyproject.toml requirements/dev.lock | sha1sum | cut -c1-12)
 
-.PHONY: help setup test test-unit test-integration test-e2e lint lint-lua fmt bench-broker clean
+.PHONY: help setup test test-unit test-integration test-e2e lint lint-lua fmt bench-broker bench-api bench-fleet clean
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -59,5 +59,8 @@ clean: ## remove the venv, caches and build output
 
 -include mk/*.mk
 
-bench-api: setup ## session API create+delete pairs vs. a no-op aiohttp handler (wrk); last line is JSON
-	$(PY) bench/api.py
+bench-api: setup ## session API create+delete pairs (assigned vs queued, pool of attested heartbeating agents) vs. a no-op aiohttp handler (wrk); BENCH_ARGS=--event-loop=asyncio; last line is JSON
+	$(PY) bench/api.py $(BENCH_ARGS)
+
+bench-fleet: setup ## 1,000/3,000/10,000 attested agents heartbeating + 50 creates/s for 60 s each: heartbeat/create p99, background pass, CPU; last line is JSON
+	$(PY) bench/fleet.py $(BENCH_ARGS)

@@ -4,7 +4,7 @@
 std = "luajit"
 globals = {
     "setup", "init", "request", "response", "delay", "done",
-    "creates", "deletes", "errors",
+    "assigned", "queued", "deletes", "assigned_deletes", "errors",
 }
 read_globals = { "wrk", "id" }
 unused_args = false -- callback signatures are wrk's

@@ -7,7 +7,9 @@ clock. Then input-to-frame latency over 50 inputs in one session: send a
 UIInteraction with sequence number N, stop the clock at the first decoded
 frame whose pixel marker says N.
 
-Real parts: coturn, the agent process, the renderer stub process, aiortc.
+Real parts: coturn, the agent process, the renderer stub process, aiortc;
+the agent attests as on AWS (moto runs its instance, the local IMDS signs its
+identity document).
 The session API is the real control plane (`create_app`, in this process)
 on a throwaway Redis. The player connects straight to the agent's private IP
 with the issued token (the router has its own benchmark).
@@ -36,6 +38,7 @@ from control_plane.app import create_app
 from control_plane.broker_settings import BrokerSettings
 from control_plane.settings import ControlPlaneSettings, RegionConfig
 from regional_stack.coturn.local import start_coturn
+from simulators.cloud import LocalCloud, start_cloud
 from simulators.player import Player
 from streamfleet.localproc import ManagedProcess, free_port, start_redis
 from streamfleet.tokens import b64url_encode
@@ -46,7 +49,7 @@ AGENT_SECRET = "fake-agent-secret-for-bench"
 TOKEN_KEY = b"b" * 32
 REGION = "eu-west-1"
 ADMIN_TOKEN = "fake-admin-token-for-bench"
-INSTANCE_ID = "i-bench0001"
+AGENT_CIDR = "127.45.0.0/16"
 
 
 def log(msg: str) -> None:
@@ -58,15 +61,22 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def control_plane_settings(redis_url: str, turn_uris: list[str]) -> ControlPlaneSettings:
+def control_plane_settings(
+    redis_url: str, turn_uris: list[str], cloud: LocalCloud
+) -> ControlPlaneSettings:
     region = RegionConfig(name=REGION, geography="eu", lat=53.35, lon=-6.26,
-                          router_url="http://127.0.0.1:9", turn_uris=turn_uris)  # fmt: skip
+                          router_url="http://127.0.0.1:9", turn_uris=turn_uris,
+                          private_cidrs=[AGENT_CIDR])  # fmt: skip
     return ControlPlaneSettings(
         redis_url=redis_url,
         regions=[region],
         token_keys={"b1": SecretStr(b64url_encode(TOKEN_KEY))},
         turn_secret=SecretStr(TURN_SECRET),
         agent_secrets={REGION: SecretStr(AGENT_SECRET)},
+        # The agent attests as on AWS: moto runs its instance, the local IMDS signs.
+        agent_identity_keys={REGION: cloud.public_pem()},
+        agent_token_key=SecretStr(b64url_encode(os.urandom(32))),
+        ec2_endpoint_url=cloud.endpoint_url,
         admin_token=SecretStr(ADMIN_TOKEN),
         rate_limit_per_minute=100_000,
         broker=BrokerSettings(heartbeat_interval_s=1.0),
@@ -127,20 +137,24 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     turn_uris = [f"turn:127.0.0.1:{turn_port}?transport=udp"]
     redis_port = free_port()
     redis = start_redis(redis_port, workdir / "redis")
-    settings = control_plane_settings(f"redis://127.0.0.1:{redis_port}/0", turn_uris)
+    cloud = start_cloud()
+    private_ip = f"127.45.{os.getpid() % 250}.10"
+    instance_id = await asyncio.to_thread(cloud.launch, REGION, private_ip)
+    settings = control_plane_settings(f"redis://127.0.0.1:{redis_port}/0", turn_uris, cloud)
     runner = web.AppRunner(create_app(settings), access_log=None)
     await runner.setup()
     cp_port = free_port()
     await web.TCPSite(runner, "127.0.0.1", cp_port).start()
     cp_url = f"http://127.0.0.1:{cp_port}"
-    private_ip = "127.45.0.10"
     agent_port = free_port(private_ip)
     env = {
         **os.environ,
         "STREAMFLEET_AGENT_CONTROL_PLANE_URL": cp_url,
         "STREAMFLEET_AGENT_REGION": REGION,
         "STREAMFLEET_AGENT_SECRET": AGENT_SECRET,
-        "STREAMFLEET_AGENT_INSTANCE_ID": INSTANCE_ID,
+        "STREAMFLEET_AGENT_INSTANCE_ID": instance_id,
+        "STREAMFLEET_AGENT_IMDS_URL": cloud.imds.url_for(instance_id),
+        "STREAMFLEET_AGENT_NONCE_FILE": str(workdir / "agent-nonce"),
         "STREAMFLEET_AGENT_PRIVATE_IP": private_ip,
         "STREAMFLEET_AGENT_PORT": str(agent_port),
         "STREAMFLEET_AGENT_STREAMER_PORT": str(free_port()),
@@ -162,7 +176,7 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         async with aiohttp.ClientSession() as http:
             for n in range(args.sessions):
                 # The instance must be warm (ready) before the clock starts.
-                await wait_ready(http, cp_url, INSTANCE_ID)
+                await wait_ready(http, cp_url, instance_id)
                 ms, player = await one_session(http, cp_url, n, agent_url)
                 first_frames.append(ms)
                 log(f"session {n + 1}/{args.sessions}: first frame {ms:.0f} ms")
@@ -178,6 +192,7 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         agent.stop()
         await runner.cleanup()
         redis.stop()
+        cloud.stop()
         coturn.stop()
     return {
         "bench": "first_frame",

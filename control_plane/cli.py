@@ -82,12 +82,13 @@ def run(args: argparse.Namespace) -> int:
         else settings.redis_url.split("@")[-1]
     )
     print(
-        f"control plane on http://{settings.http_host}:{settings.http_port} (redis {redis})",
+        f"control plane on http://{settings.http_host}:{settings.http_port} "
+        f"(redis {redis}, event loop {settings.event_loop})",
         flush=True,
     )
     guard = EdgeGuard(
         header_timeout_s=settings.header_timeout_s,
         max_connections_per_ip=settings.max_connections_per_ip,
     )
-    run_app(app, settings.http_host, settings.http_port, guard)
+    run_app(app, settings.http_host, settings.http_port, guard, settings.event_loop)
     return 0

@@ -21,6 +21,7 @@ import json
 import logging
 import signal
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -190,8 +191,21 @@ async def serve_until(
         await runner.cleanup()
 
 
-def run_app(app: web.Application, host: str, port: int, guard: EdgeGuard) -> None:
-    """Serve app until SIGINT or SIGTERM, then shut down gracefully."""
+def loop_factory(event_loop: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The factory of the named event loop: uvloop's, or None for asyncio's own."""
+    if event_loop == "asyncio":
+        return None
+    if event_loop == "uvloop":
+        import uvloop  # the server extra; imported only when chosen
+
+        return uvloop.new_event_loop
+    raise ValueError(f"unknown event loop {event_loop!r}")
+
+
+def run_app(
+    app: web.Application, host: str, port: int, guard: EdgeGuard, event_loop: str = "asyncio"
+) -> None:
+    """Serve app on the named event loop until SIGINT or SIGTERM, then shut down gracefully."""
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -200,4 +214,5 @@ def run_app(app: web.Application, host: str, port: int, guard: EdgeGuard) -> Non
             loop.add_signal_handler(sig, stop.set)
         await serve_until(app, host, port, guard, stop)
 
-    asyncio.run(main())
+    with asyncio.Runner(loop_factory=loop_factory(event_loop)) as runner:
+        runner.run(main())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 from control_plane.api.context import Services
 from control_plane.domain import StoreUnavailable
@@ -55,11 +56,13 @@ async def run_background(svc: Services, stop: asyncio.Event) -> None:
     lease_ms = max(100, int(interval * 900))
     while not stop.is_set():
         try:
+            started = time.perf_counter()
             for region in svc.settings.region_names:
                 await _reap_region(svc, region, lease_ms)
             svc.snapshots = {r: await svc.broker.snapshot(r) for r in svc.settings.region_names}
             svc.metrics.update(svc.snapshots)
             svc.metrics.redis_up.set(1)
+            svc.metrics.observe_background_pass(time.perf_counter() - started)
         except asyncio.CancelledError:
             raise
         except StoreUnavailable as exc:

@@ -20,6 +20,7 @@ from streamfleet.lifecycle import EndReason
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0)
 _WAIT_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600)
+_PASS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
 class Metrics:
@@ -58,6 +59,19 @@ class Metrics:
         self.redis_up = Gauge(
             "streamfleet_control_plane_redis_up",
             "1 when the last background pass reached Redis, 0 when it could not",
+            registry=r,
+        )
+        # Work per pass should not grow with the fleet (issue 15); the last pass's
+        # own time lets a scraper (bench/fleet.py) see every pass, not buckets only.
+        self.background_pass = Histogram(
+            "streamfleet_control_plane_background_pass_seconds",
+            "Time of one background pass (reap, relax, snapshot) over every region",
+            buckets=_PASS_BUCKETS,
+            registry=r,
+        )
+        self.background_last_pass = Gauge(
+            "streamfleet_control_plane_background_last_pass_seconds",
+            "Time of the latest background pass",
             registry=r,
         )
         self.http_requests = Counter(
@@ -105,6 +119,10 @@ class Metrics:
             self.sessions.labels(region, "queued").set(snap.queue_depth)
             self.sessions.labels(region, "assigned").set(snap.instances.get("reserved", 0))
             self.sessions.labels(region, "connected").set(snap.instances.get("streaming", 0))
+
+    def observe_background_pass(self, seconds: float) -> None:
+        self.background_pass.observe(seconds)
+        self.background_last_pass.set(seconds)
 
     def render(self) -> web.Response:
         return web.Response(

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 EXTRAS = {
-    "server": {"redis", "geoip2", "tenacity", "boto3", "botocore"},
+    "server": {"redis", "geoip2", "tenacity", "boto3", "botocore", "uvloop"},
     "agent": {"aiortc", "av", "numpy", "tenacity"},
     "local": {"moto", "mmdb_writer", "netaddr"},
     "sim": {"matplotlib"},

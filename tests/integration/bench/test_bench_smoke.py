@@ -1,0 +1,60 @@
+"""The benchmarks still run, briefly, against the real stack: attested agents
+(moto + the simulated IMDS signer), a `streamfleet control-plane` process,
+Redis. Short versions of `make bench-fleet` and `make bench-api`; the numbers
+are not asserted (benchmarks, not timed tests), what they count is."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+pytestmark = pytest.mark.slow
+
+
+def run_bench(script: str, *args: str, timeout: float) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    last = done.stdout.strip().splitlines()[-1]
+    result: dict[str, Any] = json.loads(last)
+    return result
+
+
+def test_fleet_bench_short_run_counts_attested_heartbeats_and_assignments() -> None:
+    out = run_bench(
+        "fleet.py", "--sizes", "100", "--seconds", "5", "--create-rate", "10", timeout=240
+    )
+    assert out["bench"] == "fleet"
+    [row] = out["sizes"]
+    assert row["instances"] == 100
+    assert row["errors"] == 0, row
+    assert row["event_loop"] == "uvloop"
+    # 100 agents every 5 s for 5 s: about 100 heartbeats, each with its own agent token.
+    assert 60 <= row["heartbeats"] <= 140, row
+    assert row["creates"] == 50
+    assert row["creates_assigned"] + row["creates_queued"] == row["creates"]
+    assert row["creates_assigned"] == 50, "a pool of 100 fresh instances queues nobody"
+    assert row["background_passes"] >= 2 and row["background_pass_max_ms"] > 0
+    for key in ("heartbeat_p99_ms", "create_p99_ms", "control_plane_cpu_pct", "redis_cpu_pct",
+                "generator_cpu_pct", "generator_loop_lag_p99_ms"):  # fmt: skip
+        assert row[key] >= 0
+
+
+def test_api_bench_short_run_tells_assigned_from_queued() -> None:
+    out = run_bench("api.py", "--seconds", "2", "--instances", "200", timeout=300)
+    assert out["bench"] == "api"
+    assert out["event_loop"] == "uvloop"
+    assert out["errors"] == 0 and out["agent_errors"] == 0, out
+    assert out["creates_assigned"] > 0
+    # Only assigned pairs count: never more than the creates that were assigned.
+    assert 0 < out["assigned_pairs"] <= out["creates_assigned"]
+    assert out["ratio_to_noop"] > 0 and out["noop_per_s"] > 0
+    assert out["heartbeats_per_s"] > 0
