@@ -63,7 +63,8 @@ class LocalCloud:
             )["Subnet"]["SubnetId"]
         return self._subnets[region, prefix]
 
-    def _image(self, region: str) -> str:
+    def image_id(self, region: str) -> str:
+        """An image to launch from (any id, when moto loads no default AMIs)."""
         images = self.ec2(region).describe_images(Owners=["amazon"])["Images"]
         # Without moto's default AMIs (start_cloud(default_amis=False)) any id launches.
         return str(images[0]["ImageId"]) if images else PLAIN_IMAGE
@@ -71,7 +72,7 @@ class LocalCloud:
     def launch(self, region: str, private_ip: str) -> str:
         """A running instance with this private IP; its identity document is signed."""
         iid: str = self.ec2(region).run_instances(
-            ImageId=self._image(region), MinCount=1, MaxCount=1,
+            ImageId=self.image_id(region), MinCount=1, MaxCount=1,
             SubnetId=self._subnet(region, private_ip), PrivateIpAddress=private_ip,
         )["Instances"][0]["InstanceId"]  # fmt: skip
         self.signer.document(iid, region, private_ip)
@@ -87,7 +88,7 @@ class LocalCloud:
         from moto.core.models import DEFAULT_ACCOUNT_ID
         from moto.ec2.models import ec2_backends
 
-        image, subnet = self._image(region), self._subnet(region, prefix)
+        image, subnet = self.image_id(region), self._subnet(region, prefix)
         backend = ec2_backends[DEFAULT_ACCOUNT_ID][region]
         launched: list[tuple[str, str]] = []
         while len(launched) < count:
