@@ -12,7 +12,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
 from regional_stack.pool.asg import AutoScalingGroup, error_code
 from regional_stack.pool.ports import ControlPlanePort
@@ -110,6 +111,13 @@ class RegionUpgrade:
         except ClientError as exc:
             if error_code(exc) not in GONE_CODES:
                 raise
+        except (BotoCoreError, ResponseParserError):
+            # The instance may have left the group meanwhile (the pool manager scaled
+            # in): AWS says so with a ValidationError, moto with a bare 500. Gone is
+            # what we wanted; anything else is a real failure.
+            if instance_id in self.group.describe().by_id():
+                raise
+            log.info("upgrade %s: %s already left the group", self.region, instance_id)
 
     def _replace_old_warm(self, target_image: str) -> None:
         """Stopped instances in the EC2 warm pool serve no one: old ones are simply

@@ -86,3 +86,19 @@ def test_rolling_upgrade_keeps_ready_capacity_and_waits_for_the_session(aws: Loc
     # A fallback type after the upgrade keeps the new image, not the first version's.
     region.group.use_candidate(Candidate("g5.2xlarge", region.stack.subnets), view)
     assert region.group.template_image(region.group.describe()) == new_image
+
+
+def test_an_instance_that_already_left_the_group_counts_as_terminated(aws: LocalAws) -> None:
+    """The pool manager may scale an old instance in between the upgrade's plan and its
+    terminate call: AWS then answers ValidationError, moto a bare 500. Either way the
+    instance is gone, which is what the upgrade wanted; an instance still in the group
+    whose terminate fails is a real failure."""
+    region = make_region(aws, REGION, 32)
+    region.group.set_desired(2)
+    gone, kept = sorted(i.instance_id for i in region.group.describe().instances)
+    region.group.terminate(gone, decrement=True)  # the pool manager's scale-in
+    upgrade = RegionUpgrade(region=REGION, port=Broker(), group=region.group, interval_s=0)
+    upgrade._terminate(gone)  # no error: it already left
+    assert gone not in region.group.describe().by_id()
+    upgrade._terminate(kept)
+    assert kept not in region.group.describe().by_id()
