@@ -73,22 +73,16 @@ class CpuWindow:
         return out
 
 
-class LoopLag:
-    """How late this process's event loop wakes up (the load generator's own lag)."""
+class BackgroundProbe:
+    """A measuring loop run as a task of this process's event loop between
+    `start()` and `stop()`; subclasses write `_run`."""
 
-    def __init__(self, period_s: float = 0.05) -> None:
-        self.period_s = period_s
-        self.lag_ms: list[float] = []
-        self._task: asyncio.Task[None] | None = None
+    _task: asyncio.Task[None] | None = None
 
     async def _run(self) -> None:
-        while True:
-            t0 = time.perf_counter()
-            await asyncio.sleep(self.period_s)
-            self.lag_ms.append(max(0.0, (time.perf_counter() - t0 - self.period_s) * 1000))
+        raise NotImplementedError
 
     def start(self) -> None:
-        self.lag_ms.clear()
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
@@ -98,6 +92,24 @@ class LoopLag:
                 await self._task
 
 
+class LoopLag(BackgroundProbe):
+    """How late this process's event loop wakes up (the load generator's own lag)."""
+
+    def __init__(self, period_s: float = 0.05) -> None:
+        self.period_s = period_s
+        self.lag_ms: list[float] = []
+
+    async def _run(self) -> None:
+        while True:
+            t0 = time.perf_counter()
+            await asyncio.sleep(self.period_s)
+            self.lag_ms.append(max(0.0, (time.perf_counter() - t0 - self.period_s) * 1000))
+
+    def start(self) -> None:
+        self.lag_ms.clear()
+        super().start()
+
+
 def _metric(text: str, name: str) -> float | None:
     for line in text.splitlines():
         if line.startswith(name + " "):
@@ -105,7 +117,7 @@ def _metric(text: str, name: str) -> float | None:
     return None
 
 
-class PassWatcher:
+class PassWatcher(BackgroundProbe):
     """Every background pass the control plane reports on /metrics: the pass
     counter and the latest pass's time, polled more often than passes happen."""
 
@@ -113,7 +125,6 @@ class PassWatcher:
         self._http, self._url, self._period_s = http, url + "/metrics", period_s
         self.pass_ms: list[float] = []
         self.missed = 0  # passes that ended between two polls and were not seen alone
-        self._task: asyncio.Task[None] | None = None
 
     async def _poll(self) -> tuple[float, float] | None:
         async with self._http.get(self._url) as resp:
@@ -132,15 +143,6 @@ class PassWatcher:
                     self.missed += int(now[0] - seen[0]) - 1
                 seen = now
             await asyncio.sleep(self._period_s)
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
 
 @dataclass

@@ -18,13 +18,42 @@ from control_plane.broker_settings import BrokerSettings
 from streamfleet.localproc import free_port
 from tests.fixtures.cloud import Cloud
 from tests.fixtures.control_plane import (
-    agent_secret,
-    next_ip,
     plane_settings,
+    register_attested,
     start_control_plane_process,
 )
 
 EU = "eu-central-1"
+
+
+async def redis_ms(redis: aioredis.Redis) -> int:
+    seconds, micros = await redis.time()
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
+async def until_every_instance_ready(redis: aioredis.Redis, count: int) -> None:
+    """Readiness poll: the steady state the pause is measured against."""
+    states: dict[str, str] = {}
+    for _ in range(100):  # 10 s bound
+        states = await redis.hgetall(keys.region_key(EU, "state"))
+        if len(states) == count and set(states.values()) == {"ready"}:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"instances never all ready: {states}")
+
+
+async def until_reaper_passes_after(redis: aioredis.Redis, since_ms: int, passes: int) -> None:
+    """Wait until the region has been reaped `passes` times after `since_ms` (the
+    reaper stamps `reaped_ms` on the region's meta hash every pass)."""
+    seen: set[int] = set()
+    for _ in range(200):  # 10 s bound
+        stamp = await redis.hget(keys.region_key(EU, "meta"), "reaped_ms")
+        if stamp is not None and int(stamp) > since_ms:
+            seen.add(int(stamp))
+            if len(seen) >= passes:
+                return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the reaper did not run {passes} times after the resume")
 
 
 async def test_sigstop_past_the_heartbeat_timeout_loses_no_live_instance(
@@ -64,31 +93,20 @@ async def test_sigstop_past_the_heartbeat_timeout_loses_no_live_instance(
             watcher = asyncio.create_task(watch())
             agents = []
             for _ in range(3):
-                ip = next_ip(EU)
-                iid = await asyncio.to_thread(cloud.launch, EU, ip)
-                document, signature = cloud.identity(iid)
-                async with http.post(
-                    url + "/v1/agents/register",
-                    json={"instance_id": iid, "region": EU, "private_ip": ip,
-                          "identity_document": document, "identity_signature": signature,
-                          "nonce": "p" * 43},
-                    headers={"Authorization": f"Bearer {agent_secret(EU)}"},
-                ) as r:  # fmt: skip
-                    body = await r.json()
-                    assert r.status == 200, body
-                tokens[iid] = body["agent_token"]
+                token, iid = await register_attested(http, url, cloud, EU)
+                tokens[iid] = token
                 beating.add(iid)  # heartbeats from its registration on, as agents do
                 agents.append(asyncio.create_task(agent(iid)))
 
-            await asyncio.sleep(1.5)  # steady state: every instance ready
-            states = await redis.hgetall(keys.region_key(EU, "state"))
-            assert set(states.values()) == {"ready"}, states
+            await until_every_instance_ready(redis, len(tokens))
             os.kill(proc.pid, signal.SIGSTOP)
             try:
                 await asyncio.sleep(4.0)  # well past the 1.5 s heartbeat timeout
             finally:
                 os.kill(proc.pid, signal.SIGCONT)
-            await asyncio.sleep(2.0)  # resumed: heartbeats flow again
+            # Resumed: the paused process's own reaper runs (several passes after
+            # the resume) — that is where a pause-unsafe reaper would mark them lost.
+            await until_reaper_passes_after(redis, await redis_ms(redis), passes=5)
             assert not seen_lost, f"live instances declared lost after the pause: {seen_lost}"
             # Detection still works: one agent really stops.
             silent = sorted(tokens)[0]

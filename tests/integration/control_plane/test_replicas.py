@@ -19,9 +19,8 @@ from streamfleet.localproc import free_port
 from tests.fixtures.cloud import Cloud
 from tests.fixtures.control_plane import (
     ADMIN,
-    agent_secret,
-    next_ip,
     plane_settings,
+    register_attested,
     start_control_plane_process,
 )
 from tests.integration.broker.invariants import all_sessions, check_invariants, stranded
@@ -35,7 +34,6 @@ async def test_three_replicas_never_double_book(
     settings = plane_settings(
         clean_redis, cloud, rate_limit_per_minute=100_000, reaper_interval_s=0.2
     )
-    nonce = "n" * 43
     tokens: dict[str, str] = {}
     ports = [free_port() for _ in range(3)]
     procs = [start_control_plane_process(settings, port, tmp_path) for port in ports]
@@ -53,19 +51,9 @@ async def test_three_replicas_never_double_book(
 
             iids: dict[str, list[str]] = {EU: [], EUW: []}
             for region in (EU, EUW):
-                for _ in range(15):
-                    ip = next_ip(region)
-                    iid = await asyncio.to_thread(cloud.launch, region, ip)
-                    document, signature = cloud.identity(iid)
-                    status, body = await post(
-                        "/v1/agents/register",
-                        {"instance_id": iid, "region": region, "private_ip": ip,
-                         "identity_document": document, "identity_signature": signature,
-                         "nonce": nonce},
-                        agent_secret(region),
-                    )  # fmt: skip
-                    assert status == 200, body
-                    tokens[iid] = body["agent_token"]
+                for _ in range(15):  # registered through any replica
+                    token, iid = await register_attested(http, rng.choice(urls), cloud, region)
+                    tokens[iid] = token
                     iids[region].append(iid)
                     await post(
                         "/v1/agents/heartbeat",
@@ -143,22 +131,11 @@ async def test_a_replica_killed_mid_burst_strands_nobody(
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
             for _ in range(4):  # a few instances, so creates both reserve and queue
-                ip = next_ip(EU)
-                iid = await asyncio.to_thread(cloud.launch, EU, ip)
-                document, signature = cloud.identity(iid)
-                async with http.post(
-                    urls[0] + "/v1/agents/register",
-                    json={"instance_id": iid, "region": EU, "private_ip": ip,
-                          "identity_document": document, "identity_signature": signature,
-                          "nonce": "n" * 43},
-                    headers={"Authorization": f"Bearer {agent_secret(EU)}"},
-                ) as r:  # fmt: skip
-                    body = await r.json()
-                    assert r.status == 200, body
+                token, iid = await register_attested(http, urls[0], cloud, EU)
                 async with http.post(
                     urls[0] + "/v1/agents/heartbeat",
                     json={"instance_id": iid, "region": EU, "state": "ready"},
-                    headers={"Authorization": f"Bearer {body['agent_token']}"},
+                    headers={"Authorization": f"Bearer {token}"},
                 ) as r:
                     assert r.status == 200
 
