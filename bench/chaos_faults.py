@@ -17,7 +17,6 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from bench.chaos_stack import ChaosStack
 from nginx_lua.process import http_ok
 from simulators.local_stack.testing import alive, descendants
 from streamfleet.localproc import port_open, redis_ping
+from streamfleet.sentinel_group import current_primary, master_state, redis_cli
 
 
 @dataclass
@@ -271,29 +271,13 @@ class RouterKill(_CoreKill):
         return http_ok(f"{region.router_url}/healthz")
 
 
-SENTINEL_MASTER = "streamfleet"  # the master name `streamfleet up --redis sentinel` monitors
-
-
-def sentinel_cmd(port: int, password: str, *args: str) -> list[str]:
-    """One redis-cli command's reply lines (password via REDISCLI_AUTH, never argv)."""
-    out = subprocess.run(
-        ["redis-cli", "-h", "127.0.0.1", "-p", str(port), *args],
-        capture_output=True, timeout=5, check=False,
-        env={**os.environ, "REDISCLI_AUTH": password},
-    )  # fmt: skip
-    return out.stdout.decode(errors="replace").split()
-
-
 class SentinelFailover(Fault):
-    """Redis Sentinel failover: the primary hangs (SIGSTOP) until Sentinel promotes
-    the replica, losing the writes it had not replicated; then it resumes and is
-    demoted. Runs on a second stack started with `streamfleet up --redis sentinel`
-    (plan redis_mode="sentinel").
-
-    Not kill -9: the stack's supervisor restarts a killed primary within a
-    second, empty and as a primary, before Sentinel's down-after period, so
-    Sentinel sees a reboot, not a failure, and no failover happens (the replica
-    then resynchronises from the empty primary: everything is lost)."""
+    """Redis Sentinel failover: kill -9 of the primary while users arrive; Sentinel
+    promotes the replica after its down-after period, losing the writes it had not
+    replicated. Runs on a second stack started with `streamfleet up --redis sentinel`
+    (plan redis_mode="sentinel"), whose supervisor restarts the dead node only after
+    the failover, as a replica of the new primary (streamfleet.sentinel_group.NodeRestart):
+    restarted at once it would come back empty and still primary."""
 
     stack_kind = "sentinel"
 
@@ -305,49 +289,45 @@ class SentinelFailover(Fault):
             return "not available: this stack runs no Redis Sentinel (`streamfleet up --redis sentinel`)"
         return None
 
-    def _master_port(self, stack: ChaosStack) -> int | None:
+    def _primary(self, stack: ChaosStack) -> int | None:
         plan: Any = stack.plan
-        for port in plan.sentinel_ports:
-            reply = sentinel_cmd(
-                port, plan.redis_password, "SENTINEL", "get-master-addr-by-name", SENTINEL_MASTER
-            )
-            if len(reply) == 2 and reply[1].isdigit():
-                return int(reply[1])
-        return None
+        return current_primary(plan.sentinel_ports, plan.redis_password)
 
     def _replicas_in_sync(self, stack: ChaosStack) -> bool:
         plan: Any = stack.plan
-        reply = sentinel_cmd(
-            plan.sentinel_ports[0], plan.redis_password, "SENTINEL", "master", SENTINEL_MASTER
-        )
-        fields = dict(zip(reply[::2], reply[1::2], strict=False))
-        return int(fields.get("num-slaves", "0") or 0) >= 1
+        state = master_state(plan.sentinel_ports[0], plan.redis_password)
+        return int(state.get("num-slaves", "0") or 0) >= 1
 
     async def inject(self, stack: ChaosStack, target: Target) -> None:
         # Without a known replica the failover aborts (-failover-abort-no-good-slave).
         await until(lambda: self._replicas_in_sync(stack), "sentinel sees a replica", 30)
-        primary = await asyncio.to_thread(self._master_port, stack)
+        primary = await asyncio.to_thread(self._primary, stack)
         if primary is None:
             raise FaultUnavailable("no sentinel names a primary")
         proc = stack.core_process(f"redis:{primary}")
-        self.notes.update(old_primary=primary, stopped_pid=proc.pid)
-        os.kill(proc.pid, signal.SIGSTOP)
+        self.notes.update(old_primary=primary, killed_pid=proc.pid)
+        kill9(proc.pid)
 
     async def heal(self, stack: ChaosStack, target: Target) -> None:
         old, password = self.notes["old_primary"], stack.plan.redis_password
 
         def promoted() -> bool:
-            port = self._master_port(stack)
+            port = self._primary(stack)
             if port is None or port == old:
                 return False
             self.notes["new_primary"] = port
             return redis_ping(port, password)
 
-        try:
-            await until(promoted, "sentinel failover", 40)
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.notes["stopped_pid"], signal.SIGCONT)
+        await until(promoted, "sentinel failover", 40)
+        # The supervisor then brings the old node back as a replica of the new primary.
+        await until(
+            lambda: (
+                redis_ping(old, password)
+                and "role:slave" in redis_cli(old, password, "INFO", "replication")
+            ),
+            "old primary back as a replica",
+            40,
+        )
 
 
 class Mixed(Fault):

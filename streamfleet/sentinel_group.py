@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +94,51 @@ def _fields(reply: str) -> dict[str, str]:
     return dict(zip(lines[::2], lines[1::2], strict=False))
 
 
+def master_state(sentinel_port: int, password: str) -> dict[str, str]:
+    """SENTINEL MASTER as one sentinel sees it ({} when it does not answer)."""
+    return _fields(redis_cli(sentinel_port, password, "SENTINEL", "MASTER", MASTER))
+
+
+def current_primary(sentinel_ports: Sequence[int], password: str) -> int | None:
+    """The primary's port as the first sentinel that answers names it (None: none answers)."""
+    for port in sentinel_ports:
+        state = master_state(port, password)
+        if state.get("port", "").isdigit():
+            return int(state["port"])
+    return None
+
+
+@dataclass
+class NodeRestart:
+    """Restart a dead data node the way an operator must. Never while the sentinels still
+    name it primary: it would come back empty, still primary, before Sentinel's down-after
+    period, and its replicas would copy the emptiness (Sentinel sees a reboot, not a
+    failure). So wait for the failover, then start it as a replica of the new primary.
+    If no failover comes within `give_up_s` (no replica could take over), start it as
+    primary: the data is gone either way, and the control plane rebuilds from the agents.
+
+    Called by a supervisor every tick while the node is down: None means "not yet"."""
+
+    port: int
+    workdir: Path
+    sentinel_ports: tuple[int, ...]
+    password: str
+    give_up_s: float = 15.0
+    _down_since: float | None = None
+
+    def __call__(self) -> ManagedProcess | None:
+        primary = current_primary(self.sentinel_ports, self.password)
+        replica_of: int | None = primary
+        if primary is None or primary == self.port:
+            now = time.monotonic()
+            self._down_since = self._down_since or now
+            if now - self._down_since < self.give_up_s:
+                return None
+            replica_of = None
+        self._down_since = None
+        return start_redis(self.port, self.workdir, password=self.password, replica_of=replica_of)
+
+
 @dataclass
 class SentinelGroup:
     """Data nodes (the first one starts as primary) and sentinels, by port."""
@@ -109,12 +155,14 @@ class SentinelGroup:
         return [f"127.0.0.1:{p}" for p in self.sentinel_ports]
 
     def master_state(self, sentinel_port: int | None = None) -> dict[str, str]:
-        port = sentinel_port or self.sentinel_ports[0]
-        return _fields(redis_cli(port, self.password, "SENTINEL", "MASTER", self.master))
+        return master_state(sentinel_port or self.sentinel_ports[0], self.password)
 
     def primary_port(self) -> int:
-        """The primary as the first sentinel sees it now."""
-        return int(self.master_state()["port"])
+        """The primary as the first sentinel that answers sees it now."""
+        port = current_primary(self.sentinel_ports, self.password)
+        if port is None:
+            raise RuntimeError("no sentinel names a primary")
+        return port
 
     def healthy(self, replicas: int) -> bool:
         """Every sentinel sees the primary up, `replicas` replicas and the other sentinels:

@@ -27,7 +27,7 @@ from simulators.local_stack.plan import StackPlan
 from simulators.local_stack.prometheus import PrometheusSetup, start_turn_exporter
 from streamfleet.localproc import ManagedProcess, port_open, start_redis
 from streamfleet.sentinel_group import MASTER as SENTINEL_MASTER
-from streamfleet.sentinel_group import start_sentinel, start_sentinel_group
+from streamfleet.sentinel_group import NodeRestart, start_sentinel, start_sentinel_group
 from streamfleet.wire import PoolsView
 
 log = logging.getLogger("streamfleet.up")
@@ -73,7 +73,7 @@ class LocalStack:
     def __init__(self, plan: StackPlan, progress: Progress) -> None:
         self.plan = plan
         self.say = progress
-        self.core: list[tuple[ManagedProcess, Callable[[], ManagedProcess]]] = []
+        self.core: list[tuple[ManagedProcess, Callable[[], ManagedProcess | None]]] = []
         # The cloud's identity-document signer and its metadata service: agents
         # prove their instance with its documents (docs/agent-identity.md).
         self.signer = IdentitySigner()
@@ -197,9 +197,8 @@ class LocalStack:
             work, [p.redis_port, p.redis_replica_port], p.sentinel_ports, p.redis_password
         )
         for port, proc in group.nodes.items():
-            replica_of = None if port == p.redis_port else p.redis_port
-            self.core.append((proc, lambda port=port, of=replica_of: start_redis(  # type: ignore[misc]
-                port, work / str(port), password=p.redis_password, replica_of=of,
+            self.core.append((proc, NodeRestart(
+                port, work / str(port), tuple(p.sentinel_ports), p.redis_password,
             )))  # fmt: skip
         for port, proc in group.sentinels.items():
             self.core.append((proc, lambda port=port: start_sentinel(  # type: ignore[misc]
@@ -336,8 +335,11 @@ class LocalStack:
                 if not self.started:
                     code = proc.popen.returncode if proc.popen else None
                     raise ChildFailed(proc.name, code, str(proc.log_path), proc.log_tail())
-                self.say(f"{proc.name} exited; restarting it (log: {proc.log_path})")
-                self.core[i] = (start(), start)
+                restarted = start()
+                if restarted is None:  # not yet (a Redis node waits for its failover)
+                    continue
+                self.say(f"{proc.name} exited; restarted it (log: {proc.log_path})")
+                self.core[i] = (restarted, start)
 
     async def supervise(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
