@@ -83,6 +83,9 @@ FULL_FAULTS = [
 QUICK_FAULTS = ["replica_kill9", "agent_kill9"]
 
 
+CREATE_RETRY_BUDGET_S = 30.0  # as CREATE_RETRY.budgetMs in web/configurator/session-api.js
+
+
 @dataclass(frozen=True)
 class Profile:
     regions: list[str]
@@ -174,17 +177,22 @@ class Run:
             return 0, type(exc).__name__, None
 
     async def create(self, user: str) -> tuple[int, Any]:
-        """A user's create, retried as a client would: 3 tries on 429/5xx/no answer."""
-        status, body = 0, None
-        for attempt in range(3):
+        """A user's create, retried as the configurator page retries it (CREATE_RETRY in
+        web/configurator/session-api.js): on 502/503/504 or no answer, with backoff from
+        0.25 s to 4 s or Retry-After, for up to 30 s; a create is safe to repeat (same
+        client id, same session). Anything else is the answer the user sees."""
+        started, delay = time.monotonic(), 0.25
+        while True:
             status, body, retry = await self.call(
                 "POST", "/v1/sessions", body={"client_id": user, "model": "roadster"}
             )
-            if status in (200, 201, 202) or (400 <= status < 500 and status != 429):
+            if status not in (0, 502, 503, 504):
                 return status, body
-            if attempt < 2:
-                await asyncio.sleep(min(retry or 1.0, 2.0))
-        return status, body
+            wait = retry if retry is not None else delay
+            if time.monotonic() - started + wait > CREATE_RETRY_BUDGET_S:
+                return status, body
+            await asyncio.sleep(wait)
+            delay = min(delay * 2, 4.0)
 
     async def get(self, s: Session) -> tuple[int, Any]:
         status, body, _ = await self.call("GET", f"/v1/sessions/{s.sid}", token=s.secret)

@@ -97,7 +97,10 @@ async function start() {
   api.demoClientIp = $("visit-from").value || null;
   let created;
   try {
-    created = await api.create({ clientId, model: MODEL, configuration: { ...scene } });
+    created = await api.create(
+      { clientId, model: MODEL, configuration: { ...scene } },
+      { onRetry: () => showOverlay("wait", "Finding you a machine…", "The service is busy recovering; still trying.") },
+    );
   } catch (err) {
     setBusy(false);
     setState("—");

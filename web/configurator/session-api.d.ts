@@ -36,6 +36,23 @@ export declare class ApiError extends Error {
 /** The network itself failed (server down, connection refused, offline). */
 export declare class NetworkError extends Error {}
 
+/** How a create is retried on 502/503/504 or no answer (a create is safe to repeat). */
+export interface RetryPolicy {
+  readonly budgetMs: number;
+  readonly firstDelayMs: number;
+  readonly maxDelayMs: number;
+}
+export declare const CREATE_RETRY: RetryPolicy;
+/** Whether a failed request may simply be repeated after a pause. */
+export declare function isTransient(err: unknown): boolean;
+/** Milliseconds to wait before retry number `attempt` (1-based), or null to give up. */
+export declare function retryDelayMs(
+  err: unknown,
+  attempt: number,
+  elapsedMs: number,
+  policy?: RetryPolicy,
+): number | null;
+
 export interface CreateOptions {
   clientId: CreateSessionRequest["client_id"];
   model: CreateSessionRequest["model"];
@@ -53,7 +70,11 @@ export declare class SessionApi {
   /** `streamfleet up --demo-visit-from` only; production ignores it. */
   demoClientIp: string | null;
   /** Create (or, for the same client id, find again) a session: 201 assigned, 202 queued, 200 replayed. */
-  create(options: CreateOptions): Promise<{ status: 200 | 201 | 202; session: SessionView }>;
+  /** Transient failures (502/503/504, no answer) are retried within CREATE_RETRY's budget. */
+  create(
+    options: CreateOptions,
+    hooks?: { onRetry?: (err: ApiError | NetworkError, waitMs: number) => void },
+  ): Promise<{ status: 200 | 201 | 202; session: SessionView }>;
   get(sessionId: string, secret: string): Promise<SessionView>;
   /** `keepalive` lets the request outlive the page (pagehide). */
   end(sessionId: string, secret: string, options?: { keepalive?: boolean }): Promise<SessionView>;

@@ -21,6 +21,27 @@ export class ApiError extends Error {
 /** The network itself failed (server down, connection refused, offline). */
 export class NetworkError extends Error {}
 
+// A create is safe to repeat: the same client_id finds the same session again
+// (200). So a create that meets a moment with no answer (a control-plane replica
+// restarting or frozen behind the balancer, the session store failing over) is
+// retried with backoff, honouring Retry-After, for up to `budgetMs` before the
+// visitor sees an error. 429 is never retried: the visitor is told to wait.
+export const CREATE_RETRY = Object.freeze({ budgetMs: 30_000, firstDelayMs: 250, maxDelayMs: 4_000 });
+const TRANSIENT_STATUS = new Set([502, 503, 504]);
+
+/** Whether a failed request may simply be repeated after a pause. */
+export function isTransient(err) {
+  return err instanceof NetworkError || (err instanceof ApiError && TRANSIENT_STATUS.has(err.status));
+}
+
+/** How long to wait before try number `attempt` (1 = the first retry); null: give up. */
+export function retryDelayMs(err, attempt, elapsedMs, policy = CREATE_RETRY) {
+  if (!isTransient(err)) return null;
+  const backoff = Math.min(policy.firstDelayMs * 2 ** (attempt - 1), policy.maxDelayMs);
+  const wait = err instanceof ApiError && err.retryAfterS !== null ? err.retryAfterS * 1000 : backoff;
+  return elapsedMs + wait > policy.budgetMs ? null : wait;
+}
+
 export class SessionApi {
   /**
    * @param {string} baseUrl  the control plane, e.g. "" (same origin) or "https://api.example.com"
@@ -65,12 +86,25 @@ export class SessionApi {
     return { status: response.status, data };
   }
 
-  /** Create (or, for the same client_id, find again) a session. */
-  async create({ clientId, model, configuration }) {
-    const { status, data } = await this.#request("POST", "/v1/sessions", {
-      body: { client_id: clientId, model, configuration },
-    });
-    return { status, session: data };
+  /**
+   * Create (or, for the same client_id, find again) a session. Transient failures
+   * are retried within CREATE_RETRY's budget; `onRetry(err, waitMs)` is told each time.
+   */
+  async create({ clientId, model, configuration }, { onRetry } = {}) {
+    const started = Date.now();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const { status, data } = await this.#request("POST", "/v1/sessions", {
+          body: { client_id: clientId, model, configuration },
+        });
+        return { status, session: data };
+      } catch (err) {
+        const wait = retryDelayMs(err, attempt, Date.now() - started);
+        if (wait === null) throw err;
+        onRetry?.(err, wait);
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+    }
   }
 
   async get(sessionId, secret) {

@@ -114,6 +114,35 @@ def test_session_ended_by_the_server_says_why(
     assert page.page.is_enabled("#start")
 
 
+def control_plane_pid(stack: Stack) -> int:
+    from simulators.local_stack.testing import descendants
+
+    for pid in descendants(stack.info["pid"]):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"streamfleet.cli" in argv and b"control-plane" in argv:
+            return pid
+    raise AssertionError("no control-plane process under streamfleet up")
+
+
+def test_start_rides_out_a_control_plane_restart(stack: Stack, context: BrowserContext) -> None:
+    """The visitor clicks Start while the control plane is down (kill -9; `up`
+    restarts it, as a service manager would): the page keeps trying the create
+    (safe to repeat: same client id, same session) and streams, no error shown."""
+    import signal
+
+    page = Configurator.open(context, stack, visit_from="frankfurt")
+    old = control_plane_pid(stack)
+    os.kill(old, signal.SIGKILL)
+    page.start()
+    page.wait_streaming()
+    assert control_plane_pid(stack) != old  # it really was restarted meanwhile
+    assert "Could not start" not in page.message(), page.message()
+    page.leave()
+
+
 def test_status_cli_prints_the_same_figures(stack: Stack) -> None:
     import subprocess
     import sys
