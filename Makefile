@@ -62,5 +62,5 @@ clean: ## remove the venv, caches and build output
 bench-api: setup ## session API create+delete pairs (assigned vs queued, pool of attested heartbeating agents) vs. a no-op aiohttp handler (wrk); BENCH_ARGS=--event-loop=asyncio; last line is JSON
 	$(PY) bench/api.py $(BENCH_ARGS)
 
-bench-fleet: setup ## 1,000/3,000/10,000 attested agents heartbeating + 50 creates/s for 60 s each: heartbeat/create p99, background pass, CPU; last line is JSON
+bench-fleet: setup ## 1,000/3,000/10,000 attested agents heartbeating + 50 creates/s for 60 s each: heartbeat/create p99, background pass, CPU; BENCH_ARGS=--redis=cluster for per-shard CPU; last line is JSON
 	$(PY) bench/fleet.py $(BENCH_ARGS)

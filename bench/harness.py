@@ -18,7 +18,7 @@ import secrets
 import sys
 import time
 from collections.abc import Coroutine, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,7 +27,13 @@ import aiohttp
 from control_plane.settings import ControlPlaneSettings, default_regions
 from simulators.cloud import LocalCloud, start_cloud
 from streamfleet.edge import loop_factory
-from streamfleet.localproc import ManagedProcess, free_port, port_open, start_redis
+from streamfleet.localproc import (
+    ManagedProcess,
+    create_cluster,
+    free_port,
+    port_open,
+    start_redis,
+)
 from streamfleet.tokens import b64url_encode
 from streamfleet.wire import PoolsView
 
@@ -153,12 +159,16 @@ class Stack:
     redis: ManagedProcess
     control_plane: ManagedProcess
     instances: list[tuple[str, str]]  # (instance id, private IP), launched in moto
+    shards: list[ManagedProcess] = field(default_factory=list)  # Cluster nodes, if any
 
     def identity(self, instance_id: str) -> tuple[str, str]:
         return self.cloud.identity(instance_id)
 
     def pids(self) -> dict[str, int]:
-        return {"control_plane": self.control_plane.pid, "redis": self.redis.pid}
+        """Processes whose CPU is measured; with a Cluster, each shard ("redis:<port>")."""
+        pids = {"control_plane": self.control_plane.pid, "redis": self.redis.pid}
+        pids.update({shard.name: shard.pid for shard in self.shards})
+        return pids
 
     def event_loop_in_use(self) -> str:
         """What the control plane said it runs on (its first stdout line)."""
@@ -197,12 +207,17 @@ def region_prefix(region: str) -> str:
 
 @contextlib.contextmanager
 def attested_stack(
-    work: Path, *, instances: int, event_loop: str, **overrides: Any
+    work: Path, *, instances: int, event_loop: str, cluster: bool = False, **overrides: Any
 ) -> Iterator[Stack]:
-    """Redis, the local cloud with `instances` launched, and the control plane process."""
-    redis_port = free_port()
-    redis = start_redis(redis_port, work / "redis")
-    procs: list[ManagedProcess] = [redis]
+    """Redis (one node, or with `cluster` a 3-node Redis Cluster), the local cloud with
+    `instances` launched, and the control plane process."""
+    ports = [free_port(below=55536) for _ in range(3 if cluster else 1)]  # bus port: +10000
+    shards = [start_redis(port, work / f"redis-{port}", cluster=cluster) for port in ports]
+    procs: list[ManagedProcess] = list(shards)
+    if cluster:
+        create_cluster(ports)
+        overrides["redis_cluster"] = True
+    redis_port, redis = ports[0], shards[0]
     cloud = start_cloud(default_amis=False, describe_front=True)
     try:
         t0 = time.monotonic()
@@ -220,7 +235,10 @@ def attested_stack(
         ).start()
         procs.append(cp)
         cp.wait_ready(lambda: port_open("127.0.0.1", port), timeout=30)
-        yield Stack(f"http://127.0.0.1:{port}", settings, cloud, redis, cp, launched)
+        yield Stack(
+            f"http://127.0.0.1:{port}", settings, cloud, redis, cp, launched,
+            shards if cluster else [],
+        )  # fmt: skip
     finally:
         for proc in reversed(procs):
             proc.stop()

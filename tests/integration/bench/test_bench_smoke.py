@@ -28,10 +28,12 @@ def run_bench(script: str, *args: str, timeout: float) -> dict[str, Any]:
     return result
 
 
-def test_fleet_bench_short_run_counts_attested_heartbeats_and_assignments() -> None:
+@pytest.mark.parametrize("redis", ["single", "cluster"])
+def test_fleet_bench_short_run_counts_attested_heartbeats_and_assignments(redis: str) -> None:
     out = run_bench(
-        "fleet.py", "--sizes", "100", "--seconds", "5", "--create-rate", "10", timeout=240
-    )
+        "fleet.py", "--sizes", "100", "--seconds", "5", "--create-rate", "10",
+        "--redis", redis, timeout=240,
+    )  # fmt: skip
     assert out["bench"] == "fleet"
     [row] = out["sizes"]
     assert row["instances"] == 100
@@ -46,6 +48,10 @@ def test_fleet_bench_short_run_counts_attested_heartbeats_and_assignments() -> N
     for key in ("heartbeat_p99_ms", "create_p99_ms", "control_plane_cpu_pct", "redis_cpu_pct",
                 "generator_cpu_pct", "generator_loop_lag_p99_ms"):  # fmt: skip
         assert row[key] >= 0
+    if redis == "cluster":  # each of the 3 shards measured; the region's slot on one
+        shards = row["redis_shard_cpu_pct"]
+        assert len(shards) == 3 and row["busiest_shard_cpu_pct"] == max(shards.values())
+        assert row["busiest_shard_cpu_pct"] > 0
 
 
 def test_api_bench_short_run_tells_assigned_from_queued() -> None:
