@@ -101,6 +101,9 @@ class SignallingHub:
         elif kind == "disconnectPlayer":
             if msg.get("playerId") == self.player_id:
                 reason = str(msg.get("reason") or "")
+                # E.g. the stub's media watch ("media stalled: ..."): the player
+                # reconnects and the reconnect window runs (docs/operations.md).
+                log.warning("the streamer disconnected the player: %s", reason)
                 await self.disconnect_player(closing.disconnected_by_streamer(reason))
         elif (
             kind in m.STREAMER_TO_PLAYER
