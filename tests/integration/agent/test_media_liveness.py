@@ -160,6 +160,7 @@ async def test_coturn_kept_dead_session_ends_disconnected(
     agent, session, player, cp = await start_stack(
         start_control_plane, start_agent, own_coturn, reconnect_window_s=window_s
     )
+    players = [player]
     try:
         killed = time.monotonic()
         own_coturn.kill9()
@@ -171,18 +172,20 @@ async def test_coturn_kept_dead_session_ends_disconnected(
         # Epic's library reconnects; with no TURN the renderer gathers no relay
         # candidate and the agent closes it again (1011): never a frozen stream.
         retry = agent.player(session, ice_from_config=True)
+        players.append(retry)
         await retry.connect()
-        try:
-            again = await retry.wait_closed(15)
-            assert isinstance(again, StreamEnded) and again.code in (1011, 1001), again
-        finally:
-            await retry.close()
+        again = await retry.wait_closed(15)
+        assert isinstance(again, StreamEnded) and again.code in (1011, 1001), again
         reason = await cp.wait_ended(session, within_s=window_s + 15)
         assert reason == "disconnected"
         assert time.monotonic() - killed < DETECT_WITHIN_S + 15 + window_s + 5
         await cp.wait_instance(agent.instance_id, "ready", within_s=20)
     finally:
-        await player.close()
+        # Back first: a peer connection's close waits for TURN to delete its
+        # allocations, ~30 s of retransmissions each with no TURN server.
+        own_coturn.start()
+        for p in players:
+            await p.close()
 
 
 async def test_media_watch_off_leaves_a_frozen_stream(
