@@ -78,9 +78,12 @@ def own_coturn(tmp_path: Path) -> Iterator[OwnCoturn]:
         turn.stop()
 
 
-async def streaming(agent: AgentProcess, session: Session) -> Player:
+async def streaming(
+    agent: AgentProcess, session: Session, media_stall_s: float | None = None
+) -> Player:
     """A relay-only player through the agent's TURN (ICE servers from `config`)."""
     player = agent.player(session, ice_from_config=True)
+    player.media_stall_s = media_stall_s
     await player.connect()
     try:
         await player.wait_first_frame(within_s=15)
@@ -108,12 +111,13 @@ async def start_stack(
     turn: OwnCoturn,
     *,
     reconnect_window_s: float,
+    player_stall_s: float | None = None,
     **agent_settings: str,
 ) -> tuple[AgentProcess, Session, Player, ControlPlane]:
     cp = await start_control_plane(reconnect_window_s=reconnect_window_s)
     agent = await start_agent(cp, turn_uris=json.dumps(turn.uris), **agent_settings)
     session = await cp.create_session("client-media")
-    player = await streaming(agent, session)
+    player = await streaming(agent, session, player_stall_s)
     await cp.wait_session(session, lambda v: v["state"] == "connected")
     await cp.wait_instance(agent.instance_id, "streaming")
     return agent, session, player, cp
@@ -209,6 +213,32 @@ async def test_media_watch_off_leaves_a_frozen_stream(
         assert player.frames - frames < 5, "frames kept flowing: this control proves nothing"
         view = await cp.get_session(session)
         assert view["state"] == "connected", view
+        assert (await agent.health())["player_connected"]
+    finally:
+        await player.close()
+
+
+async def test_player_side_watch_resubscribes_through_the_restarted_coturn(
+    start_control_plane: ControlPlaneFactory, start_agent: AgentFactory, own_coturn: OwnCoturn
+) -> None:
+    """A renderer without a media watch (an Unreal app as shipped): a player that
+    watches its own frames subscribes again on the same socket, the agent relays it
+    as a new `playerConnected`, and the fresh offer streams through the new coturn."""
+    from regional_stack.agent.settings import DEFAULT_RENDERER_COMMAND
+
+    agent, session, player, cp = await start_stack(
+        start_control_plane, start_agent, own_coturn, reconnect_window_s=30,
+        player_stall_s=3.0, renderer_command=DEFAULT_RENDERER_COMMAND + " --media-stall-s 0",
+    )  # fmt: skip
+    try:
+        own_coturn.kill9()
+        own_coturn.start()
+        frames = player.frames
+        await player.wait_frame(lambda _: player.frames >= frames + 10, within_s=20)
+        assert player.failure is None and player.resubscribes >= 1, player.failure
+        seq = await player.send_input({"type": "toggle_doors"})
+        await player.wait_for_seq(seq, within_s=5)
+        assert (await cp.get_session(session))["state"] == "connected"
         assert (await agent.health())["player_connected"]
     finally:
         await player.close()
