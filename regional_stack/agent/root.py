@@ -54,6 +54,7 @@ def build_agent(
         on_streamer_gone=lambda: agent.effects.spawn(loops.streamer_gone(agent)),
         on_input=lambda _count: core.input_activity(clock()),
         on_stats=metrics.stats,
+        on_media=lambda state: agent.effects.apply(core.media(state, clock())),
     )
     argv = render_argv(
         s.renderer_command,

@@ -65,5 +65,10 @@ class MediaWatch:
             return False
         return now - self._fresh_at >= self.stall_s
 
+    @property
+    def reported(self) -> bool:
+        """A receiver report has arrived: the player gets our media."""
+        return self._last_stamp is not None
+
     def reason(self) -> str:
         return STALLED_REASON.format(s=self.stall_s)

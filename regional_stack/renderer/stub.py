@@ -237,27 +237,38 @@ class Streamer:
         """Until this peer is replaced or closed: no receiver report from the player
         for `media_stall_s` after media flowed means the media path is dead."""
         watch = media_watch.MediaWatch(self.media_stall_s)
+        announced = False
         while self.peers.get(player_id) is pc and pc.connectionState != "closed":
             stats = dict(await sender.getStats())
             stamp, sent = media_watch.newest_report(stats), media_watch.packets_sent(stats)
             if watch.observe(stamp, sent, time.monotonic()):
                 await self.media_lost(player_id, pc, watch.reason())
                 return
+            if watch.reported and not announced:
+                # The agent counts a player back after an outage only from here.
+                announced = True
+                await self._send_media(player_id, "flowing", "")
             await asyncio.sleep(MEDIA_CHECK_S)
 
-    async def media_lost(self, player_id: str, pc: RTCPeerConnection, reason: str) -> None:
-        """Tell the agent with Epic's own `disconnectPlayer`: it closes the player's
-        socket with 1011 and this reason, Epic's library reconnects (fresh `config`,
-        so fresh TURN credentials, and a fresh offer from us through whatever TURN
-        now works), and the agent's reconnect window runs meanwhile."""
-        if self.peers.get(player_id) is not pc:
-            return
-        log.warning("player %s: %s; asking the agent to disconnect it", player_id, reason)
-        self.peers.pop(player_id, None)
+    async def _send_media(self, player_id: str, state: str, reason: str) -> None:
+        msg: m.Message = {"type": m.STREAMFLEET_MEDIA, "playerId": player_id, "state": state}
+        if reason:
+            msg["reason"] = reason
         try:
-            await self.send({"type": "disconnectPlayer", "playerId": player_id, "reason": reason})
+            await self.send(msg)
         except (aiohttp.ClientError, ConnectionError, RuntimeError) as exc:
             log.info("could not tell the agent: %s", exc)
+
+    async def media_lost(self, player_id: str, pc: RTCPeerConnection, reason: str) -> None:
+        """Tell the agent (`streamfleetMedia` stalled): it starts the outage's reconnect
+        window and closes the player's socket with 1011 and this reason; Epic's
+        library reconnects (fresh `config`, so fresh TURN credentials, and a fresh
+        offer from us through whatever TURN now works)."""
+        if self.peers.get(player_id) is not pc:
+            return
+        log.warning("player %s: %s; telling the agent", player_id, reason)
+        self.peers.pop(player_id, None)
+        await self._send_media(player_id, "stalled", reason)
         # After telling: closing waits for TURN to delete the allocations, which
         # with the TURN server gone takes its retransmissions (~10 s).
         await pc.close()

@@ -21,7 +21,7 @@ import pytest
 
 from regional_stack.coturn.local import start_coturn
 from regional_stack.renderer import media_watch
-from simulators.player import Player, PlayerError, StreamEnded
+from simulators.player import Player, PlayerError, SignallingRefused, StreamEnded
 from streamfleet.localproc import ManagedProcess, free_port
 from tests.integration.agent.conftest import (
     TURN_SECRET,
@@ -160,7 +160,10 @@ async def test_coturn_kill9_and_restart_stream_resumes(
 async def test_coturn_kept_dead_session_ends_disconnected(
     start_control_plane: ControlPlaneFactory, start_agent: AgentFactory, own_coturn: OwnCoturn
 ) -> None:
-    window_s = 3.0
+    """Epic's library retries for ever while TURN is down (each socket it opens resets
+    its attempt count; each is closed 1011 "no relay candidate"): the reconnect
+    window runs from the stall all the same, and the session ends `disconnected`."""
+    window_s = 8.0
     agent, session, player, cp = await start_stack(
         start_control_plane, start_agent, own_coturn, reconnect_window_s=window_s
     )
@@ -171,18 +174,26 @@ async def test_coturn_kept_dead_session_ends_disconnected(
         failure = await player.wait_closed(DETECT_WITHIN_S)
         assert isinstance(failure, StreamEnded) and not failure.final, failure
         assert failure.reason.startswith("media stalled"), failure.reason
-        # The agent no longer counts a player: it reported client_disconnected.
-        await agent.wait_health(lambda h: not h["player_connected"], within_s=2)
-        # Epic's library reconnects; with no TURN the renderer gathers no relay
-        # candidate and the agent closes it again (1011): never a frozen stream.
-        retry = agent.player(session, ice_from_config=True)
-        players.append(retry)
-        await retry.connect()
-        again = await retry.wait_closed(15)
-        assert isinstance(again, StreamEnded) and again.code in (1011, 1001), again
-        reason = await cp.wait_ended(session, within_s=window_s + 15)
-        assert reason == "disconnected"
-        assert time.monotonic() - killed < DETECT_WITHIN_S + 15 + window_s + 5
+        retries: list[str] = []
+        for _ in range(20):  # bounded; the window ends long before
+            await asyncio.sleep(1.0)
+            retry = agent.player(session, ice_from_config=True)
+            players.append(retry)
+            try:
+                await retry.connect()
+            except SignallingRefused as exc:
+                retries.append(f"refused {exc.status}")  # the session is over
+                break
+            again = await retry.wait_closed(15)
+            retries.append(str(again))
+            assert isinstance(again, StreamEnded), again
+            if again.final:
+                break
+        assert len(retries) >= 2, retries  # at least one retry inside the window
+        reason = await cp.wait_ended(session, within_s=10)
+        assert reason == "disconnected", retries
+        # From the stall, not from the last retry: ~detection + window.
+        assert time.monotonic() - killed < DETECT_WITHIN_S + window_s + 8, retries
         await cp.wait_instance(agent.instance_id, "ready", within_s=20)
     finally:
         # Back first: a peer connection's close waits for TURN to delete its
