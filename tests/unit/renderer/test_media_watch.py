@@ -23,6 +23,8 @@ def test_no_report_within_stall_after_the_first_packet_is_a_stall() -> None:
     """ICE and DTLS came up, we send, and the player never reports: media never arrived."""
     watch = MediaWatch(stall_s=4)
     assert not watch.observe(None, 5, 10.0)
+    assert not watch.observe(None, 20, 11.5)
+    assert not watch.observe(None, 40, 13.0)
     assert not watch.observe(None, 50, 13.9)
     assert watch.observe(None, 80, 14.0)
 
@@ -32,6 +34,8 @@ def test_fresh_reports_keep_it_alive_and_their_stop_is_a_stall() -> None:
     for i in range(20):  # a report about every second for 20 s
         assert not watch.observe(report(i), 100 + i, float(i))
     # The same report seen again and again: no new one arrived since t=19.
+    assert not watch.observe(report(19), 200, 20.5)
+    assert not watch.observe(report(19), 200, 22.0)
     assert not watch.observe(report(19), 200, 22.9)
     assert watch.observe(report(19), 200, 23.0)
 
@@ -39,10 +43,23 @@ def test_fresh_reports_keep_it_alive_and_their_stop_is_a_stall() -> None:
 def test_a_report_after_a_gap_below_the_threshold_resets_the_clock() -> None:
     watch = MediaWatch(stall_s=4)
     watch.observe(report(0), 1, 0.0)
+    assert not watch.observe(report(0), 1, 1.8)
     assert not watch.observe(report(0), 1, 3.5)
     assert not watch.observe(report(3.6), 1, 3.6)
+    assert not watch.observe(report(3.6), 1, 5.5)
     assert not watch.observe(report(3.6), 1, 7.5)
     assert watch.observe(report(3.6), 1, 7.7)
+
+
+def test_a_starved_check_loop_is_no_evidence() -> None:
+    """The renderer's own loop stalled (a loaded machine): the gap is not judged,
+    the clock restarts; a real stall is still found after it."""
+    watch = MediaWatch(stall_s=4)
+    watch.observe(report(0), 1, 0.0)
+    assert not watch.observe(report(0), 1, 9.0)  # 9 s between two checks
+    assert not watch.observe(report(0), 1, 11.0)
+    assert not watch.observe(report(0), 1, 12.5)
+    assert watch.observe(report(0), 1, 13.0)
 
 
 def test_reason_names_the_threshold() -> None:
