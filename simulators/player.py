@@ -95,6 +95,11 @@ class Player:
     # Send the page-side `inputActivity` with input, as streamfleet's page may;
     # False behaves like Epic's unmodified library, which never sends it.
     report_activity: bool = True
+    # Re-subscribe (a fresh offer from the streamer, so fresh ICE through
+    # whatever TURN now works) when no frame arrived for this long after the
+    # first one. None: never, as Epic's library, which only reconnects when
+    # its signalling socket closes (the renderer's media watch closes it).
+    media_stall_s: float | None = None
 
     def __post_init__(self) -> None:
         self._http: aiohttp.ClientSession | None = None
@@ -113,6 +118,8 @@ class Player:
         self.closed_code: int | None = None
         self.closed_reason = ""
         self.config: dict[str, Any] | None = None
+        self.streamer_id: str | None = None
+        self.resubscribes = 0
 
     # -- connection --------------------------------------------------------------
     async def connect(self) -> None:
@@ -127,6 +134,8 @@ class Player:
             await self._http.close()
             raise SignallingRefused(exc.status, exc.message) from exc
         self._tasks.append(asyncio.create_task(self._signalling()))
+        if self.media_stall_s is not None:
+            self._tasks.append(asyncio.create_task(self._watch_media(self.media_stall_s)))
 
     async def _send(self, msg: m.Message) -> None:
         if self._ws is not None and not self._ws.closed:
@@ -158,7 +167,8 @@ class Player:
             await self._send({"type": "listStreamers"})
         elif kind == "streamerList":
             if msg.get("ids"):
-                await self._send({"type": "subscribe", "streamerId": msg["ids"][0]})
+                self.streamer_id = str(msg["ids"][0])
+                await self._send({"type": "subscribe", "streamerId": self.streamer_id})
             else:
                 # The renderer is (re)starting: ask again shortly.
                 await asyncio.sleep(0.1)
@@ -170,9 +180,29 @@ class Player:
         elif kind == "ping":
             await self._send({"type": "pong", "time": msg.get("time")})
 
+    async def _watch_media(self, stall_s: float) -> None:
+        """Frames stopped for `stall_s` after the first: subscribe again. The
+        agent relays it as `playerDisconnected` + `playerConnected`, and the
+        streamer answers with a fresh offer (docs/pixel-streaming.md)."""
+        asked_at = 0.0
+        while self._failure is None:
+            await asyncio.sleep(min(0.5, stall_s / 4))
+            now = time.monotonic()
+            last = self.last.received if self.last is not None else None
+            if last is None or self.streamer_id is None:
+                continue
+            if now - max(last, asked_at) >= stall_s:
+                log.info("no frame for %.1f s: subscribing again", now - last)
+                asked_at = now
+                self.resubscribes += 1
+                await self._send({"type": "subscribe", "streamerId": self.streamer_id})
+
     async def _answer(self, sdp: str) -> None:
         if self._pc is not None:
-            await self._pc.close()
+            # In the background: a close waits for TURN to delete the old
+            # allocations (long with the TURN server gone); the new offer must not.
+            old = self._pc
+            self._tasks.append(asyncio.create_task(old.close()))
         servers = [
             RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
             for s in self._ice_servers()

@@ -96,6 +96,13 @@ class LiveSession:
     player_present: bool = False
     disconnected_at: float | None = None
     last_input_at: float = 0.0
+    # The renderer said the media to the player stalled, and it has not said it
+    # flows again since: the outage's reconnect window runs from here, across
+    # reconnects that bring no media (docs/operations.md "TURN (coturn) fails").
+    media_lost_at: float | None = None
+    # What the control plane was last told: the player is there (connected or
+    # reconnected) or gone (client_disconnected).
+    reported_present: bool = False
 
 
 class AgentCore:
@@ -198,6 +205,11 @@ class AgentCore:
         if first:
             s.connected_at = now
         self._move(InstanceState.STREAMING)
+        if not first and s.media_lost_at is not None:
+            # Back on signalling, but media is not confirmed yet: reported as
+            # reconnected when the renderer says it flows (`media`).
+            return []
+        s.reported_present = True
         kind: AgentEventType = "client_connected" if first else "client_reconnected"
         return [Report(kind, s.session_id, s.epoch)]
 
@@ -207,7 +219,28 @@ class AgentCore:
             return []
         s.player_present = False
         s.disconnected_at = now
+        if not s.reported_present:
+            return []  # a reconnect that never got media: still gone for the control plane
+        s.reported_present = False
         return [Report("client_disconnected", s.session_id, s.epoch)]
+
+    def media(self, state: str, now: float) -> list[Effect]:
+        """The renderer's media watch (`streamfleetMedia`) about the current player:
+        `stalled` starts the outage (the hub then closes the player, which reports
+        the disconnect); `flowing` ends it, and a player that came back during it
+        is reported reconnected only now."""
+        s = self.session
+        if s is None or s.connected_at is None:
+            return []
+        if state == "stalled":
+            if s.media_lost_at is None:
+                s.media_lost_at = now
+            return []
+        s.media_lost_at = None
+        if s.player_present and not s.reported_present:
+            s.reported_present = True
+            return [Report("client_reconnected", s.session_id, s.epoch)]
+        return []
 
     def input_activity(self, now: float) -> None:
         """User input reached the renderer (or the page said so): not idle."""
@@ -226,6 +259,10 @@ class AgentCore:
             return []
         if now - s.connected_at >= t.max_duration_s:
             return self._end(EndReason.MAX_DURATION)
+        if s.media_lost_at is not None and now - s.media_lost_at >= t.reconnect_window_s:
+            # Players kept coming back (Epic's library retries for ever) but no
+            # media reached them within the window: as gone as a closed socket.
+            return self._end(EndReason.DISCONNECTED)
         if not s.player_present and s.disconnected_at is not None:
             if now - s.disconnected_at >= t.reconnect_window_s:
                 return self._end(EndReason.DISCONNECTED)

@@ -120,12 +120,21 @@ class AgentMetrics:
             buckets=INPUT_TO_FRAME_BUCKETS,
             registry=r,
         )
+        self.media = Counter(
+            "streamfleet_agent_media_reports",
+            "The renderer's media watch about the current player (streamfleetMedia), by state:"
+            " stalled (the media path died) or flowing",
+            ["state"],
+            registry=r,
+        )
         # Known label values exist from the start (at 0), so queries and alerts see them.
         for event in REPORTED_EVENTS:
             self.events.labels(event)
         for reason in [*(r.value for r in EndReason), ENDED_BY_CONTROL_PLANE]:
             self.ended.labels(reason)
         self.players.labels("accepted")
+        for state in ("stalled", "flowing"):
+            self.media.labels(state)
 
     def watch(self, agent: Agent) -> None:
         self.registry.register(AgentCollector(agent))
@@ -136,6 +145,9 @@ class AgentMetrics:
 
     def session_ended(self, reason: str) -> None:
         self.ended.labels(reason).inc()
+
+    def media_report(self, state: str) -> None:
+        self.media.labels(state).inc()
 
     def player(self, outcome: str) -> None:
         self.players.labels(outcome).inc()

@@ -12,7 +12,9 @@ server (EpicGamesExt/PixelStreamingInfrastructure `Signalling/src`) does.
 
 Activity: the streamer's `streamfleetInput` (the renderer saw user input on
 the data channel) and the player's optional `inputActivity` both reach
-`on_input`; docs/pixel-streaming.md says why.
+`on_input`; docs/pixel-streaming.md says why. Media: the streamer's
+`streamfleetMedia` (its media watch) reaches `on_media`; `stalled` also closes
+the player with 1011.
 """
 
 from __future__ import annotations
@@ -40,12 +42,14 @@ class SignallingHub:
         on_streamer_gone: Callable[[], None],
         on_input: Callable[[int], None],
         on_stats: Callable[[m.Message], None] | None = None,
+        on_media: Callable[[str], None] | None = None,
     ) -> None:
         self._streamer_options = streamer_options
         self._on_streamer_ready = on_streamer_ready
         self._on_streamer_gone = on_streamer_gone
         self._on_input = on_input
         self._on_stats = on_stats
+        self._on_media = on_media
         # (sender, message type) -> messages received; read by the agent's metrics.
         self.message_counts: Counter[tuple[str, str]] = Counter()
         self.streamer: web.WebSocketResponse | None = None
@@ -98,9 +102,15 @@ class SignallingHub:
         elif kind == m.STREAMFLEET_INPUT:
             if self.player is not None:
                 self._on_input(m.input_count(msg))
+        elif kind == m.STREAMFLEET_MEDIA:
+            if msg.get("playerId") == self.player_id and self.player is not None:
+                await self._media(str(msg["state"]), str(msg.get("reason") or "media stalled"))
         elif kind == "disconnectPlayer":
             if msg.get("playerId") == self.player_id:
                 reason = str(msg.get("reason") or "")
+                # E.g. the stub's media watch ("media stalled: ..."): the player
+                # reconnects and the reconnect window runs (docs/operations.md).
+                log.warning("the streamer disconnected the player: %s", reason)
                 await self.disconnect_player(closing.disconnected_by_streamer(reason))
         elif (
             kind in m.STREAMER_TO_PLAYER
@@ -109,6 +119,16 @@ class SignallingHub:
         ):
             await self.player.send_str(m.dump(m.to_player(msg)))
         # pong, layerPreference: nothing to do for a single-streamer server.
+
+    async def _media(self, state: str, reason: str) -> None:
+        """The renderer's media watch about the current player. Stalled: the lifecycle
+        learns it first (the outage's reconnect window starts), then the player is
+        closed with 1011 and the reason, which Epic's library reconnects after."""
+        if self._on_media is not None:
+            self._on_media(state)
+        if state == "stalled":
+            log.warning("media to the player stalled: %s", reason)
+            await self.disconnect_player(closing.disconnected_by_streamer(reason))
 
     # -- player --------------------------------------------------------------
     def new_player_id(self) -> str:

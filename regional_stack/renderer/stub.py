@@ -45,7 +45,7 @@ from aiortc import (
 from aiortc.sdp import candidate_from_sdp
 from av import VideoFrame
 
-from regional_stack.renderer import activity, controls, epic_protocol, scene
+from regional_stack.renderer import activity, controls, epic_protocol, media_watch, scene
 from regional_stack.signalling import messages as m
 
 log = logging.getLogger("streamfleet.renderer.stub")
@@ -124,11 +124,23 @@ def rtc_configuration(options: dict[str, Any]) -> RTCConfiguration:
     return RTCConfiguration(iceServers=servers, iceTransportPolicy=policy)
 
 
+MEDIA_CHECK_S = 0.5  # how often each peer's receiver reports are looked at
+
+
 class Streamer:
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse, live: Scene, fps: int) -> None:
+    def __init__(
+        self,
+        ws: aiohttp.ClientWebSocketResponse,
+        live: Scene,
+        fps: int,
+        media_stall_s: float = media_watch.DEFAULT_STALL_S,
+    ) -> None:
         self.ws = ws
         self.live = live
         self.fps = fps
+        # 0 switches the media watch off (then a dead media path shows only as
+        # ICE consent expiry, ~30 s, or never).
+        self.media_stall_s = media_stall_s
         self.options: dict[str, Any] = {}
         self.peers: dict[str, RTCPeerConnection] = {}
         self.controls = controls.Controls()
@@ -156,7 +168,10 @@ class Streamer:
         elif kind == "playerDisconnected":
             pc = self.peers.pop(str(msg.get("playerId")), None)
             if pc is not None:
-                await pc.close()
+                # In the background: a close waits for TURN to delete its
+                # allocations (~10 s when the TURN server is gone), and the
+                # signalling messages behind this one must not wait for it.
+                self._spawn(pc.close())
         elif kind == "answer":
             pc = self.peers.get(str(msg.get("playerId")))
             if pc is not None:
@@ -173,7 +188,7 @@ class Streamer:
     async def offer(self, player_id: str) -> None:
         old = self.peers.pop(player_id, None)
         if old is not None:
-            await old.close()
+            self._spawn(old.close())  # in the background, as for playerDisconnected
         pc = RTCPeerConnection(rtc_configuration(self.options))
         self.peers[player_id] = pc
         transceiver = pc.addTransceiver(CarTrack(self.live, self.fps), direction="sendonly")
@@ -198,6 +213,14 @@ class Streamer:
         channel.on("open", on_open)
         channel.on("message", on_message)
 
+        @pc.on("connectionstatechange")
+        def on_state() -> None:
+            if pc.connectionState == "failed" and self.peers.get(player_id) is pc:
+                self._spawn(self.media_lost(player_id, pc, "ICE failed"))
+
+        if self.media_stall_s > 0:
+            self._spawn(self.watch_media(player_id, pc, transceiver.sender))
+
         await pc.setLocalDescription(await pc.createOffer())
         sdp = pc.localDescription.sdp
         if self.options.get("iceTransportPolicy") == "relay" and " typ relay" not in sdp:
@@ -207,6 +230,53 @@ class Streamer:
             await self.send({"type": "disconnectPlayer", "playerId": player_id, "reason": NO_RELAY})
             return
         await self.send({"type": "offer", "sdp": sdp, "playerId": player_id})
+
+    async def watch_media(
+        self, player_id: str, pc: RTCPeerConnection, sender: RTCRtpSender
+    ) -> None:
+        """Until this peer is replaced or closed: no receiver report from the player
+        for `media_stall_s` after media flowed means the media path is dead."""
+        watch = media_watch.MediaWatch(self.media_stall_s)
+        announced = False
+        while self.peers.get(player_id) is pc and pc.connectionState != "closed":
+            stats = dict(await sender.getStats())
+            stamp, sent = media_watch.newest_report(stats), media_watch.packets_sent(stats)
+            if watch.observe(stamp, sent, time.monotonic()):
+                await self.media_lost(player_id, pc, watch.reason())
+                return
+            if watch.reported and not announced:
+                # The agent counts a player back after an outage only from here.
+                announced = True
+                await self._send_media(player_id, "flowing", "")
+            await asyncio.sleep(MEDIA_CHECK_S)
+
+    async def _send_media(self, player_id: str, state: str, reason: str) -> None:
+        msg: m.Message = {"type": m.STREAMFLEET_MEDIA, "playerId": player_id, "state": state}
+        if reason:
+            msg["reason"] = reason
+        try:
+            await self.send(msg)
+        except (aiohttp.ClientError, ConnectionError, RuntimeError) as exc:
+            log.info("could not tell the agent: %s", exc)
+
+    async def media_lost(self, player_id: str, pc: RTCPeerConnection, reason: str) -> None:
+        """Tell the agent (`streamfleetMedia` stalled): it starts the outage's reconnect
+        window and closes the player's socket with 1011 and this reason; Epic's
+        library reconnects (fresh `config`, so fresh TURN credentials, and a fresh
+        offer from us through whatever TURN now works)."""
+        if self.peers.get(player_id) is not pc:
+            return
+        log.warning("player %s: %s; telling the agent", player_id, reason)
+        self.peers.pop(player_id, None)
+        await self._send_media(player_id, "stalled", reason)
+        # After telling: closing waits for TURN to delete the allocations, which
+        # with the TURN server gone takes its retransmissions (~10 s).
+        await pc.close()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def on_message(self, data: bytes | str) -> bytes | None:
         """One data-channel message from the player; returns the answer to send back, if any."""
@@ -275,9 +345,7 @@ class Streamer:
             self._report(count)
 
     def _report(self, count: int) -> None:
-        task = asyncio.ensure_future(self._send_report(count))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._send_report(count))
 
     async def _send_report(self, count: int) -> None:
         try:
@@ -288,6 +356,8 @@ class Streamer:
     async def close(self) -> None:
         if self._flush is not None:
             self._flush.cancel()
+        for task in list(self._tasks):
+            task.cancel()
         for pc in list(self.peers.values()):
             await pc.close()
         self.peers.clear()
@@ -304,7 +374,7 @@ async def run(args: argparse.Namespace) -> int:
         aiohttp.ClientSession() as http,
         http.ws_connect(args.signalling_url, heartbeat=20.0) as ws,
     ):
-        streamer = Streamer(ws, live, args.fps)
+        streamer = Streamer(ws, live, args.fps, args.media_stall_s)
         log.info("connected to %s", args.signalling_url)
 
         async def pump() -> None:
@@ -333,6 +403,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=int, default=320)
     p.add_argument("--height", type=int, default=180)
     p.add_argument("--fps", type=int, default=30)
+    p.add_argument(
+        "--media-stall-s",
+        type=float,
+        default=media_watch.DEFAULT_STALL_S,
+        help="disconnect a player whose receiver reports stopped this long (0: never)",
+    )
     p.add_argument(
         "--configuration",
         default="{}",

@@ -27,6 +27,10 @@ MAX_MESSAGE_BYTES = 64 * 1024
 # streamfleet's own streamer -> agent message: the renderer received user input.
 STREAMFLEET_INPUT = "streamfleetInput"
 MAX_INPUT_COUNT = 1_000_000
+# streamfleet's own streamer -> agent message: the media to a player stalled
+# (the renderer's media watch) or flows (again). docs/pixel-streaming.md.
+STREAMFLEET_MEDIA = "streamfleetMedia"
+MEDIA_STATES = frozenset({"stalled", "flowing"})
 
 # What Epic's frontend library 1.3.0 sends (WebRtcPlayerController.ts,
 # KeepaliveMonitor.ts), plus `stats` (older frontends) and streamfleet's
@@ -37,10 +41,10 @@ PLAYER_TYPES = frozenset(
      "stats", "inputActivity"}
 )  # fmt: skip
 # What an Unreal streamer (or the stub) sends (StreamerConnection.ts), plus
-# streamfleet's optional `streamfleetInput`.
+# streamfleet's optional `streamfleetInput` and `streamfleetMedia`.
 STREAMER_TYPES = frozenset(
     {"endpointId", "offer", "answer", "iceCandidate", "disconnectPlayer", "ping", "pong",
-     "layerPreference", STREAMFLEET_INPUT}
+     "layerPreference", STREAMFLEET_INPUT, STREAMFLEET_MEDIA}
 )  # fmt: skip
 # Player messages Epic's server forwards to the streamer, tagged with `playerId`.
 PLAYER_TO_STREAMER = frozenset(
@@ -85,6 +89,13 @@ def _check_fields(kind: str, msg: Message) -> None:
         raise ProtocolError("disconnectPlayer without a playerId string")
     if kind == "endpointId" and not isinstance(msg.get("id", ""), str):
         raise ProtocolError("endpointId with a non-string id")
+    if kind == STREAMFLEET_MEDIA:
+        if not isinstance(msg.get("playerId"), str) or msg.get("state") not in MEDIA_STATES:
+            raise ProtocolError(
+                f"{STREAMFLEET_MEDIA} needs a playerId string and state stalled|flowing"
+            )
+        if not isinstance(msg.get("reason", ""), str):
+            raise ProtocolError(f"{STREAMFLEET_MEDIA}.reason must be a string")
     if kind == STREAMFLEET_INPUT and "count" in msg:
         count = msg["count"]
         if type(count) is not int or not 1 <= count <= MAX_INPUT_COUNT:

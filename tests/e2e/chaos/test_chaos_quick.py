@@ -46,3 +46,28 @@ def _argv(proc: Path) -> str:
         return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(220)
+def test_quick_chaos_run_coturn_kill_cuts_no_stream(tmp_path: Path) -> None:
+    """coturn kill -9 under a live relayed stream (issue 14, media path): the renderer's
+    media watch notices, the player reconnects through the restarted coturn, and
+    nothing is lost or cut."""
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "chaos.py"), "--quick",
+         "--faults", "coturn_kill9", "--workdir", str(tmp_path / "work")],
+        capture_output=True, text=True, timeout=200, cwd=ROOT, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-4000:]
+    line = json.loads(run.stdout.strip().splitlines()[-1])
+    assert well_formed(line) == [], line
+    result = line["faults"]["coturn_kill9"]
+    assert "skipped" not in result, result
+    assert result["live_streams"] >= 1, result
+    assert result["sessions_lost"] == 0, result
+    assert result["live_streams_cut"] == 0, result
+    # The stream was really broken and came back (not a kill that missed it).
+    assert result["live_streams_reopened"] >= 1, result
+    left = [p for p in Path("/proc").iterdir() if p.name.isdigit() and str(tmp_path) in _argv(p)]
+    assert not left, [_argv(p) for p in left]

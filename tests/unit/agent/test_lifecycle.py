@@ -274,3 +274,42 @@ def test_max_epoch_and_served_session_survive_the_session() -> None:
     assert core.session is None and core.served() is None
     assert core.max_epoch == 7  # ended, still remembered: the next one must be above it
     assert core.heartbeat_fields()["max_epoch"] == 7
+
+
+def test_media_stall_is_a_disconnect_and_flowing_media_the_reconnect() -> None:
+    """The renderer's media watch: stalled -> the player is closed (the hub), reported
+    gone; a player back on signalling counts as reconnected only once media flows."""
+    core = streaming_core()
+    assert core.media("flowing", 1.0) == []  # the first stream's report: nothing to say
+    assert core.media("stalled", 10.0) == []
+    assert core.player_disconnected(10.0) == [Report("client_disconnected", "s1", 1)]
+    assert core.player_connected(12.0) == []  # signalling back, media not yet
+    assert core.state is InstanceState.STREAMING
+    assert core.media("flowing", 13.0) == [Report("client_reconnected", "s1", 1)]
+    assert core.tick(10.0 + T.reconnect_window_s + 1) == []  # the outage is over
+    assert core.session is not None and core.session.media_lost_at is None
+
+
+def test_reconnects_without_media_do_not_reset_the_window() -> None:
+    """Epic's library retries for ever while TURN is down (every attempt is closed
+    1011 "no relay candidate"): the window runs from the stall, not the last retry."""
+    core = streaming_core()
+    core.media("stalled", 10.0)
+    assert core.player_disconnected(10.0) == [Report("client_disconnected", "s1", 1)]
+    for t in range(12, 70, 7):
+        assert core.player_connected(float(t)) == []
+        assert core.tick(float(t) + 1) == []
+        assert core.player_disconnected(float(t) + 5) == []  # still gone for the control plane
+    assert core.player_connected(69.0) == []
+    effects = core.tick(10.0 + T.reconnect_window_s)
+    assert reasons(effects) == ["disconnected"]
+    assert DisconnectPlayer("disconnected") in effects  # the retrying player: a final close
+    assert core.state is InstanceState.RECYCLING
+
+
+def test_media_reports_without_a_connected_session_are_ignored() -> None:
+    core = ready_core()
+    assert core.media("stalled", 1.0) == []
+    core.apply_assignment(Assignment(session_id="s1", epoch=1, claim_expires_unix=90), 1.0)
+    assert core.media("stalled", 2.0) == []  # no player has connected yet
+    assert core.session is not None and core.session.media_lost_at is None

@@ -103,3 +103,15 @@ def test_input_to_frame_from_a_stats_message(
     message: dict[str, Any], expected: float | None
 ) -> None:
     assert input_to_frame_s(message) == expected
+
+
+def test_media_reports_counted_by_state_from_zero() -> None:
+    m = AgentMetrics()
+    got = scrape(m)
+    assert got["streamfleet_agent_media_reports_total", (("state", "stalled"),)] == 0
+    m.media_report("stalled")
+    m.media_report("flowing")
+    m.media_report("stalled")
+    got = scrape(m)
+    assert got["streamfleet_agent_media_reports_total", (("state", "stalled"),)] == 2
+    assert got["streamfleet_agent_media_reports_total", (("state", "flowing"),)] == 1
