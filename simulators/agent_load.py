@@ -83,6 +83,7 @@ class SimAgent:
         self.session: tuple[str, int] | None = None
         self.last_ended_epoch = 0
         self.interval_s = 5.0
+        self._one_heartbeat = asyncio.Lock()  # a refresh never overlaps the periodic one
 
     async def register(self) -> None:
         """Register (retried on 429/5xx, like the agent's retry policy, a bounded few
@@ -108,15 +109,47 @@ class SimAgent:
         self.state = InstanceState.READY
         await self._event("ready")
 
-    async def _event(self, kind: str) -> None:
-        ev = AgentEvent(instance_id=self.instance_id, region=self.region, type=kind)  # type: ignore[arg-type]
+    async def _event(self, kind: str, session: tuple[str, int] | None = None) -> bool:
+        ev = AgentEvent(
+            instance_id=self.instance_id, region=self.region, type=kind,  # type: ignore[arg-type]
+            session_id=session[0] if session else None, epoch=session[1] if session else None,
+        )  # fmt: skip
         try:
             await self.client.event(ev)
             self._stats.events += 1
+            return True
         except ControlPlaneError as exc:
             self._stats.event_errors[exc.status] += 1
+            return False
+
+    async def player_connected(self, session_id: str, epoch: int, *, again: bool) -> str | None:
+        """A player presenting a verified stream token for (session_id, epoch), as the
+        real agent's signalling handler takes it (lifecycle.check_token): an epoch
+        this agent has not heard of yet is refreshed by a heartbeat now; then the
+        agent reports client_connected (client_reconnected when `again`). None when
+        accepted, else why it was refused."""
+        if self.session is None or epoch > self.session[1]:
+            if epoch <= self.last_ended_epoch:
+                return "session is over (stale epoch)"
+            await self.heartbeat()  # the agent's REFRESH verdict
+        if self.session != (session_id, epoch):
+            return "epoch is not this instance's assignment"
+        if self.state is InstanceState.RESERVED or again:
+            kind = "client_reconnected" if again else "client_connected"
+            if not await self._event(kind, self.session):
+                return f"{kind} not accepted"
+            self.state = InstanceState.STREAMING
+        return None
+
+    async def player_disconnected(self, session_id: str, epoch: int) -> None:
+        if self.session == (session_id, epoch):
+            await self._event("client_disconnected", self.session)
 
     async def heartbeat(self) -> None:
+        async with self._one_heartbeat:
+            await self._heartbeat()
+
+    async def _heartbeat(self) -> None:
         req = HeartbeatRequest(
             instance_id=self.instance_id, region=self.region, state=self.state,
             session_id=self.session[0] if self.session else None,
