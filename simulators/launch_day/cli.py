@@ -41,6 +41,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     live.add_argument("--speed", type=float, default=None,
                       help="time compression (default: the replay takes ~10 minutes)")  # fmt: skip
     live.add_argument("--policy", choices=("static", "buffer", "predictive"), default="buffer")
+    live.add_argument("--buffer", type=int, default=5,
+                      help="buffer policy: hot idle instances kept per region")  # fmt: skip
+    live.add_argument("--static", type=int, default=None,
+                      help="static policy: instances per region (default: the day's static "
+                      "peak pool split over the regions)")  # fmt: skip
     live.add_argument("--replicas", type=int, default=3, help="control-plane replicas")
     live.add_argument("--from-hour", type=float, default=0.0, help="replay from this hour")
     live.add_argument("--to-hour", type=float, default=None, help="replay until this hour")

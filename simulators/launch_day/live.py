@@ -47,6 +47,8 @@ class LiveConfig:
     workdir: Path = Path("simulators/out/live")
     regions: tuple[str, ...] = tuple(REGIONS)
     min_pool: int = 2  # per region, always hot (the stack waits for these at start)
+    buffer: int = 5  # per region: 20 over four regions, the model's buffer for one
+    static: int | None = None  # per region; None: the static peak pool split over the regions
 
 
 def say(msg: str) -> None:
@@ -162,10 +164,10 @@ async def run_live(cfg: LiveConfig) -> dict[str, Any]:
         pool_sizes={"*": cfg.min_pool}, base_port=free_base_port(), redis_url=None,
         demo_visit_from=False, redis_mode="sentinel" if sentinel else "single",
     )  # fmt: skip
-    per_region = -(-static_count // len(cfg.regions))
+    per_region = cfg.static if cfg.static is not None else -(-static_count // len(cfg.regions))
     pool = PoolConfig(
         policy=cfg.policy, static_count=dict.fromkeys(cfg.regions, per_region),
-        buffer_size=max(3, 20 // len(cfg.regions)), max_size=GROUP_MAX,
+        buffer_size=cfg.buffer, max_size=GROUP_MAX,
     )  # fmt: skip
     stack = LaunchStack(plan, say, replicas=cfg.replicas, scenario=cfg.scenario,
                         speed=cfg.speed, pool=pool)  # fmt: skip
@@ -177,13 +179,14 @@ async def run_live(cfg: LiveConfig) -> dict[str, Any]:
         await stack.start(240)
         for r in cfg.regions:
             await asyncio.to_thread(set_group_max, stack, r, GROUP_MAX)
+        stack.day_begins()
         supervisor = asyncio.create_task(stack.supervise(stop))
         say(f"stack ready; replaying {len(users_list)} users at speed {cfg.speed:g} "
             f"({(cfg.end_s - cfg.start_s) / cfg.speed:.0f} s), policy {cfg.policy}")  # fmt: skip
         connector = aiohttp.TCPConnector(limit=512)
         async with aiohttp.ClientSession(connector=connector) as http:
             users = Users(http, plan.control_plane_url, stack.sim_fleet, plan.token_key,
-                          speed=cfg.speed, start_s=cfg.start_s,
+                          speed=cfg.speed, start_s=cfg.start_s, end_s=cfg.end_s,
                           claim_ttl_s=stack.timings.claim_ttl_s)  # fmt: skip
             users.t0 = asyncio.get_running_loop().time() + 0.5
             sampler = asyncio.create_task(sample_loop(stack, users, users_list, tracker, stop))
@@ -243,4 +246,6 @@ def live_config(args: Any, scenario: Scenario) -> LiveConfig:
         replicas=args.replicas,
         faults=faults,
         workdir=args.out / "live",
+        buffer=args.buffer,
+        static=args.static,
     )

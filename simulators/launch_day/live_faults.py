@@ -1,33 +1,27 @@
 """Faults of the live replay, at scenario times during the peak.
 
 Control-plane replica kill and Redis failover are the chaos run's own
-(bench/chaos_faults.py); capacity errors are made on the region's moto group:
-its MaxSize is held at its current size, so the pool manager's scale-out is
-refused by the group (moto raises ValidationError, not AWS's
-InsufficientInstanceCapacity: moto has no capacity model) until healed.
+(bench/chaos_faults.py); capacity errors are InsufficientInstanceCapacity
+answers to the region's pool manager (simulators/launch_day/live_capacity.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
-from bench.chaos_faults import Fault, ReplicaKill, SentinelFailover, Target
+from bench.chaos_faults import Fault, FaultUnavailable, ReplicaKill, SentinelFailover, Target
 from bench.chaos_stack import ChaosStack
+from simulators.launch_day.live_capacity import CapacityFront
 from simulators.local_aws import aws_client
 from simulators.local_stack.fleet import GROUP
 
 GROUP_MAX = 600
 
 
-def set_group_max(stack: ChaosStack, region: str, max_size: int | None) -> int:
-    """Set the group's MaxSize (None: its current size); returns what was set."""
+def set_group_max(stack: ChaosStack, region: str, max_size: int) -> None:
+    """The local stack creates groups of at most 20; the launch needs hundreds."""
     client = aws_client("autoscaling", region, f"http://127.0.0.1:{stack.plan.moto_port}")
-    if max_size is None:
-        group = client.describe_auto_scaling_groups(AutoScalingGroupNames=[GROUP])
-        max_size = int(group["AutoScalingGroups"][0]["DesiredCapacity"])
     client.update_auto_scaling_group(AutoScalingGroupName=GROUP, MaxSize=max_size)
-    return max_size
 
 
 class CapacityErrors(Fault):
@@ -36,10 +30,19 @@ class CapacityErrors(Fault):
         self.region = region
 
     async def inject(self, stack: ChaosStack, target: Target) -> None:
-        self.notes["held_at"] = await asyncio.to_thread(set_group_max, stack, self.region, None)
+        _front(stack).refused.add(self.region)
 
     async def heal(self, stack: ChaosStack, target: Target) -> None:
-        await asyncio.to_thread(set_group_max, stack, self.region, GROUP_MAX)
+        front = _front(stack)
+        front.refused.discard(self.region)
+        self.notes["refusals"] = front.refusals
+
+
+def _front(stack: ChaosStack) -> CapacityFront:
+    front = getattr(stack, "capacity", None)
+    if not isinstance(front, CapacityFront):
+        raise FaultUnavailable("this stack's pool managers reach moto directly")
+    return front
 
 
 @dataclass(frozen=True)

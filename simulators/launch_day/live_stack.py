@@ -19,6 +19,7 @@ from typing import Any
 from bench.chaos_stack import ChaosStack, Timings
 from control_plane.broker_settings import BrokerSettings
 from control_plane.settings import ControlPlaneSettings
+from simulators.launch_day.live_capacity import CapacityFront
 from simulators.launch_day.live_fleet import SimFleet
 from simulators.launch_day.scenario import Scenario
 from simulators.local_aws import fake_aws_environment
@@ -70,10 +71,19 @@ class LaunchStack(ChaosStack):
             plan,
             f"http://127.0.0.1:{plan.moto_port}",
             self.signer,
-            boot_s=scenario.cold_lead_s / speed,
+            boot_s=0.5,  # the pool the day starts with is up already (see `day_begins`)
             boot_jitter=scenario.lead_jitter,
         )
         self.sim_fleet: SimFleet = self.fleet
+        # The pool managers reach moto through it: capacity errors on demand.
+        self.capacity = CapacityFront(f"http://127.0.0.1:{plan.moto_port}").start()
+
+    def day_begins(self) -> None:
+        """From now on an instance the pool manager launches takes the scenario's lead
+        time: a warm-pool start (the model's launches are warm ones: its warm pool is
+        prepared up to the group's maximum) or, without a warm pool, a cold launch."""
+        sc = self.scenario
+        self.sim_fleet.boot_s = (sc.warm_lead_s if sc.warm_pool else sc.cold_lead_s) / self.speed
 
     def control_plane_settings(self, geoip: Any) -> ControlPlaneSettings:
         base = super().control_plane_settings(geoip)
@@ -102,7 +112,7 @@ class LaunchStack(ChaosStack):
             "STREAMFLEET_POOL_ADMIN_TOKEN": self.plan.admin_token,
             "STREAMFLEET_POOL_REGION": r.name,
             "STREAMFLEET_POOL_METRICS_PORT": str(r.pool_metrics_port),
-            "STREAMFLEET_POOL_AWS_ENDPOINT_URL": f"http://127.0.0.1:{self.plan.moto_port}",
+            "STREAMFLEET_POOL_AWS_ENDPOINT_URL": self.capacity.url,
             "STREAMFLEET_POOL_POLICY": pool.policy,
             "STREAMFLEET_POOL_STATIC_COUNT": str(pool.static_count.get(r.name, r.pool_size)),
             "STREAMFLEET_POOL_BUFFER_SIZE": str(pool.buffer_size),
@@ -124,3 +134,4 @@ class LaunchStack(ChaosStack):
 
     def stop(self) -> None:
         super().stop()
+        self.capacity.stop()

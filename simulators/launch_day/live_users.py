@@ -84,6 +84,7 @@ class Users:
         *,
         speed: float,
         start_s: float,
+        end_s: float,
         claim_ttl_s: float,
     ) -> None:
         self.http = http
@@ -92,6 +93,7 @@ class Users:
         self.keys = parse_keyring({"k1": token_key})
         self.speed = speed
         self.start_s = start_s
+        self.end_s = end_s  # the replay's end: users still streaming leave then
         self.claim_ttl_s = claim_ttl_s
         self.rec = Recorder()
         self.t0 = 0.0
@@ -180,7 +182,7 @@ class Users:
             await self._delete(user, secret)
             return
         user.connected = True
-        hold = user.hold_s / self.speed
+        hold = max(0.0, min(user.hold_s, self.end_s - self.scenario_now())) / self.speed
         if user.reconnects and agent is not None:
             await asyncio.sleep(hold / 2)
             await agent.player_disconnected(claims.session_id, claims.epoch)

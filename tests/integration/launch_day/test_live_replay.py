@@ -1,7 +1,8 @@
 """A short live launch-day replay (`streamfleet simulate launch-day --live`) on a real
 stack: 4 regions, 2 control-plane replicas behind the balancer, pool managers on
 moto groups, a simulated fleet; 9 minutes of the launch ramp compressed six-fold,
-tens of users, one control-plane replica killed mid-ramp."""
+tens of users, one control-plane replica killed mid-ramp. The pool is static and
+smaller than the ramp's demand (4 instances a region), so users queue."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def test_live_replay_with_a_replica_killed_books_once_in_order_and_loses_nothing
     run = subprocess.run(
         [sys.executable, "-m", "streamfleet.cli", "simulate", "launch-day", "--live",
          "--peak", "40", "--mean-session-s", "120", "--from-hour", "10.05", "--to-hour", "10.2",
-         "--speed", "6", "--replicas", "2", "--faults", "replica_kill9", "--policy", "buffer",
+         "--speed", "6", "--replicas", "2", "--faults", "replica_kill9", "--policy", "static", "--static", "4",
          "--out", str(tmp_path)],
         capture_output=True, text=True, timeout=280, cwd=ROOT, check=False,
     )  # fmt: skip
@@ -32,6 +33,8 @@ def test_live_replay_with_a_replica_killed_books_once_in_order_and_loses_nothing
     # Really exercised: tens of users came and were served, the fault happened.
     assert line["users_arrived"] >= 20, line
     assert line["users_served"] >= 20, line
+    # A pool smaller than the ramp's demand: users queue (and their order is judged).
+    assert line["users_queued"] >= 5, line
     assert [f["name"] for f in line["faults"]] == ["replica_kill9"], line
     assert line["fault_errors"] == [], line
     assert line["double_bookings"] == 0, line
