@@ -46,6 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     live.add_argument("--static", type=int, default=None,
                       help="static policy: instances per region (default: the day's static "
                       "peak pool split over the regions)")  # fmt: skip
+    live.add_argument("--connect", choices=("router", "agent"), default="router",
+                      help="players open the stream through the region's router (signalling "
+                      "to each simulated instance's address) or in-process to the agent")  # fmt: skip
     live.add_argument("--replicas", type=int, default=3, help="control-plane replicas")
     live.add_argument("--from-hour", type=float, default=0.0, help="replay from this hour")
     live.add_argument("--to-hour", type=float, default=None, help="replay until this hour")

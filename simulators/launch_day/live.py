@@ -49,6 +49,7 @@ class LiveConfig:
     min_pool: int = 2  # per region, always hot (the stack waits for these at start)
     buffer: int = 5  # per region: 20 over four regions, the model's buffer for one
     static: int | None = None  # per region; None: the static peak pool split over the regions
+    via_router: bool = True  # players connect through the routers' signalling, else in-process
 
 
 def say(msg: str) -> None:
@@ -170,7 +171,7 @@ async def run_live(cfg: LiveConfig) -> dict[str, Any]:
         buffer_size=cfg.buffer, max_size=GROUP_MAX,
     )  # fmt: skip
     stack = LaunchStack(plan, say, replicas=cfg.replicas, scenario=cfg.scenario,
-                        speed=cfg.speed, pool=pool)  # fmt: skip
+                        speed=cfg.speed, pool=pool, via_router=cfg.via_router)  # fmt: skip
     tracker = Tracker()
     stop = asyncio.Event()
     supervisor: asyncio.Task[None] | None = None
@@ -187,7 +188,7 @@ async def run_live(cfg: LiveConfig) -> dict[str, Any]:
         async with aiohttp.ClientSession(connector=connector) as http:
             users = Users(http, plan.control_plane_url, stack.sim_fleet, plan.token_key,
                           speed=cfg.speed, start_s=cfg.start_s, end_s=cfg.end_s,
-                          claim_ttl_s=stack.timings.claim_ttl_s)  # fmt: skip
+                          claim_ttl_s=stack.timings.claim_ttl_s, via_router=cfg.via_router)  # fmt: skip
             users.t0 = asyncio.get_running_loop().time() + 0.5
             sampler = asyncio.create_task(sample_loop(stack, users, users_list, tracker, stop))
             faults = asyncio.create_task(
@@ -248,4 +249,5 @@ def live_config(args: Any, scenario: Scenario) -> LiveConfig:
         workdir=args.out / "live",
         buffer=args.buffer,
         static=args.static,
+        via_router=args.connect == "router",
     )

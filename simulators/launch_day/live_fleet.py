@@ -8,9 +8,11 @@ scenario's (compressed) lead time, registers with its cloud-signed identity
 document, heartbeats and takes assignments through the real agent API; an
 instance the group no longer lists is stopped.
 
-Players reach a simulated agent in-process (`player_connected`), not through
-the region's router: the agent checks the session and epoch of the verified
-stream token and reports client_connected as the real agent does.
+Players reach a simulated agent through the region's router, on the instance's
+own loopback address (live_signal.py), or, with `signal_port` None, in-process
+(`SimAgent.player_connected`): either way the agent checks the session and
+epoch of the verified stream token and reports client_connected as the real
+agent does.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import aiohttp
 
 from regional_stack.agent.control_plane_client import ControlPlaneClient, ControlPlaneError
 from simulators.agent_load import Identity, LoadStats, SimAgent
+from simulators.launch_day.live_signal import SignalEndpoint
 from simulators.local_aws import aws_client
 from simulators.local_stack.fleet import GROUP, Fleet
 
@@ -40,6 +43,7 @@ class SimInstance:
     agent: SimAgent
     task: asyncio.Task[None]
     launched_at: float  # loop time the group first listed it (GPU time is paid from here)
+    endpoint: SignalEndpoint | None = None
 
 
 @dataclass
@@ -50,6 +54,10 @@ class SimFleet(Fleet):
     stats: LoadStats = field(default_factory=LoadStats)
     # (region, launched, terminated) of instances gone (GPU time is paid in between).
     closed: list[tuple[str, float, float]] = field(default_factory=list)
+    # Signalling on each instance's own address and this port, behind the router
+    # (None: players reach the simulated agents in-process only).
+    signal_port: int | None = None
+    token_keys: dict[str, bytes] = field(default_factory=dict)
     _http: aiohttp.ClientSession | None = None
     _ips: dict[str, str] = field(default_factory=dict)
 
@@ -98,8 +106,15 @@ class SimFleet(Fleet):
                     identity=self._identity(region.name, ip), stats=self.stats,
                 )  # fmt: skip
                 delay = self.boot_s * (1 + random.uniform(-self.boot_jitter, self.boot_jitter))
-                task = asyncio.create_task(self._live(agent, delay))
-                self.sims[iid] = SimInstance(region.name, iid, ip, agent, task, loop.time())
+                endpoint = (
+                    SignalEndpoint(agent, self.token_keys, self.signal_port)
+                    if self.signal_port is not None
+                    else None
+                )
+                task = asyncio.create_task(self._live(agent, delay, endpoint))
+                self.sims[iid] = SimInstance(
+                    region.name, iid, ip, agent, task, loop.time(), endpoint
+                )
                 changes.append(f"{region.name}: instance {iid} booting as simulated agent on {ip}")
             for iid in sorted(mine - set(wanted)):
                 await self._close(iid)
@@ -108,8 +123,10 @@ class SimFleet(Fleet):
     def _identity(self, region: str, ip: str) -> Identity:
         return lambda iid: self.signer.identity(iid, region, ip)
 
-    async def _live(self, agent: SimAgent, boot_s: float) -> None:
+    async def _live(self, agent: SimAgent, boot_s: float, endpoint: SignalEndpoint | None) -> None:
         await asyncio.sleep(boot_s)
+        if endpoint is not None:
+            await endpoint.start()  # listening before it says it is ready
         for attempt in range(REGISTER_TRIES):
             try:
                 await agent.register()
@@ -125,6 +142,8 @@ class SimFleet(Fleet):
         sim.task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await sim.task
+        if sim.endpoint is not None:
+            await sim.endpoint.stop()
         self.closed.append((sim.region, sim.launched_at, asyncio.get_running_loop().time()))
 
     def agent(self, instance_id: str) -> SimAgent | None:

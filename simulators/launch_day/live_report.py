@@ -161,7 +161,13 @@ def figures(
         "session_api_p99_ms": round(float(np.percentile([m for _, m in rec.api_ms], 99)), 1)
         if rec.api_ms
         else None,
-        "first_frame_ms": None,  # the real-media sample is not built (see the report)
+        "first_frame_ms": None,  # the real-media sample is not built (docs/pools.md)
+        "connect": "router" if cfg.via_router else "agent-api-in-process",
+        "signalling_connect_ms_p50_p99": [
+            round(float(np.percentile(rec.connect_ms, q)), 1) for q in (50, 99)
+        ]
+        if rec.connect_ms
+        else None,
         "faults": [
             {"name": n, "from_h": round(a / 3600, 3), "to_h": round(b / 3600, 3)}
             for a, b, n in tr.faults
@@ -198,7 +204,7 @@ def plot(
         ax.plot(hours, [s.queue for s in mine], label="queue", lw=1.0, color="red")
         for a, b, name in faults:
             ax.axvspan(a / 3600, max(b, a + 60) / 3600, color="grey", alpha=0.25)
-            ax.text(a / 3600, ax.get_ylim()[1] * 0.9, name, fontsize=7, rotation=90)
+            ax.text(a / 3600, 0, name, fontsize=7, rotation=90, va="bottom")
         ax.set_title(f"{region} ({policy}, live)", loc="left", fontsize=10)
         ax.set_ylabel("instances")
         ax.grid(alpha=0.3)

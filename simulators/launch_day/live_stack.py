@@ -26,6 +26,7 @@ from simulators.local_aws import fake_aws_environment
 from simulators.local_stack.launcher import Progress
 from simulators.local_stack.plan import StackPlan
 from streamfleet.localproc import ManagedProcess
+from streamfleet.tokens import parse_keyring
 
 POLICIES = ("static", "buffer", "predictive")
 
@@ -62,6 +63,7 @@ class LaunchStack(ChaosStack):
         scenario: Scenario,
         speed: float,
         pool: PoolConfig,
+        via_router: bool = True,
     ) -> None:
         super().__init__(plan, progress, replicas=replicas, timings=live_timings(speed))
         self.scenario = scenario
@@ -75,6 +77,9 @@ class LaunchStack(ChaosStack):
             boot_jitter=scenario.lead_jitter,
         )
         self.sim_fleet: SimFleet = self.fleet
+        if via_router:  # each instance listens on its address, as the router expects
+            self.sim_fleet.signal_port = plan.agent_port
+            self.sim_fleet.token_keys = parse_keyring({"k1": plan.token_key})
         # The pool managers reach moto through it: capacity errors on demand.
         self.capacity = CapacityFront(f"http://127.0.0.1:{plan.moto_port}").start()
 

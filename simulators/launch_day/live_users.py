@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 
@@ -72,6 +73,7 @@ class Recorder:
     api_ms: list[tuple[float, float]] = field(default_factory=list)  # (scenario t, ms)
     double_bookings: list[tuple[str, str, str]] = field(default_factory=list)
     holding: dict[str, str] = field(default_factory=dict)  # instance -> sid held by a user
+    connect_ms: list[float] = field(default_factory=list)  # signalling open to config message
 
 
 class Users:
@@ -86,6 +88,7 @@ class Users:
         start_s: float,
         end_s: float,
         claim_ttl_s: float,
+        via_router: bool = True,
     ) -> None:
         self.http = http
         self.url = base_url
@@ -95,7 +98,9 @@ class Users:
         self.start_s = start_s
         self.end_s = end_s  # the replay's end: users still streaming leave then
         self.claim_ttl_s = claim_ttl_s
+        self.via_router = via_router
         self.rec = Recorder()
+        self.sockets: dict[int, aiohttp.ClientWebSocketResponse] = {}
         self.t0 = 0.0
 
     def scenario_now(self) -> float:
@@ -174,25 +179,25 @@ class Users:
             self.rec.double_bookings.append((claims.instance_id, other, user.sid))
         self.rec.holding[claims.instance_id] = user.sid
         agent = self.fleet.agent(claims.instance_id)
-        why = "instance unknown to the fleet" if agent is None else None
-        if agent is not None:
-            why = await agent.player_connected(claims.session_id, claims.epoch, again=False)
+        stream = view["stream"]
+        why = await self._connect(user, stream, claims, again=False)
         if why is not None:
             user.lost = f"connect refused: {why}"
             await self._delete(user, secret)
             return
         user.connected = True
         hold = max(0.0, min(user.hold_s, self.end_s - self.scenario_now())) / self.speed
-        if user.reconnects and agent is not None:
+        if user.reconnects:
             await asyncio.sleep(hold / 2)
-            await agent.player_disconnected(claims.session_id, claims.epoch)
+            await self._disconnect(user, claims)
             await asyncio.sleep(min(1.0, hold / 10))
-            why = await agent.player_connected(claims.session_id, claims.epoch, again=True)
+            why = await self._connect(user, stream, claims, again=True)
             if why is not None:
                 user.lost = f"reconnect refused: {why}"
             await asyncio.sleep(hold / 2)
         else:
             await asyncio.sleep(hold)
+        await self._disconnect(user, claims)
         code, got = await self.call("GET", f"/v1/sessions/{user.sid}", user, token=secret)
         if code == 200 and isinstance(got, dict) and got.get("state") == "ended":
             user.lost = user.lost or f"ended by the system: {got.get('end_reason')}"
@@ -202,6 +207,44 @@ class Users:
         if agent is not None:
             await asyncio.sleep(min(0.5, 5.0 / self.speed))
             await agent.heartbeat()
+
+    async def _connect(
+        self, user: User, stream: dict[str, Any], claims: Any, *, again: bool
+    ) -> str | None:
+        """Open the stream: through the router's signalling URL (as a page does: token
+        in the query), or in-process to the simulated agent. None when accepted."""
+        if not self.via_router:
+            agent = self.fleet.agent(claims.instance_id)
+            if agent is None:
+                return "instance unknown to the fleet"
+            return await agent.player_connected(claims.session_id, claims.epoch, again=again)
+        url = f"{stream['signaling_url']}?{urlencode({'token': stream['token']})}"
+        started = time.perf_counter()
+        try:
+            ws = await self.http.ws_connect(url, timeout=aiohttp.ClientWSTimeout(ws_close=2))
+        except aiohttp.WSServerHandshakeError as exc:
+            return f"signalling:{exc.status}"
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            return f"signalling:{type(exc).__name__}"
+        try:
+            first = await ws.receive(timeout=5)
+        except TimeoutError:
+            first = None
+        if first is None or first.type is not aiohttp.WSMsgType.TEXT:
+            await ws.close()
+            return "signalling: no config message"
+        self.rec.connect_ms.append((time.perf_counter() - started) * 1e3)
+        self.sockets[user.n] = ws
+        return None
+
+    async def _disconnect(self, user: User, claims: Any) -> None:
+        ws = self.sockets.pop(user.n, None)
+        if ws is not None:
+            await ws.close()
+        elif not self.via_router:
+            agent = self.fleet.agent(claims.instance_id)
+            if agent is not None:
+                await agent.player_disconnected(claims.session_id, claims.epoch)
 
     async def _delete(self, user: User, secret: str) -> None:
         for _ in range(3):
