@@ -13,6 +13,7 @@ Every fact the report needs is recorded per user; nothing is judged here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -35,6 +36,11 @@ REGION_CITY = {
 }
 POLL_S = 0.25  # wall seconds between polls of a queued session
 ENDED_BY_USER = {"client_ended"}
+
+
+async def _drain(ws: aiohttp.ClientWebSocketResponse) -> None:
+    async for _ in ws:
+        pass
 
 
 def user_ip(region: str, n: int) -> str:
@@ -100,7 +106,7 @@ class Users:
         self.claim_ttl_s = claim_ttl_s
         self.via_router = via_router
         self.rec = Recorder()
-        self.sockets: dict[int, aiohttp.ClientWebSocketResponse] = {}
+        self.sockets: dict[int, tuple[aiohttp.ClientWebSocketResponse, asyncio.Task[None]]] = {}
         self.t0 = 0.0
 
     def scenario_now(self) -> float:
@@ -174,10 +180,6 @@ class Users:
             user.assigned_at_server = expires.timestamp() - self.claim_ttl_s
         claims = verify(view["stream"]["token"], keys=self.keys, now_unix=time.time())
         user.instance = claims.instance_id
-        other = self.rec.holding.get(claims.instance_id)
-        if other is not None and other != user.sid:
-            self.rec.double_bookings.append((claims.instance_id, other, user.sid))
-        self.rec.holding[claims.instance_id] = user.sid
         agent = self.fleet.agent(claims.instance_id)
         stream = view["stream"]
         why = await self._connect(user, stream, claims, again=False)
@@ -186,6 +188,12 @@ class Users:
             await self._delete(user, secret)
             return
         user.connected = True
+        # Booked twice: the instance let this user in while another user it had let
+        # in still holds it (has not deleted its session).
+        other = self.rec.holding.get(claims.instance_id)
+        if other is not None and other != user.sid:
+            self.rec.double_bookings.append((claims.instance_id, other, user.sid))
+        self.rec.holding[claims.instance_id] = user.sid
         hold = max(0.0, min(user.hold_s, self.end_s - self.scenario_now())) / self.speed
         if user.reconnects:
             await asyncio.sleep(hold / 2)
@@ -234,13 +242,18 @@ class Users:
             await ws.close()
             return "signalling: no config message"
         self.rec.connect_ms.append((time.perf_counter() - started) * 1e3)
-        self.sockets[user.n] = ws
+        # Read on, as a page does: that answers the agent's pings (else it drops us).
+        self.sockets[user.n] = (ws, asyncio.create_task(_drain(ws)))
         return None
 
     async def _disconnect(self, user: User, claims: Any) -> None:
-        ws = self.sockets.pop(user.n, None)
-        if ws is not None:
+        held = self.sockets.pop(user.n, None)
+        if held is not None:
+            ws, reader = held
             await ws.close()
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
         elif not self.via_router:
             agent = self.fleet.agent(claims.instance_id)
             if agent is not None:

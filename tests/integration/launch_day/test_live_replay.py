@@ -2,7 +2,8 @@
 stack: 4 regions, 2 control-plane replicas behind the balancer, pool managers on
 moto groups, a simulated fleet; 9 minutes of the launch ramp compressed six-fold,
 tens of users, one control-plane replica killed mid-ramp. The pool is static and
-smaller than the ramp's demand (4 instances a region), so users queue."""
+smaller than the ramp's demand (4 instances a region), so users queue. Players open
+their streams through the region's router to each simulated instance's address."""
 
 from __future__ import annotations
 
@@ -36,6 +37,9 @@ def test_live_replay_with_a_replica_killed_books_once_in_order_and_loses_nothing
     # A pool smaller than the ramp's demand: users queue (and their order is judged).
     assert line["users_queued"] >= 5, line
     assert [f["name"] for f in line["faults"]] == ["replica_kill9"], line
+    # Players opened their streams through the routers' signalling.
+    assert line["connect"] == "router", line
+    assert line["signalling_connect_ms_p50_p99"] is not None, line
     assert line["fault_errors"] == [], line
     assert line["double_bookings"] == 0, line
     assert line["queue_order_violations"], line  # every region was judged
