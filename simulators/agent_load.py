@@ -83,6 +83,7 @@ class SimAgent:
         self.session: tuple[str, int] | None = None
         self.last_ended_epoch = 0
         self.interval_s = 5.0
+        self.draining = False  # told to drain: take nothing new, never ready again
         self._one_heartbeat = asyncio.Lock()  # a refresh never overlaps the periodic one
 
     async def register(self) -> None:
@@ -176,6 +177,10 @@ class SimAgent:
         """The agent core's reading of an answer; True when a session ended here
         (the renderer was reset and is ready again: report it)."""
         a = answer.assignment
+        if "drain" in answer.commands and not self.draining:
+            self.draining = True  # as lifecycle.command("drain")
+            if self.session is None and self.state is InstanceState.READY:
+                self.state = InstanceState.DRAINING
         if a is not None and a.epoch <= self.last_ended_epoch:
             return False  # over here already; the control plane has not heard yet
         if self.session is not None and (
@@ -184,6 +189,9 @@ class SimAgent:
             self.last_ended_epoch = max(self.last_ended_epoch, self.session[1])
             self.session = None
             self._stats.sessions_ended += 1
+            if self.draining:  # recycled into draining: no more sessions here
+                self.state = InstanceState.DRAINING
+                return False
             self.state = InstanceState.READY  # recycled: the stub restarts at once
             return True
         if a is not None and self.session is None and self.state is InstanceState.READY:

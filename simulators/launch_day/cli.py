@@ -53,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     live.add_argument("--from-hour", type=float, default=0.0, help="replay from this hour")
     live.add_argument("--to-hour", type=float, default=None, help="replay until this hour")
     live.add_argument("--faults", default=None,
-                      help="comma-separated: replica_kill9,sentinel_failover,capacity_errors "
+                      help="comma-separated: replica_kill9,capacity_errors,sentinel_failover,region_drain "
                       "(default all; empty for none)")  # fmt: skip
 
 

@@ -41,7 +41,9 @@ class LiveConfig:
     start_s: float
     end_s: float
     replicas: int = 3
-    faults: tuple[str, ...] = ("replica_kill9", "sentinel_failover", "capacity_errors")
+    faults: tuple[str, ...] = (
+        "replica_kill9", "capacity_errors", "sentinel_failover", "region_drain",
+    )  # fmt: skip
     patience_mean_s: float = 180.0  # scenario seconds a user waits in the queue, on average
     reconnect_share: float = 0.1
     workdir: Path = Path("simulators/out/live")
@@ -76,6 +78,7 @@ def draw_users(cfg: LiveConfig) -> tuple[list[User], int]:
 class Tracker:
     samples: list[Sample] = field(default_factory=list)
     faults: list[tuple[float, float, str]] = field(default_factory=list)  # (from, to, name)
+    notes: dict[str, Any] = field(default_factory=dict)  # what each fault did
     fault_errors: list[str] = field(default_factory=list)
 
 
@@ -129,6 +132,7 @@ async def fault_loop(stack: LaunchStack, users: Users, plan: list[Scheduled], tr
         except Exception as exc:  # reported; the replay goes on
             tr.fault_errors.append(f"{item.fault.name}: {type(exc).__name__}: {exc}")
         tr.faults.append((began, users.scenario_now(), item.fault.name))
+        tr.notes[item.fault.name] = item.fault.notes
 
 
 async def pools_settled(
@@ -241,7 +245,7 @@ def live_config(args: Any, scenario: Scenario) -> LiveConfig:
     end = min(day, args.to_hour * 3600.0) if args.to_hour is not None else day
     speed = args.speed or (end - start) / 600.0  # default: the replay takes ~10 minutes
     faults = tuple(f for f in (args.faults or "").split(",") if f) if args.faults is not None else (
-        "replica_kill9", "sentinel_failover", "capacity_errors")  # fmt: skip
+        "replica_kill9", "capacity_errors", "sentinel_failover", "region_drain")  # fmt: skip
     return replace(
         LiveConfig(scenario=scenario, speed=speed, policy=args.policy, start_s=start, end_s=end),
         replicas=args.replicas,

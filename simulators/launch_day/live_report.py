@@ -172,6 +172,7 @@ def figures(
             {"name": n, "from_h": round(a / 3600, 3), "to_h": round(b / 3600, 3)}
             for a, b, n in tr.faults
         ],
+        "fault_notes": tr.notes,
         "fault_errors": tr.fault_errors,
         "instances_not_returned": unsettled,
         "wall_s": round(wall_s, 1),
