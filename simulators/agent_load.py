@@ -83,6 +83,8 @@ class SimAgent:
         self.session: tuple[str, int] | None = None
         self.last_ended_epoch = 0
         self.interval_s = 5.0
+        self.draining = False  # told to drain: take nothing new, never ready again
+        self._one_heartbeat = asyncio.Lock()  # a refresh never overlaps the periodic one
 
     async def register(self) -> None:
         """Register (retried on 429/5xx, like the agent's retry policy, a bounded few
@@ -108,15 +110,47 @@ class SimAgent:
         self.state = InstanceState.READY
         await self._event("ready")
 
-    async def _event(self, kind: str) -> None:
-        ev = AgentEvent(instance_id=self.instance_id, region=self.region, type=kind)  # type: ignore[arg-type]
+    async def _event(self, kind: str, session: tuple[str, int] | None = None) -> bool:
+        ev = AgentEvent(
+            instance_id=self.instance_id, region=self.region, type=kind,  # type: ignore[arg-type]
+            session_id=session[0] if session else None, epoch=session[1] if session else None,
+        )  # fmt: skip
         try:
             await self.client.event(ev)
             self._stats.events += 1
+            return True
         except ControlPlaneError as exc:
             self._stats.event_errors[exc.status] += 1
+            return False
+
+    async def player_connected(self, session_id: str, epoch: int, *, again: bool) -> str | None:
+        """A player presenting a verified stream token for (session_id, epoch), as the
+        real agent's signalling handler takes it (lifecycle.check_token): an epoch
+        this agent has not heard of yet is refreshed by a heartbeat now; then the
+        agent reports client_connected (client_reconnected when `again`). None when
+        accepted, else why it was refused."""
+        if self.session is None or epoch > self.session[1]:
+            if epoch <= self.last_ended_epoch:
+                return "session is over (stale epoch)"
+            await self.heartbeat()  # the agent's REFRESH verdict
+        if self.session != (session_id, epoch):
+            return "epoch is not this instance's assignment"
+        if self.state is InstanceState.RESERVED or again:
+            kind = "client_reconnected" if again else "client_connected"
+            if not await self._event(kind, self.session):
+                return f"{kind} not accepted"
+            self.state = InstanceState.STREAMING
+        return None
+
+    async def player_disconnected(self, session_id: str, epoch: int) -> None:
+        if self.session == (session_id, epoch):
+            await self._event("client_disconnected", self.session)
 
     async def heartbeat(self) -> None:
+        async with self._one_heartbeat:
+            await self._heartbeat()
+
+    async def _heartbeat(self) -> None:
         req = HeartbeatRequest(
             instance_id=self.instance_id, region=self.region, state=self.state,
             session_id=self.session[0] if self.session else None,
@@ -143,6 +177,10 @@ class SimAgent:
         """The agent core's reading of an answer; True when a session ended here
         (the renderer was reset and is ready again: report it)."""
         a = answer.assignment
+        if "drain" in answer.commands and not self.draining:
+            self.draining = True  # as lifecycle.command("drain")
+            if self.session is None and self.state is InstanceState.READY:
+                self.state = InstanceState.DRAINING
         if a is not None and a.epoch <= self.last_ended_epoch:
             return False  # over here already; the control plane has not heard yet
         if self.session is not None and (
@@ -151,6 +189,9 @@ class SimAgent:
             self.last_ended_epoch = max(self.last_ended_epoch, self.session[1])
             self.session = None
             self._stats.sessions_ended += 1
+            if self.draining:  # recycled into draining: no more sessions here
+                self.state = InstanceState.DRAINING
+                return False
             self.state = InstanceState.READY  # recycled: the stub restarts at once
             return True
         if a is not None and self.session is None and self.state is InstanceState.READY:

@@ -61,6 +61,8 @@ class HttpControlPlane:
             raise ControlPlaneError(f"{method} {path}: HTTP {exc.code}: {detail}") from exc
         except urllib.error.URLError as exc:
             raise ControlPlaneError(f"{method} {path}: {exc.reason}") from exc
+        except OSError as exc:  # read timeout or reset after connecting: not a URLError
+            raise ControlPlaneError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
         return json.loads(raw) if raw else None
 
 

@@ -161,3 +161,16 @@ async def test_adapter_errors_are_named(server: tuple[str, Seen]) -> None:
     closed = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(ControlPlaneError):
         await asyncio.to_thread(HttpControlPlane(closed, TOKEN, timeout_s=1).pool_state, "x")
+
+
+def test_a_control_plane_that_accepts_but_never_answers_is_a_control_plane_error() -> None:
+    """A read timeout after connecting (an overloaded control plane) is not a URLError;
+    the pool manager's loop must still see ControlPlaneError and try again, not crash."""
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)  # the kernel accepts the connection; nobody ever answers
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        with pytest.raises(ControlPlaneError, match="TimeoutError"):
+            HttpControlPlane(url, TOKEN, timeout_s=0.3).pool_state("eu-central-1")
