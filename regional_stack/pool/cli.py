@@ -8,6 +8,8 @@ import threading
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
 from regional_stack.pool.asg import AutoScalingGroup, RetryPolicy
 from regional_stack.pool.http_port import ControlPlaneError, HttpControlPlane
@@ -96,11 +98,26 @@ def run(args: argparse.Namespace) -> int:
         return 0
     stop = threading.Event()
     while not stop.is_set():
-        try:
-            metrics.observe(manager.reconcile_once())
-        except ControlPlaneError as exc:
-            # No view of who is serving: change nothing this pass, try again later.
-            metrics.failed("control_plane_unavailable")
-            log.warning("pool %s: control plane unavailable: %s", settings.region, exc)
+        reconcile_pass(manager, metrics)
         stop.wait(settings.interval_s)
     return 0
+
+
+def reconcile_pass(manager: PoolManager, metrics: PoolMetrics) -> bool:
+    """One pass of the loop; a failure of either side changes nothing this pass and
+    the next pass tries again (the retry policy already retried the transient ones).
+    Returns whether the pass completed."""
+    try:
+        metrics.observe(manager.reconcile_once())
+    except ControlPlaneError as exc:
+        # No view of who is serving: change nothing this pass, try again later.
+        metrics.failed("control_plane_unavailable")
+        log.warning("pool %s: control plane unavailable: %s", manager.region, exc)
+    except (ClientError, BotoCoreError, ResponseParserError) as exc:
+        # The cloud API failed past its retries, or answered something that is not
+        # its API (an HTML 500 from a proxy or a stand-in): the pool stays as it is.
+        metrics.failed("cloud_unavailable")
+        log.warning("pool %s: cloud API failed: %s", manager.region, exc)
+    else:
+        return True
+    return False

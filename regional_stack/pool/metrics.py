@@ -76,7 +76,7 @@ class PoolMetrics:
         )
         self.passes = Counter(
             "streamfleet_pool_passes",
-            "Reconcile passes, by outcome (ok, control_plane_unavailable, error)",
+            "Reconcile passes, by outcome (ok, control_plane_unavailable, cloud_unavailable, error)",
             ["region", "outcome"],
             registry=r,
         )

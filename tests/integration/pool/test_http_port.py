@@ -174,3 +174,57 @@ def test_a_control_plane_that_accepts_but_never_answers_is_a_control_plane_error
         url = f"http://127.0.0.1:{listener.getsockname()[1]}"
         with pytest.raises(ControlPlaneError, match="TimeoutError"):
             HttpControlPlane(url, TOKEN, timeout_s=0.3).pool_state("eu-central-1")
+
+
+async def test_a_cloud_api_answering_html_500_fails_the_pass_not_the_loop(
+    server: tuple[str, Seen], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """moto's threaded server sometimes answers a bare HTML 500 (botocore: a
+    ResponseParserError, not a ClientError). The pool manager's pass fails, is
+    counted, and the next pass runs: the process must not crash."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from regional_stack.pool.cli import build, reconcile_pass
+    from regional_stack.pool.metrics import PoolMetrics
+    from regional_stack.pool.settings import PoolSettings
+    from simulators.local_aws import fake_aws_environment
+
+    calls = []
+
+    class Html500(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            calls.append(self.path)
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            body = b"<!doctype html><title>500 Internal Server Error</title>"
+            self.send_response(500)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    cloud = ThreadingHTTPServer(("127.0.0.1", 0), Html500)
+    threading.Thread(target=cloud.serve_forever, daemon=True).start()
+    try:
+        for key, value in fake_aws_environment().items():
+            monkeypatch.setenv(key, value)
+        url, _ = server
+        settings = PoolSettings(
+            control_plane_url=url, admin_token=TOKEN, region="eu-central-1",
+            aws_endpoint_url=f"http://127.0.0.1:{cloud.server_address[1]}", retry_attempts=1,
+        )  # fmt: skip
+        manager, metrics = build(settings), PoolMetrics("eu-central-1")
+        assert not await asyncio.to_thread(reconcile_pass, manager, metrics)
+        assert not await asyncio.to_thread(reconcile_pass, manager, metrics)
+        assert len(calls) >= 2  # the cloud was asked on each pass
+        failed = metrics.registry.get_sample_value(
+            "streamfleet_pool_passes_total",
+            {"region": "eu-central-1", "outcome": "cloud_unavailable"},
+        )
+        assert failed == 2
+    finally:
+        cloud.shutdown()
+        cloud.server_close()
