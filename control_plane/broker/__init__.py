@@ -91,6 +91,5 @@ class Broker:
         self.instance_details = self.views.instance_details
         self.instance_states = self.views.instance_states
         self.instance_sessions = self.views.instance_sessions
-        self.count_arrival = self.views.count_arrival
         self.arrivals_per_min = self.views.arrivals_per_min
         self.now_ms = self.reads.now_ms

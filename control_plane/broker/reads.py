@@ -48,6 +48,11 @@ class Reads:
         raw = await self.conn.run(self._c.hget(keys.region_key(region, "state"), iid))
         return InstanceState(replies.text(raw)) if raw is not None else None
 
+    async def since(self, region: str, iid: str) -> int:
+        """When the instance entered its state (ms; 0 when unknown)."""
+        raw = await self.conn.run(self._c.hget(keys.region_key(region, "since"), iid))
+        return replies.number(raw) if raw is not None else 0
+
     async def region_hash(self, region: str, name: str) -> dict[str, str]:
         raw = await self.conn.run(self._c.hgetall(keys.region_key(region, name)))
         return {replies.text(k): replies.text(v) for k, v in raw.items()}
@@ -90,9 +95,6 @@ class Reads:
             return int(now)
         seconds, micros = await self.conn.run(self._c.time())
         return int(seconds) * 1000 + int(micros) // 1000
-
-    async def count_arrival(self, region: str, minute: int) -> None:
-        await self.conn.run(self._c.hincrby(keys.region_key(region, "arrivals"), str(minute), 1))
 
     async def arrivals(self, region: str) -> dict[int, int]:
         raw = await self.conn.run(self._c.hgetall(keys.region_key(region, "arrivals")))

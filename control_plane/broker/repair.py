@@ -40,7 +40,7 @@ class Reaper:
         stale = await self.reads.stale_outbox(region, cutoff, self.store.settings.reap_batch)
         report.binds += await self.settlement.settle(region, stale)
         await self._finish_placements(region, now - ms(self.store.settings.placing_grace_s))
-        await self._repair_streaming(region)
+        await self._repair_streaming(region, now - ms(self.store.settings.placing_grace_s))
         await self.settlement.dispatch(region)
         return report
 
@@ -58,12 +58,14 @@ class Reaper:
                 log.warning("placement %s not resumed: %s", entry.split("|")[0], exc)
             await self.reads.placing_done(region, entry)
 
-    async def _repair_streaming(self, region: str) -> None:
+    async def _repair_streaming(self, region: str, placed_before: int) -> None:
         """A streaming instance whose session ended (its release crashed) is
         released, and so is a reserved one whose session ended (a reservation
         whose session is still queued may be a create in flight: its claim
-        expiry repairs it); a session the instance serves but that still says
-        assigned (its connect crashed) is marked connected."""
+        expiry repairs it), or whose session does not exist and was reserved
+        before `placed_before` (a create reserves before it creates the session:
+        younger ones may be in flight); a session the instance serves but that
+        still says assigned (its connect crashed) is marked connected."""
         serving = await self.reads.region_hash(region, "sess")
         if not serving:
             return
@@ -74,6 +76,8 @@ class Reaper:
             if state == InstanceState.RESERVED.value:
                 epoch = int(epochs.get(iid, "0"))
                 s = await self.reads.session(sid)
+                if s is None and await self.reads.since(region, iid) >= placed_before:
+                    continue
                 if s is None or s.state is SessionState.ENDED:
                     await self.settlement.release(region, iid, sid, epoch, to_ready=False)
                 continue

@@ -91,12 +91,9 @@ class Views:
         epochs = await self.reads.region_hash(region, "epoch")
         return {k: (v, int(epochs.get(k, "0"))) for k, v in serving.items()}
 
-    async def count_arrival(self, region: str) -> None:
-        """One session creation that chose `region` first (pool managers forecast from it)."""
-        await self.reads.count_arrival(region, await self.reads.now_ms() // 60_000)
-
     async def arrivals_per_min(self, region: str, minutes: int = 15) -> list[int]:
-        """Creations per minute, oldest first, the current minute last."""
+        """Creations per minute, oldest first, the current minute last (counted by
+        region_place under the region a create ranks first)."""
         now_minute = await self.reads.now_ms() // 60_000
         raw = await self.reads.arrivals(region)
         await self.reads.forget_arrivals(region, [m for m in raw if m < now_minute - 60])

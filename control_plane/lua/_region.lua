@@ -45,6 +45,30 @@ local function after_session(iid)
   return 'recycling'
 end
 
+-- Reserve the oldest ready, freshly heartbeating instance for session `sid`.
+-- Returns iid, epoch, claim deadline; or false, why ('queue_ahead' when others
+-- already wait here: no jumping the queue; 'no_capacity').
+local function reserve_ready(sid, now, claim_ms, fresh_ms)
+  if redis.call('ZCARD', K_QUEUE) > 0 then return false, 'queue_ahead' end
+  for _ = 1, 16 do
+    local head = redis.call('ZRANGE', K_READY, 0, 0)
+    local iid = head[1]
+    if iid == nil then return false, 'no_capacity' end
+    local hb = tonumber(redis.call('ZSCORE', K_HB, iid) or '0')
+    if hb >= now - fresh_ms and redis.call('HGET', K_STATE, iid) == 'ready' then
+      local epoch = redis.call('HINCRBY', K_EPOCH, iid, 1)
+      set_state(iid, 'reserved', now)
+      redis.call('HSET', K_SESS, iid, sid)
+      local deadline = now + claim_ms
+      redis.call('ZADD', K_CLAIMS, deadline, iid)
+      return iid, epoch, deadline
+    end
+    -- Stale or inconsistent: not assignable; the reaper decides whether it is lost.
+    redis.call('ZREM', K_READY, iid)
+  end
+  return false, 'no_capacity'
+end
+
 -- Hand a freshly ready instance straight to the head of the queue (oldest
 -- ticket first). The session side (bind) is owed by the caller; the outbox
 -- entry makes sure a crashed caller's bind is finished by the reaper.
