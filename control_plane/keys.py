@@ -39,6 +39,7 @@ REGION_KEY_NAMES = (
     "meta",  # H region facts: constrained, reason
     "info",  # H iid -> JSON {instance_type, version}
     "gone",  # Z iid -> ms it became lost or terminated (forgotten after the retention)
+    "counts",  # H state -> instances in it, kept by set_state; "v" = "1" once complete
 )
 
 

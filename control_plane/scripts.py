@@ -33,6 +33,7 @@ REGION_SCRIPTS = (
     "region_terminate",
     "region_queue",
     "region_dispatch",
+    "region_recount",
 )
 SESSION_SCRIPTS = (
     "session_create",

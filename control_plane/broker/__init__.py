@@ -89,6 +89,7 @@ class Broker:
         self.snapshot = self.views.snapshot
         self.set_constrained = self.views.set_constrained
         self.instance_details = self.views.instance_details
+        self.instance_state = self.views.instance_state
         self.instance_states = self.views.instance_states
         self.instance_sessions = self.views.instance_sessions
         self.arrivals_per_min = self.views.arrivals_per_min

@@ -44,6 +44,19 @@ class Reads:
             for x in await self.conn.run(self._c.hvals(keys.region_key(region, "state")))
         ]
 
+    async def state_counts(self, region: str) -> dict[str, int]:
+        """Instances per state (states with none left out), from the counters the
+        scripts keep (one small hash, whatever the fleet size). Counters never
+        completed (a store from before them, or one that lost them) are rebuilt
+        first, once, from the state hash (region_recount)."""
+        raw = await self.conn.run(self._c.hgetall(keys.region_key(region, "counts")))
+        h = {replies.text(k): replies.text(v) for k, v in raw.items()}
+        if h.pop("v", None) != "1":
+            return replies.counts(
+                await self.conn.script("region_recount", keys.region_keys(region), [])
+            )
+        return {state: n for state, n in ((s, replies.number(v)) for s, v in h.items()) if n}
+
     async def instance_state(self, region: str, iid: str) -> InstanceState | None:
         raw = await self.conn.run(self._c.hget(keys.region_key(region, "state"), iid))
         return InstanceState(replies.text(raw)) if raw is not None else None

@@ -264,6 +264,12 @@ def end(reply: RawReply) -> Ended | NotEnded:
     )
 
 
+def counts(reply: RawReply) -> dict[str, int]:
+    """region_recount: flat {state, count, ...} (states with instances only)."""
+    pairs = zip(reply[0::2], reply[1::2], strict=True)
+    return {text(state): number(n) for state, n in pairs if number(n)}
+
+
 @dataclass(frozen=True, slots=True)
 class NotPlaced:
     """region_place without a reservation: {0, 'queue_ahead'/'no_capacity', now ms}

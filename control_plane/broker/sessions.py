@@ -235,7 +235,8 @@ class Sessions:
             rank = await self.reads.queue_rank(region, session.session_id)
             if rank is not None:
                 best = rank + 1 if best is None else min(best, rank + 1)
-            capacity += sum(1 for s in await self.reads.state_values(region) if s in _SERVING_SOON)
+            counts = await self.reads.state_counts(region)
+            capacity += sum(n for s, n in counts.items() if s in _SERVING_SOON)
         position = best or 0
         settings = self.store.settings
         now, window_ms = await self.reads.now_ms(), ms(settings.queue_rate_window_s)

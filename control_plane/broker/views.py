@@ -38,8 +38,7 @@ class Views:
     async def snapshot(self, region: str) -> RegionSnapshot:
         self.store.rkeys(region)
         counts = {s.value: 0 for s in InstanceState}
-        for state in await self.reads.state_values(region):
-            counts[state] += 1
+        counts.update(await self.reads.state_counts(region))  # counters, not the state hash
         meta = await self.reads.region_hash(region, "meta")
         return RegionSnapshot(
             region=region,
@@ -79,6 +78,11 @@ class Views:
                 draining=drain.get(iid) == "1",
             ))  # fmt: skip
         return one_row_per_ip(rows)
+
+    async def instance_state(self, region: str, iid: str) -> InstanceState | None:
+        """One instance's state (one field read: an agent's event answer)."""
+        self.store.rkeys(region)
+        return await self.reads.instance_state(region, iid)
 
     async def instance_states(self, region: str) -> dict[str, InstanceState]:
         return {

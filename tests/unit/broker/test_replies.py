@@ -198,3 +198,8 @@ def test_entries_skip_empty() -> None:
     bind = BindEntry("s", "i", 1, "127.0.0.1", 5)
     assert replies.entries([outbox.encode(bind).encode(), b""]) == [bind]
 
+
+@given(st.dictionaries(st.sampled_from([s.value for s in InstanceState]), st.integers(0, 10**6)))
+def test_counts(counts: dict[str, int]) -> None:
+    raw = [x for state, n in counts.items() for x in (b(state), n)]
+    assert replies.counts(raw) == {s: n for s, n in counts.items() if n}
