@@ -66,6 +66,30 @@ class Reads:
         raw = await self.conn.run(self._c.hget(keys.region_key(region, "since"), iid))
         return replies.number(raw) if raw is not None else 0
 
+    async def serving_page(self, region: str, count: int) -> dict[str, tuple[str, str, int]]:
+        """One page of the region's serving instances, resumed where the last
+        page ended (a cursor kept in the region's meta, so every replica's pass
+        continues the same sweep): iid -> (session id, state, epoch). A small
+        region comes back whole in one page."""
+        meta = keys.region_key(region, "meta")
+        raw_cursor = await self.conn.run(self._c.hget(meta, "repair_cursor"))
+        cursor = replies.number(raw_cursor) if raw_cursor is not None else 0
+        nxt, page = await self.conn.run(
+            self._c.hscan(keys.region_key(region, "sess"), cursor, count=count)
+        )
+        await self.conn.run(self._c.hset(meta, mapping={"repair_cursor": str(nxt)}))
+        serving = {replies.text(k): replies.text(v) for k, v in page.items()}
+        if not serving:
+            return {}
+        iids = list(serving)
+        states = await self.conn.run(self._c.hmget(keys.region_key(region, "state"), iids))
+        epochs = await self.conn.run(self._c.hmget(keys.region_key(region, "epoch"), iids))
+        return {
+            iid: (serving[iid], replies.text(st) if st is not None else "",
+                  replies.number(ep) if ep is not None else 0)
+            for iid, st, ep in zip(iids, states, epochs, strict=True)
+        }  # fmt: skip
+
     async def region_hash(self, region: str, name: str) -> dict[str, str]:
         raw = await self.conn.run(self._c.hgetall(keys.region_key(region, name)))
         return {replies.text(k): replies.text(v) for k, v in raw.items()}

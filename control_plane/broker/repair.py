@@ -66,15 +66,12 @@ class Reaper:
         before `placed_before` (a create reserves before it creates the session:
         younger ones may be in flight); a session the instance serves but that
         still says assigned (its connect crashed) is marked connected."""
-        serving = await self.reads.region_hash(region, "sess")
-        if not serving:
-            return
-        states = await self.reads.region_hash(region, "state")
-        epochs = await self.reads.region_hash(region, "epoch")
-        for iid, sid in serving.items():
-            state = states.get(iid)
+        # Incremental: one page of the serving instances per pass (a cursor), so a
+        # pass costs the same at any fleet size; a sweep of a big region takes
+        # serving / reap_batch passes (a small region is swept every pass).
+        page = await self.reads.serving_page(region, self.store.settings.reap_batch)
+        for iid, (sid, state, epoch) in page.items():
             if state == InstanceState.RESERVED.value:
-                epoch = int(epochs.get(iid, "0"))
                 s = await self.reads.session(sid)
                 if s is None and await self.reads.since(region, iid) >= placed_before:
                     continue
@@ -83,7 +80,6 @@ class Reaper:
                 continue
             if state != InstanceState.STREAMING.value:
                 continue
-            epoch = int(epochs.get(iid, "0"))
             s = await self.reads.session(sid)
             if s is None or s.state is SessionState.ENDED or s.epoch != epoch:
                 await self.settlement.release(region, iid, sid, epoch, to_ready=False)
