@@ -108,14 +108,16 @@ async def own_session(request: web.Request, *, secret: str | None = None) -> Ses
     if s is None or not (
         svc.session_secrets.verify(s.session_id, given) or same_secret(given, s.secret)
     ):
-        raise Problem(
-            404,
-            "unknown-session",
-            "Unknown session",
-            "no such session for this secret",
-            field="session_id",
-        )
+        raise unknown_session()
     return s
+
+
+def unknown_session() -> Problem:
+    """The one answer for an unknown id and for a wrong secret (no oracle)."""
+    return Problem(
+        404, "unknown-session", "Unknown session", "no such session for this secret",
+        field="session_id",
+    )  # fmt: skip
 
 
 async def queued_view(svc: Services, s: Session) -> SessionView:
@@ -192,7 +194,10 @@ async def delete_session(request: web.Request) -> web.Response:
         sid = (await own_session(request)).session_id  # a stored secret: read to check it
     # A keyed secret proves itself without a read: the end is the first call
     # (end + release: two round trips). An unknown session is a 404 either way.
-    result = await svc.broker.end_session(sid, EndReason.CLIENT_ENDED)
+    try:
+        result = await svc.broker.end_session(sid, EndReason.CLIENT_ENDED)
+    except UnknownSession:
+        raise unknown_session() from None
     if result.ended_now:
         log.info(
             "session ended", extra={"session_id": sid, "state": "ended", "reason": "client_ended"}
