@@ -39,6 +39,17 @@ class UnknownInstance(BrokerError):
     code = "unknown_instance"
 
 
+class RateLimited(BrokerError):
+    """The caller's request budget for this window is spent (counted by the
+    create's first script); `reset_ms` until the window resets."""
+
+    code = "rate_limited"
+
+    def __init__(self, detail: str, *, reset_ms: int) -> None:
+        super().__init__(detail)
+        self.reset_ms = reset_ms
+
+
 class StaleEpoch(BrokerError):
     """The caller acts on an assignment that has since been replaced."""
 

@@ -39,6 +39,7 @@ REGION_KEY_NAMES = (
     "meta",  # H region facts: constrained, reason
     "info",  # H iid -> JSON {instance_type, version}
     "gone",  # Z iid -> ms it became lost or terminated (forgotten after the retention)
+    "counts",  # H state -> instances in it, kept by set_state; "v" = "1" once complete
 )
 
 
@@ -85,5 +86,8 @@ def ticket_key() -> str:
     return f"{PREFIX}:{{queue}}:ticket"
 
 
-def ratelimit_key(bucket: str) -> str:
-    return f"{PREFIX}:{{rl:{bucket}}}:count"
+def region_ratelimit_key(region: str, bucket: str) -> str:
+    """The session API's request counter of one client IP (`bucket`), kept in the
+    region its create ranks first, so region_place counts it in the same call
+    (one slot). A client steering its ranking between N regions has N budgets."""
+    return f"{PREFIX}:{region_tag(region)}:rl:{bucket}"

@@ -161,8 +161,9 @@ async def event(request: web.Request) -> web.Response:
                 _log_session(ev, "ended", EndReason.INSTANCE_LOST.value)
     except StaleEpoch as exc:
         raise Problem(409, "stale-epoch", "Stale epoch", exc.detail, field="epoch") from None
-    states = await b.instance_states(ev.region)
-    reply = AgentEventReply(accepted=True, state=states.get(ev.instance_id, InstanceState.LOST))
+    # One field, not the region's whole state hash (that cost grew with the fleet).
+    now_in = await b.instance_state(ev.region, ev.instance_id)
+    reply = AgentEventReply(accepted=True, state=now_in or InstanceState.LOST)
     return web.json_response(reply.model_dump(mode="json"), status=202)
 
 

@@ -19,6 +19,7 @@ from control_plane.domain import (
     IpConflict,
     NonceMismatch,
     NotServed,
+    RateLimited,
     SessionNotLive,
     StaleEpoch,
     StoreUnavailable,
@@ -69,6 +70,7 @@ _BROKER_STATUS: dict[type[BrokerError], tuple[int, str]] = {
     IpConflict: (409, "Private IP conflict"),
     NonceMismatch: (403, "Registration nonce differs"),
     NotServed: (403, "Not this instance's session"),
+    RateLimited: (429, "Too many requests"),
 }
 
 

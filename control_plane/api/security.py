@@ -70,16 +70,23 @@ def request_client_ip(request: web.Request) -> str | None:
     return client_ip(peer[0] if peer else None, request.headers.get("X-Forwarded-For"), svc.trusted)
 
 
-async def check_rate_limit(request: web.Request) -> None:
+RATE_WINDOW_MS = 60_000
+
+
+def rate_budget(request: web.Request) -> tuple[str, int, int]:
+    """The session API's budget for this request: (client IP, allowed, window ms).
+    Counted in Redis by the create's first script (shared by every replica)."""
     svc = services(request)
     ip = request_client_ip(request) or "unknown"
-    got = await svc.broker.store.rate_count(ip, 60_000)
-    if got.count > svc.settings.rate_limit_per_minute:
-        retry = max(1, got.reset_ms // 1000 + 1)
-        raise Problem(
-            429, "rate-limited", "Too many requests", f"at most {svc.settings.rate_limit_per_minute} per minute",
-            headers={"Retry-After": str(retry)},
-        )  # fmt: skip
+    return ip, svc.settings.rate_limit_per_minute, RATE_WINDOW_MS
+
+
+def rate_limited(request: web.Request, reset_ms: int) -> Problem:
+    limit = services(request).settings.rate_limit_per_minute
+    return Problem(
+        429, "rate-limited", "Too many requests", f"at most {limit} per minute",
+        headers={"Retry-After": str(max(1, reset_ms // 1000 + 1))},
+    )  # fmt: skip
 
 
 @web.middleware

@@ -14,10 +14,17 @@ from aiohttp import web
 
 from control_plane.api.context import Services, services
 from control_plane.api.problems import Problem
-from control_plane.api.security import bearer, check_rate_limit, request_client_ip, same_secret
-from control_plane.domain import Placement, Session, UnknownSession
+from control_plane.api.security import (
+    bearer,
+    rate_budget,
+    rate_limited,
+    request_client_ip,
+    same_secret,
+)
+from control_plane.domain import Placement, RateLimited, Session, UnknownSession
 from control_plane.placement import Site, rank_regions
 from streamfleet import strict_json, tokens, turn
+from streamfleet.ids import is_session_id
 from streamfleet.lifecycle import EndReason, SessionState
 from streamfleet.wire import CreateSessionRequest, SessionView
 
@@ -101,14 +108,16 @@ async def own_session(request: web.Request, *, secret: str | None = None) -> Ses
     if s is None or not (
         svc.session_secrets.verify(s.session_id, given) or same_secret(given, s.secret)
     ):
-        raise Problem(
-            404,
-            "unknown-session",
-            "Unknown session",
-            "no such session for this secret",
-            field="session_id",
-        )
+        raise unknown_session()
     return s
+
+
+def unknown_session() -> Problem:
+    """The one answer for an unknown id and for a wrong secret (no oracle)."""
+    return Problem(
+        404, "unknown-session", "Unknown session", "no such session for this secret",
+        field="session_id",
+    )  # fmt: skip
 
 
 async def queued_view(svc: Services, s: Session) -> SessionView:
@@ -123,7 +132,6 @@ def dump(v: SessionView) -> dict[str, Any]:
 @routes.post("/v1/sessions")
 async def create_session(request: web.Request) -> web.Response:
     svc = services(request)
-    await check_rate_limit(request)
     req = CreateSessionRequest.model_validate(await read_json(request))
     for name in req.latencies_ms or {}:
         if name not in svc.settings.region_names:
@@ -145,13 +153,17 @@ async def create_session(request: web.Request) -> web.Response:
         max_plausible_latency_ms=svc.settings.max_plausible_latency_ms,
     )
     started = time.perf_counter()
-    placed = await svc.broker.create_session(
-        req.client_id, ranking.first_try, queue_regions=ranking.queue_in, relax_to=ranking.later,
-        model=req.model, configuration=req.configuration,
-    )  # fmt: skip
+    try:
+        # The rate limit and the arrival count travel in the create's first script.
+        placed = await svc.broker.create_session(
+            req.client_id, ranking.first_try, queue_regions=ranking.queue_in,
+            relax_to=ranking.later, model=req.model, configuration=req.configuration,
+            rate=rate_budget(request),
+        )  # fmt: skip
+    except RateLimited as exc:
+        raise rate_limited(request, exc.reset_ms) from None
     svc.metrics.observe_assignment(placed, time.perf_counter() - started)
     if not placed.existing:
-        await svc.broker.count_arrival(ranking.first_try[0])
         s = placed.session
         log.info(
             "session %s", s.state.value,
@@ -177,16 +189,22 @@ async def get_session(request: web.Request) -> web.Response:
 @routes.delete("/v1/sessions/{session_id}")
 async def delete_session(request: web.Request) -> web.Response:
     svc = services(request)
-    s = await own_session(request)
-    result = await svc.broker.end_session(s.session_id, EndReason.CLIENT_ENDED)
+    sid = request.match_info["session_id"]
+    if not (is_session_id(sid) and svc.session_secrets.verify(sid, bearer(request))):
+        sid = (await own_session(request)).session_id  # a stored secret: read to check it
+    # A keyed secret proves itself without a read: the end is the first call
+    # (end + release: two round trips). An unknown session is a 404 either way.
+    try:
+        result = await svc.broker.end_session(sid, EndReason.CLIENT_ENDED)
+    except UnknownSession:
+        raise unknown_session() from None
     if result.ended_now:
         log.info(
-            "session ended",
-            extra={"session_id": s.session_id, "state": "ended", "reason": "client_ended"},
+            "session ended", extra={"session_id": sid, "state": "ended", "reason": "client_ended"}
         )
     # The answer follows from the end result: no second read of the session.
     body = {
-        "session_id": s.session_id,
+        "session_id": sid,
         "state": "ended",
         "end_reason": (result.reason or EndReason.CLIENT_ENDED).value,
     }

@@ -89,8 +89,8 @@ class Broker:
         self.snapshot = self.views.snapshot
         self.set_constrained = self.views.set_constrained
         self.instance_details = self.views.instance_details
+        self.instance_state = self.views.instance_state
         self.instance_states = self.views.instance_states
         self.instance_sessions = self.views.instance_sessions
-        self.count_arrival = self.views.count_arrival
         self.arrivals_per_min = self.views.arrivals_per_min
         self.now_ms = self.reads.now_ms

@@ -44,9 +44,51 @@ class Reads:
             for x in await self.conn.run(self._c.hvals(keys.region_key(region, "state")))
         ]
 
+    async def state_counts(self, region: str) -> dict[str, int]:
+        """Instances per state (states with none left out), from the counters the
+        scripts keep (one small hash, whatever the fleet size). Counters never
+        completed (a store from before them, or one that lost them) are rebuilt
+        first, once, from the state hash (region_recount)."""
+        raw = await self.conn.run(self._c.hgetall(keys.region_key(region, "counts")))
+        h = {replies.text(k): replies.text(v) for k, v in raw.items()}
+        if h.pop("v", None) != "1":
+            return replies.counts(
+                await self.conn.script("region_recount", keys.region_keys(region), [])
+            )
+        return {state: n for state, n in ((s, replies.number(v)) for s, v in h.items()) if n}
+
     async def instance_state(self, region: str, iid: str) -> InstanceState | None:
         raw = await self.conn.run(self._c.hget(keys.region_key(region, "state"), iid))
         return InstanceState(replies.text(raw)) if raw is not None else None
+
+    async def since(self, region: str, iid: str) -> int:
+        """When the instance entered its state (ms; 0 when unknown)."""
+        raw = await self.conn.run(self._c.hget(keys.region_key(region, "since"), iid))
+        return replies.number(raw) if raw is not None else 0
+
+    async def serving_page(self, region: str, count: int) -> dict[str, tuple[str, str, int]]:
+        """One page of the region's serving instances, resumed where the last
+        page ended (a cursor kept in the region's meta, so every replica's pass
+        continues the same sweep): iid -> (session id, state, epoch). A small
+        region comes back whole in one page."""
+        meta = keys.region_key(region, "meta")
+        raw_cursor = await self.conn.run(self._c.hget(meta, "repair_cursor"))
+        cursor = replies.number(raw_cursor) if raw_cursor is not None else 0
+        nxt, page = await self.conn.run(
+            self._c.hscan(keys.region_key(region, "sess"), cursor, count=count)
+        )
+        await self.conn.run(self._c.hset(meta, mapping={"repair_cursor": str(nxt)}))
+        serving = {replies.text(k): replies.text(v) for k, v in page.items()}
+        if not serving:
+            return {}
+        iids = list(serving)
+        states = await self.conn.run(self._c.hmget(keys.region_key(region, "state"), iids))
+        epochs = await self.conn.run(self._c.hmget(keys.region_key(region, "epoch"), iids))
+        return {
+            iid: (serving[iid], replies.text(st) if st is not None else "",
+                  replies.number(ep) if ep is not None else 0)
+            for iid, st, ep in zip(iids, states, epochs, strict=True)
+        }  # fmt: skip
 
     async def region_hash(self, region: str, name: str) -> dict[str, str]:
         raw = await self.conn.run(self._c.hgetall(keys.region_key(region, name)))
@@ -90,9 +132,6 @@ class Reads:
             return int(now)
         seconds, micros = await self.conn.run(self._c.time())
         return int(seconds) * 1000 + int(micros) // 1000
-
-    async def count_arrival(self, region: str, minute: int) -> None:
-        await self.conn.run(self._c.hincrby(keys.region_key(region, "arrivals"), str(minute), 1))
 
     async def arrivals(self, region: str) -> dict[int, int]:
         raw = await self.conn.run(self._c.hgetall(keys.region_key(region, "arrivals")))

@@ -40,7 +40,7 @@ class Reaper:
         stale = await self.reads.stale_outbox(region, cutoff, self.store.settings.reap_batch)
         report.binds += await self.settlement.settle(region, stale)
         await self._finish_placements(region, now - ms(self.store.settings.placing_grace_s))
-        await self._repair_streaming(region)
+        await self._repair_streaming(region, now - ms(self.store.settings.placing_grace_s))
         await self.settlement.dispatch(region)
         return report
 
@@ -58,28 +58,28 @@ class Reaper:
                 log.warning("placement %s not resumed: %s", entry.split("|")[0], exc)
             await self.reads.placing_done(region, entry)
 
-    async def _repair_streaming(self, region: str) -> None:
+    async def _repair_streaming(self, region: str, placed_before: int) -> None:
         """A streaming instance whose session ended (its release crashed) is
         released, and so is a reserved one whose session ended (a reservation
         whose session is still queued may be a create in flight: its claim
-        expiry repairs it); a session the instance serves but that still says
-        assigned (its connect crashed) is marked connected."""
-        serving = await self.reads.region_hash(region, "sess")
-        if not serving:
-            return
-        states = await self.reads.region_hash(region, "state")
-        epochs = await self.reads.region_hash(region, "epoch")
-        for iid, sid in serving.items():
-            state = states.get(iid)
+        expiry repairs it), or whose session does not exist and was reserved
+        before `placed_before` (a create reserves before it creates the session:
+        younger ones may be in flight); a session the instance serves but that
+        still says assigned (its connect crashed) is marked connected."""
+        # Incremental: one page of the serving instances per pass (a cursor), so a
+        # pass costs the same at any fleet size; a sweep of a big region takes
+        # serving / reap_batch passes (a small region is swept every pass).
+        page = await self.reads.serving_page(region, self.store.settings.reap_batch)
+        for iid, (sid, state, epoch) in page.items():
             if state == InstanceState.RESERVED.value:
-                epoch = int(epochs.get(iid, "0"))
                 s = await self.reads.session(sid)
+                if s is None and await self.reads.since(region, iid) >= placed_before:
+                    continue
                 if s is None or s.state is SessionState.ENDED:
                     await self.settlement.release(region, iid, sid, epoch, to_ready=False)
                 continue
             if state != InstanceState.STREAMING.value:
                 continue
-            epoch = int(epochs.get(iid, "0"))
             s = await self.reads.session(sid)
             if s is None or s.state is SessionState.ENDED or s.epoch != epoch:
                 await self.settlement.release(region, iid, sid, epoch, to_ready=False)

@@ -264,13 +264,28 @@ def end(reply: RawReply) -> Ended | NotEnded:
     )
 
 
+def counts(reply: RawReply) -> dict[str, int]:
+    """region_recount: flat {state, count, ...} (states with instances only)."""
+    pairs = zip(reply[0::2], reply[1::2], strict=True)
+    return {text(state): number(n) for state, n in pairs if number(n)}
+
+
 @dataclass(frozen=True, slots=True)
-class RateCount:
-    """rate_limit: {count in this window, ms until it resets}."""
+class NotPlaced:
+    """region_place without a reservation: {0, 'queue_ahead'/'no_capacity', now ms}
+    (journaled when asked), or {0, 'rate_limited', ms until the window resets}."""
 
-    count: int
-    reset_ms: int
+    why: str
+    reset_ms: int = 0
+
+    @property
+    def rate_limited(self) -> bool:
+        return self.why == "rate_limited"
 
 
-def rate_count(reply: RawReply) -> RateCount:
-    return RateCount(number(reply[0]), number(reply[1]))
+def place(reply: RawReply) -> Reserved | NotPlaced:
+    """region_place: {1, iid, ip, epoch, claim deadline ms, now ms} or NotPlaced."""
+    if number(reply[0]):
+        return Reserved(text(reply[1]), text(reply[2]), number(reply[3]), number(reply[4]))
+    why = text(reply[1])
+    return NotPlaced(why, number(reply[2]) if why == "rate_limited" else 0)

@@ -11,12 +11,13 @@ from typing import Any
 from control_plane.broker import placing
 from control_plane.broker.placing import Placing
 from control_plane.broker.reads import Reads
-from control_plane.broker.replies import Reserved
+from control_plane.broker.replies import NotPlaced, Reserved
 from control_plane.broker.settlement import Settlement
-from control_plane.broker.store import Store, ms
+from control_plane.broker.store import RateLimit, Store, ms
 from control_plane.domain import (
     InvalidArgument,
     Placement,
+    RateLimited,
     Session,
     SessionNotLive,
     UnknownSession,
@@ -47,11 +48,18 @@ class Sessions:
         relax_to: Sequence[str] | None = None,
         model: str = "",
         configuration: dict[str, Any] | None = None,
+        rate: RateLimit | None = None,
     ) -> Placement:
         """Place a client: first region (in the given order) with a ready
         instance, else queue it in `queue_regions` (default: `regions`).
         `relax_to` is where it may also wait once a policy relaxes; it is kept
-        as the session's `regions`."""
+        as the session's `regions`. `rate` (bucket, allowed, window ms): the
+        request is counted against that budget first (RateLimited when spent).
+
+        The common case is two round trips: region_place (rate limit, arrival,
+        reservation) then session_create (created already bound). A crash
+        between them leaves only a reservation nobody holds a token for; its
+        claim expiry (or the streaming repair) hands it back."""
         check_client_id(client_id)
         if not regions:
             raise InvalidArgument("at least one region is required", field="regions")
@@ -63,17 +71,19 @@ class Sessions:
         # A repeat that finds the client's session just as it ends creates a
         # fresh one instead of answering with the ended session (bounded).
         existing: Session | None = None
-        home = regions[0]
-        for _ in range(3):
+        for attempt in range(3):
             sid = new_session_id(client_id)
             secret = self.mint_secret(sid)
-            # Journaled before the first write: if this process dies between the
-            # calls below, the reaper finishes the placement (resume_placement).
             journal = placing.encode(Placing(sid, tuple(regions), waits_in))
-            await self.store.placing_add(home, journal)
-            created = await self.store.create(
-                sid, client_id, secret, kept_regions, model, config_json
+            rate_now = rate if attempt == 0 else None
+            where, got = await self._reserve_new(
+                sid, regions, journal, rate_now, first=attempt == 0
             )
+            bound = got if isinstance(got, Reserved) else None
+            created = await self.store.create(
+                sid, client_id, secret, kept_regions, model, config_json,
+                bound=(where, bound) if bound else None,
+            )  # fmt: skip
             if created.created and created.created_ms is not None:
                 # Built from what we just wrote: the hot path reads nothing back.
                 session = Session(
@@ -82,10 +92,24 @@ class Sessions:
                     created_ms=created.created_ms, model=model, configuration=config_json,
                     queue_deadline_ms=created.created_ms + ms(self.store.settings.queue_timeout_s),
                 )  # fmt: skip
-                placed = await self._place(session, regions, waits_in, existing=False)
-                await self.reads.placing_done(home, journal)
+                if bound is not None:
+                    assigned = dataclasses.replace(
+                        session, state=SessionState.ASSIGNED, region=where,
+                        instance_id=bound.instance_id, private_ip=bound.private_ip,
+                        epoch=bound.epoch, claim_deadline_ms=bound.claim_deadline_ms,
+                    )  # fmt: skip
+                    return Placement(assigned, existing=False)
+                # Queued: several calls follow; the journal (in `where`) covers them.
+                placed = await self._enqueue(session, waits_in, existing=False)
+                await self.reads.placing_done(where, journal)
                 return placed
-            await self.reads.placing_done(home, journal)  # nothing was written under `sid`
+            # Nothing was written under `sid`: hand back what was taken for it.
+            if bound is not None:
+                await self.settlement.release(
+                    where, bound.instance_id, sid, bound.epoch, to_ready=True
+                )
+            else:
+                await self.reads.placing_done(where, journal)
             # Idempotent repeat: report the live session, and make sure a
             # waiting one is still placed (its first call may have crashed).
             existing = await self.reads.session(created.session_id)
@@ -98,6 +122,27 @@ class Sessions:
         if existing is None:
             raise UnknownSession("the client's session kept ending; try again", field="client_id")
         return Placement(existing, existing=True)
+
+    async def _reserve_new(
+        self, sid: str, regions: Sequence[str], journal: str, rate: RateLimit | None,
+        *, first: bool,
+    ) -> tuple[str, Reserved | NotPlaced]:  # fmt: skip
+        """Reserve for a session not yet created, in the first region with capacity.
+        The first call counts the request (rate limit, arrival); the last one,
+        when nothing was reserved, journals the placement. Returns the region of
+        the reservation, or of the journal entry."""
+        last = len(regions) - 1
+        got: Reserved | NotPlaced = NotPlaced("no_capacity")
+        for i, region in enumerate(regions):
+            got = await self.store.place(
+                region, sid, journal=journal if i == last else "",
+                rate=rate if i == 0 else None, count_arrival=first and i == 0,
+            )  # fmt: skip
+            if isinstance(got, NotPlaced) and got.rate_limited:
+                raise RateLimited("too many requests", reset_ms=got.reset_ms)
+            if isinstance(got, Reserved):
+                return region, got
+        return regions[last], got
 
     async def _place(
         self, session: Session, regions: Sequence[str], waits_in: Sequence[str], *, existing: bool
@@ -190,7 +235,8 @@ class Sessions:
             rank = await self.reads.queue_rank(region, session.session_id)
             if rank is not None:
                 best = rank + 1 if best is None else min(best, rank + 1)
-            capacity += sum(1 for s in await self.reads.state_values(region) if s in _SERVING_SOON)
+            counts = await self.reads.state_counts(region)
+            capacity += sum(n for s, n in counts.items() if s in _SERVING_SOON)
         position = best or 0
         settings = self.store.settings
         now, window_ms = await self.reads.now_ms(), ms(settings.queue_rate_window_s)

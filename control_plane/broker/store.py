@@ -22,6 +22,8 @@ from streamfleet.wire import MAX_EPOCH
 
 # What an agent says it serves: (session id, epoch, its player has connected).
 Served = tuple[str, int, bool]
+# A request counted against a rate limit: (bucket, requests allowed per window, window ms).
+RateLimit = tuple[str, int, int]
 
 
 def _adoptable(sid: str, epoch: int) -> bool:
@@ -107,6 +109,23 @@ class Store:
         )
         return replies.reserve(raw)
 
+    async def place(
+        self, region: str, sid: str, *, journal: str = "", rate: RateLimit | None = None,
+        count_arrival: bool = False,
+    ) -> replies.Reserved | replies.NotPlaced:  # fmt: skip
+        """A new session's region side in one call: rate limit, arrival, reservation,
+        else the placement journal (when `journal` is given)."""
+        bucket, allowed, window_ms = rate or ("", 0, 0)
+        script_keys = [
+            *self.rkeys(region), keys.region_key(region, "arrivals"),
+            keys.region_key(region, "placing"), keys.region_ratelimit_key(region, bucket),
+        ]  # fmt: skip
+        raw = await self.conn.script("region_place", script_keys, [
+            sid, self.now(), self.claim_ms, self.fresh_ms, journal, allowed, window_ms,
+            "1" if count_arrival else "0",
+        ])  # fmt: skip
+        return replies.place(raw)
+
     async def release(
         self, region: str, iid: str, sid: str, epoch: int, *, to_ready: bool
     ) -> replies.Changed:
@@ -151,11 +170,17 @@ class Store:
 
     async def create(
         self, sid: str, client_id: str, secret: str, regions: Sequence[str], model: str,
-        configuration_json: str,
+        configuration_json: str, bound: tuple[str, replies.Reserved] | None = None,
     ) -> replies.Created:  # fmt: skip
+        """`bound`: (region, reservation) made for it first: it is created assigned."""
+        region, r = bound if bound else ("", None)
+        placed = (
+            [region, r.instance_id, r.private_ip, str(r.epoch), str(r.claim_deadline_ms)]
+            if r else []
+        )  # fmt: skip
         raw = await self._session(
             "session_create", sid, client_id, secret, ",".join(regions), self.now(), model,
-            configuration_json, ms(self.settings.queue_timeout_s),
+            configuration_json, ms(self.settings.queue_timeout_s), *placed,
         )  # fmt: skip
         return replies.create(raw)
 
@@ -198,11 +223,3 @@ class Store:
             ms(self.settings.ended_retention_s), required.value if required else "", region, iid,
         )  # fmt: skip
         return replies.end(raw)
-
-    async def placing_add(self, region: str, entry: str) -> None:
-        """Journal a placement before its first write (`Placing` in sessions.py)."""
-        await self.conn.script("placing", [keys.region_key(region, "placing")], [entry, self.now()])
-
-    async def rate_count(self, bucket: str, window_ms: int) -> replies.RateCount:
-        raw = await self.conn.script("rate_limit", [keys.ratelimit_key(bucket)], [window_ms])
-        return replies.rate_count(raw)

@@ -38,8 +38,7 @@ class Views:
     async def snapshot(self, region: str) -> RegionSnapshot:
         self.store.rkeys(region)
         counts = {s.value: 0 for s in InstanceState}
-        for state in await self.reads.state_values(region):
-            counts[state] += 1
+        counts.update(await self.reads.state_counts(region))  # counters, not the state hash
         meta = await self.reads.region_hash(region, "meta")
         return RegionSnapshot(
             region=region,
@@ -80,6 +79,11 @@ class Views:
             ))  # fmt: skip
         return one_row_per_ip(rows)
 
+    async def instance_state(self, region: str, iid: str) -> InstanceState | None:
+        """One instance's state (one field read: an agent's event answer)."""
+        self.store.rkeys(region)
+        return await self.reads.instance_state(region, iid)
+
     async def instance_states(self, region: str) -> dict[str, InstanceState]:
         return {
             k: InstanceState(v) for k, v in (await self.reads.region_hash(region, "state")).items()
@@ -91,12 +95,9 @@ class Views:
         epochs = await self.reads.region_hash(region, "epoch")
         return {k: (v, int(epochs.get(k, "0"))) for k, v in serving.items()}
 
-    async def count_arrival(self, region: str) -> None:
-        """One session creation that chose `region` first (pool managers forecast from it)."""
-        await self.reads.count_arrival(region, await self.reads.now_ms() // 60_000)
-
     async def arrivals_per_min(self, region: str, minutes: int = 15) -> list[int]:
-        """Creations per minute, oldest first, the current minute last."""
+        """Creations per minute, oldest first, the current minute last (counted by
+        region_place under the region a create ranks first)."""
         now_minute = await self.reads.now_ms() // 60_000
         raw = await self.reads.arrivals(region)
         await self.reads.forget_arrivals(region, [m for m in raw if m < now_minute - 60])

@@ -43,3 +43,17 @@ end
 local function outbox_rebuild(sid, iid, epoch, ip, state, deadline)
   return table.concat({'rebuild', sid, iid, tostring(epoch), ip, state, tostring(deadline)}, '|')
 end
+
+-- Fixed-window request counter shared by every replica (the session API's
+-- rate limit, counted inside the create's first script). Returns the count
+-- in this window and the ms until it resets.
+local function rate_count(key, window_ms)
+  local n = redis.call('INCR', key)
+  if n == 1 then redis.call('PEXPIRE', key, window_ms) end
+  local ttl = redis.call('PTTL', key)
+  if ttl < 0 then
+    redis.call('PEXPIRE', key, window_ms)
+    ttl = window_ms
+  end
+  return n, ttl
+end

@@ -1,8 +1,17 @@
 -- Region prelude. KEYS are control_plane/keys.py REGION_KEY_NAMES, in order.
 local K_STATE, K_EPOCH, K_SESS, K_IP, K_SINCE, K_DRAIN, K_READY, K_HB,
-      K_CLAIMS, K_DISC, K_QUEUE, K_QDL, K_OUTBOX, K_META, K_INFO, K_GONE =
+      K_CLAIMS, K_DISC, K_QUEUE, K_QDL, K_OUTBOX, K_META, K_INFO, K_GONE, K_COUNTS =
       KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8],
-      KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13], KEYS[14], KEYS[15], KEYS[16]
+      KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13], KEYS[14], KEYS[15], KEYS[16],
+      KEYS[17]
+
+-- Instances per state, kept here as states change, so views, metrics and
+-- queue estimates read one small hash instead of the region's state hash.
+-- `from` false: a new instance; `to` false: one forgotten (region_reap).
+local function count_move(from, to)
+  if from then redis.call('HINCRBY', K_COUNTS, from, -1) end
+  if to then redis.call('HINCRBY', K_COUNTS, to, 1) end
+end
 
 -- Every instance state change goes through here (checked first, so a refused
 -- move writes nothing); a move to the current state is a no-op.
@@ -11,6 +20,7 @@ local function set_state(iid, state, now)
   if from == state then return end
   check_move('instance', iid, from or false, state)
   redis.call('HSET', K_STATE, iid, state)
+  count_move(from, state)
   redis.call('HSET', K_SINCE, iid, now)
   if state == 'ready' then
     redis.call('ZADD', K_READY, now, iid)
@@ -43,6 +53,30 @@ end
 local function after_session(iid)
   if redis.call('HGET', K_DRAIN, iid) == '1' then return 'draining' end
   return 'recycling'
+end
+
+-- Reserve the oldest ready, freshly heartbeating instance for session `sid`.
+-- Returns iid, epoch, claim deadline; or false, why ('queue_ahead' when others
+-- already wait here: no jumping the queue; 'no_capacity').
+local function reserve_ready(sid, now, claim_ms, fresh_ms)
+  if redis.call('ZCARD', K_QUEUE) > 0 then return false, 'queue_ahead' end
+  for _ = 1, 16 do
+    local head = redis.call('ZRANGE', K_READY, 0, 0)
+    local iid = head[1]
+    if iid == nil then return false, 'no_capacity' end
+    local hb = tonumber(redis.call('ZSCORE', K_HB, iid) or '0')
+    if hb >= now - fresh_ms and redis.call('HGET', K_STATE, iid) == 'ready' then
+      local epoch = redis.call('HINCRBY', K_EPOCH, iid, 1)
+      set_state(iid, 'reserved', now)
+      redis.call('HSET', K_SESS, iid, sid)
+      local deadline = now + claim_ms
+      redis.call('ZADD', K_CLAIMS, deadline, iid)
+      return iid, epoch, deadline
+    end
+    -- Stale or inconsistent: not assignable; the reaper decides whether it is lost.
+    redis.call('ZREM', K_READY, iid)
+  end
+  return false, 'no_capacity'
 end
 
 -- Hand a freshly ready instance straight to the head of the queue (oldest

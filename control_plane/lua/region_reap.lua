@@ -70,6 +70,7 @@ for _, iid in ipairs(redis.call('ZRANGEBYSCORE', K_GONE, '-inf', now - retention
                                 'LIMIT', 0, max)) do
   local state = redis.call('HGET', K_STATE, iid)
   if state == 'lost' or state == 'terminated' then
+    count_move(state, false)
     for _, key in ipairs({K_STATE, K_EPOCH, K_SESS, K_IP, K_SINCE, K_DRAIN}) do
       redis.call('HDEL', key, iid)
     end

@@ -64,3 +64,14 @@ def test_api_bench_short_run_tells_assigned_from_queued() -> None:
     assert 0 < out["assigned_pairs"] <= out["creates_assigned"]
     assert out["ratio_to_noop"] > 0 and out["noop_per_s"] > 0
     assert out["heartbeats_per_s"] > 0
+
+
+def test_broker_bench_short_run_counts_its_redis_calls() -> None:
+    out = run_bench(
+        "broker.py", "--callers", "4", "--seconds", "1", "--baseline-requests", "2000",
+        timeout=120,
+    )  # fmt: skip
+    assert out["bench"] == "broker" and out["assign_end_per_s"] > 0
+    # Counted, not written down: create 2 (region_place, session_create),
+    # end 2 (session_end, region_release), the agent's ready report 1.
+    assert out["redis_calls_per_cycle"] == 5.0, out

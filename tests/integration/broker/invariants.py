@@ -46,6 +46,8 @@ async def check_invariants(broker: Broker, *, settled: bool = False) -> dict[str
     per_client = Counter(s.session_id.split("-", 1)[0] for s in live)
     assert all(n == 1 for n in per_client.values()), per_client.most_common(3)
 
+    await check_counters(broker)
+
     if settled:
         # 2. Nothing leaks: serving instances and placed sessions match exactly.
         by_id = {s.session_id: s for s in placed}
@@ -69,6 +71,20 @@ async def check_invariants(broker: Broker, *, settled: bool = False) -> dict[str
         lost_waiters = await stranded(broker)
         assert not lost_waiters, f"queued in no queue: {lost_waiters}"
     return {"live": len(live), "placed": len(placed)}
+
+
+async def check_counters(broker: Broker) -> None:
+    """The per-state counters the scripts keep equal a full recount of the state
+    hash. Counters never completed (a fresh or flushed store) are completed
+    here, as the first view would, so every later check compares the kept ones."""
+    for region in broker.regions:
+        raw = await broker.redis.hgetall(keys.region_key(region, "counts"))
+        kept = {k.decode(): int(v) for k, v in raw.items()}
+        recount = Counter(s.value for s in (await broker.instance_states(region)).values())
+        if kept.pop("v", None) == 1:
+            assert {s: n for s, n in kept.items() if n} == dict(recount), (region, kept, recount)
+        else:
+            assert await broker.reads.state_counts(region) == dict(recount)
 
 
 async def stranded(broker: Broker) -> list[str]:

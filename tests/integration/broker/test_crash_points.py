@@ -236,7 +236,7 @@ async def test_a_create_that_died_after_its_ticket_keeps_its_place(
 async def test_a_stranded_waiter_past_its_deadline_ends_as_queue_timeout(
     broker: Broker, clock: ManualClock
 ) -> None:
-    with crash_after(broker, 2), pytest.raises(Crash):  # journal, create; then died
+    with crash_after(broker, 2), pytest.raises(Crash):  # place (journaled), create; then died
         await broker.create_session("alice", [EU])
     [s] = await all_sessions(broker)
     assert s.state is SessionState.QUEUED and s.ticket is None
@@ -259,3 +259,24 @@ async def test_reserved_instance_of_an_ended_session_is_released_in_one_pass(
     assert (await broker.instance_states(EU))[iid] is InstanceState.RESERVED
     await broker.reap(EU)
     assert (await broker.instance_states(EU))[iid] is InstanceState.RECYCLING
+
+
+async def test_a_create_between_its_two_calls_is_not_raced_by_the_reaper(
+    broker: Broker, clock: ManualClock
+) -> None:
+    """region_place reserves before session_create writes the session: a pass in
+    between leaves the reservation alone (the create may be in flight); once
+    it is older than the placing grace nobody will bind it, and it is handed back."""
+    w = World(broker, clock)
+    iid = await w.instance(EU)
+    with crash_after(broker, 1), pytest.raises(Crash):  # region_place; then died
+        await broker.create_session("alice", [EU])
+    assert not await all_sessions(broker)
+    await broker.reap(EU)
+    assert (await broker.instance_states(EU))[iid] is InstanceState.RESERVED
+    clock.advance(SETTINGS.placing_grace_s + 1)
+    await beat(broker, EU, iid)
+    await broker.reap(EU)
+    assert (await broker.instance_states(EU))[iid] is InstanceState.RECYCLING
+    await beat(broker, EU, iid)  # reset, ready again: the next create gets it
+    assert (await broker.create_session("bob", [EU])).assigned

@@ -72,6 +72,15 @@ async def test_get_and_delete_need_the_session_secret(cp: ControlPlane) -> None:
     assert status == 200 and body["state"] == "ended"  # idempotent
     status, body, _ = await cp.call("GET", "/v1/sessions/not-a-session-id", token="x")
     assert status == 404
+    # A keyed secret is checked without reading the session first; for a session
+    # Redis no longer holds it answers exactly as a wrong secret does.
+    from control_plane.api.context import SERVICES
+
+    gone = s["session_id"].split("-")[0] + "-" + "0" * 16
+    secret = cp.app[SERVICES].session_secrets.mint(gone)
+    _, wrong, _ = await cp.call("DELETE", f"/v1/sessions/{gone}", token="not-the-secret")
+    status, body, _ = await cp.call("DELETE", f"/v1/sessions/{gone}", token=secret)
+    assert status == 404 and body == wrong
 
 
 class EventReader:

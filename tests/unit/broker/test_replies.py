@@ -184,11 +184,22 @@ def test_end(
     assert not_ended == replies.NotEnded("ended", prior)
 
 
-@given(st.integers(1, 10_000), st.integers(0, 60_000))
-def test_rate_count(count: int, reset: int) -> None:
-    assert replies.rate_count([count, reset]) == replies.RateCount(count, reset)
+@given(ident, ips, epochs, ms, st.integers(0, 60_000))
+def test_place(iid: str, ip: str, epoch: int, deadline: int, reset: int) -> None:
+    got = replies.place([1, b(iid), b(ip), epoch, deadline, b"1700000000000"])
+    assert got == replies.Reserved(iid, ip, epoch, deadline)
+    limited = replies.place([0, b"rate_limited", reset])
+    assert limited == replies.NotPlaced("rate_limited", reset) and limited.rate_limited
+    full = replies.place([0, b"no_capacity", b"1700000000000"])
+    assert full == replies.NotPlaced("no_capacity") and not full.rate_limited
 
 
 def test_entries_skip_empty() -> None:
     bind = BindEntry("s", "i", 1, "127.0.0.1", 5)
     assert replies.entries([outbox.encode(bind).encode(), b""]) == [bind]
+
+
+@given(st.dictionaries(st.sampled_from([s.value for s in InstanceState]), st.integers(0, 10**6)))
+def test_counts(counts: dict[str, int]) -> None:
+    raw = [x for state, n in counts.items() for x in (b(state), n)]
+    assert replies.counts(raw) == {s: n for s, n in counts.items() if n}
