@@ -103,6 +103,9 @@ class Session:
     queue_regions: tuple[str, ...] = ()
     queue_deadline_ms: int | None = None
     ticket: int | None = None
+    replaced: int = 0
+    """How often it lost its instance and was placed again (bounded by
+    BrokerSettings.max_replacements)."""
     end_reason: EndReason | None = None
     ended_ms: int | None = None
 

@@ -32,6 +32,7 @@ REGION_SCRIPTS = (
     "region_terminate",
     "region_queue",
     "region_dispatch",
+    "region_replace",
 )
 SESSION_SCRIPTS = (
     "session_create",
@@ -40,6 +41,7 @@ SESSION_SCRIPTS = (
     "session_enqueue",
     "session_end",
     "session_rebuild",
+    "session_requeue",
 )
 # Scripts that need no lifecycle prelude.
 PLAIN_SCRIPTS = ("rate_limit", "placing")

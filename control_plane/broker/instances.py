@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from control_plane.broker.outbox import BindEntry, RebuildEntry
+from control_plane.broker.outbox import OutboxEntry, RebuildEntry
 from control_plane.broker.settlement import Settlement
 from control_plane.broker.store import Served, Store
 from control_plane.domain import (
@@ -86,7 +86,7 @@ class Instances:
         )
 
     async def _settled_state(
-        self, region: str, instance_id: str, entry: BindEntry | RebuildEntry | None
+        self, region: str, instance_id: str, entry: OutboxEntry | None
     ) -> InstanceState | None:
         """Finish the script's follow-up; after a rebuild, the instance's state then
         (None otherwise: the script's answer stands)."""
@@ -107,6 +107,17 @@ class Instances:
             if not done.ok:
                 raise StaleEpoch(f"session {session_id}: {done.why}")
         return SessionState.CONNECTED
+
+    async def replace_session(
+        self, region: str, instance_id: str, session_id: str, epoch: int
+    ) -> bool:
+        """The instance can no longer serve the session (its renderer crashed):
+        re-place the session elsewhere, or here once the renderer is back.
+        False when the instance no longer serves it at that epoch."""
+        got = await self.store.replace(region, instance_id, session_id, epoch)
+        if got.ok:
+            await self.settlement.settle(region, [got.entry])
+        return got.ok
 
     async def drain(self, region: str, instance_id: str, *, force: bool = False) -> InstanceState:
         got = await self.store.drain(region, instance_id, force=force)

@@ -168,6 +168,7 @@ def session_from_hash(session_id: str, raw: dict[bytes, bytes] | dict[str, str])
         queue_regions=csv("queue_regions"),
         queue_deadline_ms=opt_int("queue_deadline_ms"),
         ticket=opt_int("ticket"),
+        replaced=opt_int("replaced") or 0,
         end_reason=EndReason(h["end_reason"]) if h.get("end_reason") else None,
         ended_ms=opt_int("ended_ms"),
     )

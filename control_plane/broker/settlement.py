@@ -9,11 +9,17 @@ caller does it at once or the reaper does it for a crashed caller.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol
 
 from control_plane.broker import outbox, replies
-from control_plane.broker.outbox import BindEntry, EndEntry, OutboxEntry, RebuildEntry
+from control_plane.broker.outbox import (
+    BindEntry,
+    EndEntry,
+    OutboxEntry,
+    RebuildEntry,
+    RequeueEntry,
+)
 from control_plane.broker.reads import Reads
 from control_plane.broker.store import Store, ms
 from control_plane.domain import EndResult, NotServed, StaleEpoch, UnknownSession
@@ -39,6 +45,9 @@ class NoObserver:
 
 # session id -> the secret its user holds (control_plane/session_secrets.py).
 SecretMinter = Callable[[str], str]
+# (region it lost its instance in, session id) -> placed again or queued
+# (Sessions.replace; Sessions is built on Settlement, so the Broker wires it).
+Replacer = Callable[[str, str], Awaitable[None]]
 
 
 class Settlement:
@@ -49,6 +58,7 @@ class Settlement:
         self.reads = reads
         self.observer = observer
         self.mint_secret = mint_secret
+        self.replacer: Replacer | None = None
 
     async def end_session(
         self,
@@ -100,6 +110,8 @@ class Settlement:
                 bound += await self._bind(region, entry)
             elif isinstance(entry, RebuildEntry):
                 await self._rebuild(region, entry)
+            elif isinstance(entry, RequeueEntry):
+                bound += await self._requeue(region, entry)
             else:
                 await self._end(entry)
             await self.reads.strike_outbox(region, outbox.encode(entry))
@@ -136,6 +148,23 @@ class Settlement:
             for other in session.queue_regions if session else ():
                 if other in self.store.region_keys:
                     await self.store.queue_remove(other, e.session_id)
+
+    async def _requeue(self, region: str, e: RequeueEntry) -> int:
+        """The session side of a lost instance: back to queued (idempotent per
+        epoch, so a crashed caller's repeat goes on from here), then placed as a
+        repeated create would place it, ahead of every new arrival; after
+        `max_replacements` it ends as instance_lost. Returns binds made (0/1)."""
+        got = await self.store.requeue(e.session_id, e.epoch)
+        if not got.ok:
+            if got.why == "limit":
+                with contextlib.suppress(StaleEpoch, UnknownSession):
+                    await self.end_session(e.session_id, EndReason.INSTANCE_LOST, epoch=e.epoch)
+            return 0  # ended or moved on meanwhile: nothing is owed
+        if self.replacer is None:
+            return 0
+        await self.replacer(region, e.session_id)
+        s = await self.reads.session(e.session_id)
+        return int(s is not None and s.state is SessionState.ASSIGNED)
 
     async def _end(self, e: EndEntry) -> None:
         required = SessionState.QUEUED if e.reason is EndReason.QUEUE_TIMEOUT else None

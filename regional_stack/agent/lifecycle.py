@@ -135,9 +135,11 @@ class AgentCore:
             Report("renderer_crashed", s.session_id if s else None, s.epoch if s else None, detail)
         ]
         if s is not None:
-            # The GPU can no longer serve this session; the design lets the
-            # control plane re-place an instance_lost session elsewhere.
-            effects += self._end(EndReason.INSTANCE_LOST, reset=False)
+            # The GPU can no longer serve this session. The renderer_crashed
+            # report alone hands it back: the control plane re-places it (here
+            # again once the supervisor's restart is ready, or on another ready
+            # instance first) and its player follows (docs/agent.md).
+            effects += self._end(EndReason.INSTANCE_LOST, reset=False, report=False)
         # Without a session the state stays (the table has no ready -> recycling
         # edge): `renderer_up` is False, so no assignment is taken until the
         # supervisor's restart connects again.
@@ -266,13 +268,16 @@ class AgentCore:
             raise RuntimeError(f"no session while {self.state}")
         return self.session
 
-    def _end(self, reason: EndReason | None, *, reset: bool = True) -> list[Effect]:
-        """End the live session; `reason=None` means the control plane ended it."""
+    def _end(
+        self, reason: EndReason | None, *, reset: bool = True, report: bool = True
+    ) -> list[Effect]:
+        """End the live session; `reason=None` means the control plane ended it;
+        `report=False`: another report already tells the control plane."""
         s = self._require_session()
         effects: list[Effect] = []
         if s.player_present:
             effects.append(DisconnectPlayer(str(reason or ENDED_BY_CONTROL_PLANE)))
-        if reason is not None:
+        if reason is not None and report:
             effects.append(Report("session_ended", s.session_id, s.epoch, {"reason": str(reason)}))
         if reset:
             effects.append(ResetRenderer())
