@@ -26,6 +26,9 @@ from streamfleet.wire import AgentEventType, Assignment, RegisterResponse, Serve
 # The control plane ended the session and did not say why (client_ended,
 # drained, ...): the player learns the reason from the session API.
 ENDED_BY_CONTROL_PLANE = "ended_by_control_plane"
+# The close reason a player sees when the renderer crashed under its session:
+# not an end, the control plane re-places the session (docs/agent.md).
+REPLACED = "renderer restarted: session re-placed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +64,11 @@ class Report:
 
 @dataclass(frozen=True, slots=True)
 class DisconnectPlayer:
-    """Close the player for good: the session is over (`reason`: why)."""
+    """Close the player: for good when the session is over (`reason`: why), or
+    (`final` False) so that it reconnects: the session lives on elsewhere."""
 
     reason: str
+    final: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,7 +280,11 @@ class AgentCore:
         `report=False`: another report already tells the control plane."""
         s = self._require_session()
         effects: list[Effect] = []
-        if s.player_present:
+        if s.player_present and not report:
+            # Not over: re-placed. A retryable close; the player follows the new
+            # assignment on the session's event stream.
+            effects.append(DisconnectPlayer(REPLACED, final=False))
+        elif s.player_present:
             effects.append(DisconnectPlayer(str(reason or ENDED_BY_CONTROL_PLANE)))
         if reason is not None and report:
             effects.append(Report("session_ended", s.session_id, s.epoch, {"reason": str(reason)}))

@@ -12,6 +12,10 @@ import { LiveFigures } from "./figures.js";
 const MODEL = "roadster";
 // The library reports a stream that never starts only by staying silent.
 const FIRST_FRAME_TIMEOUT_MS = 30000;
+// After the library gives up on a live session's stream: how many 1 s polls to
+// wait for a re-placement (a lost machine is found within the heartbeat timeout,
+// 15 s by default) before the page gives up too.
+const REPLACE_GRACE_POLLS = 30;
 
 const $ = (id) => document.getElementById(id);
 const api = new SessionApi(""); // same origin: the control plane serves this page
@@ -165,12 +169,26 @@ function onSessionView(view) {
   current.view = view;
   setState(view.state);
   if (view.region) $("fig-region").textContent = view.region;
+  if (view.state === "queued" && current.stream) {
+    // Its machine was lost while it streamed: the server put the session back
+    // at the head of the queue; the next free machine takes it.
+    dropStream();
+    current.configured = false;
+  }
   if (view.state === "queued") {
     const eta = view.estimated_wait_s ? `about ${formatDuration(view.estimated_wait_s)}` : "soon";
     showOverlay("queue", `You are number ${view.position} in the queue`, `Expected wait: ${eta}. Keep this page open.`);
     $("overlay").dataset.position = String(view.position);
-  } else if ((view.state === "assigned" || view.state === "connected") && !current.stream) {
-    connect(view);
+  } else if (view.state === "assigned" || view.state === "connected") {
+    // Re-placement: the machine was lost or its renderer restarted, and the
+    // server placed the session again (a new stream token). Drop the old
+    // stream and connect to the new one; its renderer starts from scratch, so
+    // the visitor's scene goes to it again (`configured` false).
+    if (current.stream && current.streamToken !== view.stream.token) {
+      dropStream();
+      current.configured = false;
+    }
+    if (!current.stream) connect(view);
   } else if (view.state === "ended") {
     finish(view.end_reason);
   }
@@ -181,13 +199,15 @@ function connect(view) {
   showOverlay("wait", "Connecting to your machine…", `Region ${view.region}.`);
   firstFrameAt = null;
   const session = current;
+  // Callbacks of a stream this page dropped (re-placement) are ignored.
+  const live = () => session === current && current.stream === stream;
   const stream = new EpicStream({
     signalingUrl: view.stream.signaling_url,
     token: view.stream.token,
     parent: $("player"),
-    onVideo: () => session === current && onConnected(),
+    onVideo: () => live() && onConnected(),
     onChannelOpen: () => {
-      if (session !== current) return;
+      if (!live()) return;
       $("controls").disabled = false;
       // Bring the renderer to the scene this visitor chose before connecting, once:
       // after a reconnect the renderer still has the scene, changes included.
@@ -195,11 +215,12 @@ function connect(view) {
       current.configured = true;
       sendInput({ type: "configure", configuration: { ...scene } });
     },
-    onDisconnect: (reason, willRetry) => session === current && onStreamStopped(reason, willRetry),
+    onDisconnect: (reason, willRetry) => live() && onStreamStopped(reason, willRetry),
   });
   current.stream = stream;
+  current.streamToken = view.stream.token;
   current.firstFrameTimer = setTimeout(() => {
-    if (session !== current || firstFrameAt !== null) return;
+    if (!live() || firstFrameAt !== null) return;
     showOverlay("error", "No picture", "The stream did not start. Please try again.");
     showMessage("error", "The stream did not start within 30 s; the session was ended.");
     abandon();
@@ -236,9 +257,50 @@ async function onStreamStopped(reason, willRetry) {
   const ended = await endReasonOr(null);
   if (!current) return; // the session's events already ended it
   if (ended !== null) return finish(ended);
+  if (await replacedMeanwhile()) return; // the events stream connects to the new one
   showOverlay("error", "Could not reconnect", "Start again to get a new session.");
   showMessage("error", `The stream stopped${reason ? ` (${reason})` : ""} and could not be resumed.`);
   await abandon();
+}
+
+/**
+ * Whether the server re-placed the session since this stream began (queued
+ * again, or a new stream token): then the session's events connect the page to
+ * its new machine, and giving up on the old stream must not end the session.
+ * A live session still on the old stream gets a grace: its lost machine is
+ * found and the session re-placed within the heartbeat timeout.
+ */
+async function replacedMeanwhile() {
+  const session = current;
+  const token = current.streamToken;
+  for (let i = 0; i < REPLACE_GRACE_POLLS; i++) {
+    try {
+      const view = await api.get(session.id, session.secret);
+      // Moved on already (the events stream connected a new stream meanwhile).
+      if (session !== current || current.streamToken !== token) return true;
+      if (view.state === "ended") return false;
+      if (view.state === "queued" || view.stream?.token !== token) {
+        dropStream();
+        current.configured = false;
+        onSessionView(view);
+        return true;
+      }
+    } catch {
+      /* keep trying within the grace */
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+  return session !== current;
+}
+
+/** Close the current stream (its machine is gone) without ending the session. */
+function dropStream() {
+  figures.stop();
+  clearTimeout(current.firstFrameTimer);
+  const stream = current.stream;
+  current.stream = null;
+  current.streamToken = null;
+  stream?.close();
 }
 
 /** The session's end reason from the API, or `fallback` while it is still live. */

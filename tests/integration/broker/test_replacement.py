@@ -117,15 +117,13 @@ async def test_without_a_free_instance_it_waits_at_the_head_of_the_queue(
 
 
 async def test_re_placement_is_bounded(broker: Broker, clock: ManualClock) -> None:
-    n, alive = 0, []
     s = None
-    for _ in range(3):  # max_replacements=2: the third loss ends it
-        n += 1
+    for n in range(1, 4):  # max_replacements=2: the third loss ends it
         iid = await _instance(broker, EU, n)
         if s is None:
             s = (await broker.create_session("alice", [EU])).session
         assert (await broker.get_session(s.session_id)).instance_id == iid
-        await _lose(broker, clock, iid, alive)
+        await _lose(broker, clock, iid, [])
     assert s is not None
     gone = await broker.get_session(s.session_id)
     assert (gone.state, gone.end_reason, gone.replaced) == (

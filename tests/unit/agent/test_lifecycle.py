@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from regional_stack.agent.lifecycle import (
+    REPLACED,
     AgentCore,
     DisconnectPlayer,
     Effect,
@@ -138,8 +139,12 @@ def test_renderer_crash_hands_the_session_back_for_replacement() -> None:
     core = streaming_core()
     effects = core.renderer_crashed(5.0, {"exit_code": -9})
     assert effects[0] == Report("renderer_crashed", "s1", 1, {"exit_code": -9})
-    # No session_ended: the control plane re-places the session on that report.
+    # No session_ended: the control plane re-places the session on that report,
+    # and the player is closed so that it reconnects (to its next assignment).
     assert reasons(effects) == []
+    assert [e for e in effects if isinstance(e, DisconnectPlayer)] == [
+        DisconnectPlayer(REPLACED, final=False)
+    ]
     assert core.session is None and core.max_epoch == 1
     # The supervisor restarts a crashed renderer itself: no extra reset.
     assert ResetRenderer() not in effects
