@@ -151,7 +151,9 @@ async def test_renderer_killed_mid_session(
         session,
         lambda v: v["state"] == "assigned" and v["stream"]["token"] != session["stream"]["token"],
     )
-    assert agent.epoch_of(again["stream"]["token"]) == agent.epoch_of(session["stream"]["token"]) + 1
+    assert (
+        agent.epoch_of(again["stream"]["token"]) == agent.epoch_of(session["stream"]["token"]) + 1
+    )
     player = agent.player(again)
     await player.connect()
     try:
@@ -163,6 +165,7 @@ async def test_renderer_killed_mid_session(
     finally:
         await player.close()
     await cp.delete_session(session)
+    await cp.wait_instance(agent.instance_id, "ready")
     # And it serves the next session.
     nxt = await cp.create_session("client-after-crash")
     player = agent.player(nxt)
