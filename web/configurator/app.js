@@ -111,7 +111,10 @@ async function start() {
   // The visitor's choices go to the renderer once per session; a replayed create
   // (200: this tab's session already exists) finds the scene as it was left.
   const configured = created.status === 200;
-  current = { id: view.session_id, secret: view.session_secret, view: null, stream: null, configured };
+  current = {
+    id: view.session_id, secret: view.session_secret, view: null, stream: null, streamToken: null,
+    configured, replacements: 0,
+  };
   // Follow the session for its whole life: queue position while waiting, the
   // assignment when it comes, and the server's reason if it ever ends it.
   current.stopFollow = api.follow(current.id, current.secret, {
@@ -169,25 +172,21 @@ function onSessionView(view) {
   current.view = view;
   setState(view.state);
   if (view.region) $("fig-region").textContent = view.region;
-  if (view.state === "queued" && current.stream) {
-    // Its machine was lost while it streamed: the server put the session back
-    // at the head of the queue; the next free machine takes it.
-    dropStream();
-    current.configured = false;
-  }
-  if (view.state === "queued") {
+  // Re-placement: the machine was lost or its renderer crashed, and the server
+  // put the session back at the head of the queue (queued) or already placed it
+  // again (a new stream token). Drop the old stream; the new one starts from a
+  // fresh renderer, so the visitor's scene goes to it again.
+  const placed = view.state === "assigned" || view.state === "connected";
+  const moved = view.state === "queued" || (placed && view.stream.token !== current.streamToken);
+  if (current.stream && moved) replaced();
+  if (view.state === "queued" && current.replacements > 0) {
+    showOverlay("wait", "Your machine stopped — getting you another…", "You are first in line. Keep this page open.");
+    $("overlay").dataset.position = String(view.position);
+  } else if (view.state === "queued") {
     const eta = view.estimated_wait_s ? `about ${formatDuration(view.estimated_wait_s)}` : "soon";
     showOverlay("queue", `You are number ${view.position} in the queue`, `Expected wait: ${eta}. Keep this page open.`);
     $("overlay").dataset.position = String(view.position);
-  } else if (view.state === "assigned" || view.state === "connected") {
-    // Re-placement: the machine was lost or its renderer restarted, and the
-    // server placed the session again (a new stream token). Drop the old
-    // stream and connect to the new one; its renderer starts from scratch, so
-    // the visitor's scene goes to it again (`configured` false).
-    if (current.stream && current.streamToken !== view.stream.token) {
-      dropStream();
-      current.configured = false;
-    }
+  } else if (placed) {
     if (!current.stream) connect(view);
   } else if (view.state === "ended") {
     finish(view.end_reason);
@@ -205,15 +204,15 @@ function connect(view) {
     signalingUrl: view.stream.signaling_url,
     token: view.stream.token,
     parent: $("player"),
-    onVideo: () => live() && onConnected(),
+    onVideo: () => {
+      if (!live()) return;
+      configureRenderer();
+      onConnected();
+    },
     onChannelOpen: () => {
       if (!live()) return;
       $("controls").disabled = false;
-      // Bring the renderer to the scene this visitor chose before connecting, once:
-      // after a reconnect the renderer still has the scene, changes included.
-      if (current.configured) return;
-      current.configured = true;
-      sendInput({ type: "configure", configuration: { ...scene } });
+      configureRenderer();
     },
     onDisconnect: (reason, willRetry) => live() && onStreamStopped(reason, willRetry),
   });
@@ -280,9 +279,7 @@ async function replacedMeanwhile() {
       if (session !== current || current.streamToken !== token) return true;
       if (view.state === "ended") return false;
       if (view.state === "queued" || view.stream?.token !== token) {
-        dropStream();
-        current.configured = false;
-        onSessionView(view);
+        onSessionView(view); // drops the old stream, follows the new one
         return true;
       }
     } catch {
@@ -293,13 +290,16 @@ async function replacedMeanwhile() {
   return session !== current;
 }
 
-/** Close the current stream (its machine is gone) without ending the session. */
-function dropStream() {
+/** The session was re-placed: close the old stream without ending the session. */
+function replaced() {
   figures.stop();
   clearTimeout(current.firstFrameTimer);
   const stream = current.stream;
   current.stream = null;
   current.streamToken = null;
+  current.configured = false; // a fresh renderer: send the visitor's scene again
+  current.replacements += 1;
+  $("controls").disabled = true;
   stream?.close();
 }
 
@@ -365,8 +365,21 @@ function teardown() {
 
 // ---- input -----------------------------------------------------------------
 
+/** Whether the library took it (it drops input until the video is ready). */
 function sendInput(descriptor) {
-  current?.stream?.emit({ ...descriptor, seq: sequencer.next() });
+  return current?.stream?.emit({ ...descriptor, seq: sequencer.next() }) ?? false;
+}
+
+/**
+ * Bring the renderer to the scene this visitor chose, once per renderer: after a
+ * reconnect to the same stream the renderer still has the scene, changes
+ * included; a re-placed session's new renderer starts from scratch. Tried when
+ * the data channel opens and again when the video is ready (the library drops
+ * input until then).
+ */
+function configureRenderer() {
+  if (current.configured) return;
+  current.configured = sendInput({ type: "configure", configuration: { ...scene } });
 }
 
 $("controls").addEventListener("click", (event) => {
@@ -414,7 +427,9 @@ function formatDuration(s) {
 // For the browser console and the end-to-end tests: read-only views of the live objects.
 window.streamfleet = {
   get session() {
-    return current ? { id: current.id, state: current.view?.state, region: current.view?.region } : null;
+    if (!current) return null;
+    const { id, view, replacements } = current;
+    return { id, state: view?.state, region: view?.region, replacements };
   },
   get pc() {
     return current?.stream?.pc ?? null;
