@@ -257,22 +257,26 @@ class Run:
         t = self.profile.timings
         return t.lost_after_s + 2 * t.reaper_interval_s + 20.0
 
-    async def current_stream(self, s: Session, seen: dict[str, Any]) -> dict[str, Any] | None:
+    async def current_stream(
+        self, s: Session, seen: dict[str, Any], *, new_only: bool = False
+    ) -> dict[str, Any] | None:
         """The session's view to connect to now, as the web page learns it from the
-        session's events: the same stream, or the new one after a re-placement;
-        waits while it is queued again; None once it ended (or no answer in time)."""
+        session's events: the same stream, or the new one after a re-placement
+        (`new_only`: only another stream than `seen`'s); waits while it is queued
+        again; None once it ended (or, with `new_only`, nothing new in time)."""
         deadline = time.monotonic() + self.follow_s
         while time.monotonic() < deadline and not s.ended_by_user:
             status, view = await self.get(s)
             if status == 200 and isinstance(view, dict):
                 if view.get("state") == "ended":
                     return None
-                if view.get("state") in ("assigned", "connected") and view.get("stream"):
+                placed = view.get("state") in ("assigned", "connected") and view.get("stream")
+                if placed and not (new_only and view["stream"] == seen.get("stream")):
                     return view
             elif status == 404:
                 return None
             await asyncio.sleep(0.5)
-        return seen if not s.ended_by_user else None
+        return seen if not (s.ended_by_user or new_only) else None
 
     async def keep_player(self, s: Session, view: dict[str, Any]) -> None:
         """When the signalling connection drops (not a final end), open the stream
@@ -367,6 +371,12 @@ class Run:
         if view.get("state") != "assigned" or not view.get("stream"):
             return s  # still queued (or ended): the observer keeps watching it
         why = await self.connect(s, view, player)
+        if why is not None:
+            # Its instance may have died under it: a re-placed session shows a new
+            # stream (after waiting first in line), which the user follows.
+            moved = await self.current_stream(s, view, new_only=True)
+            if moved is not None:
+                why = await self.connect(s, moved, player)
         if why is not None:
             code, got = await self.get(s)
             if lost_reason(code, got, s.ended_by_user):
