@@ -106,6 +106,7 @@ class Session:
     replaced: int = 0
     """How often it lost its instance and was placed again (bounded by
     BrokerSettings.max_replacements)."""
+    requeued_ms: int | None = None  # when it last went back to the queue
     end_reason: EndReason | None = None
     ended_ms: int | None = None
 

@@ -253,20 +253,22 @@ def enqueue(reply: RawReply) -> Enqueued:
 
 @dataclass(frozen=True, slots=True)
 class Requeued:
-    """session_requeue: {1, ticket, queue deadline ms, re-placements} or
-    {0, state or 'stale_epoch'/'limit'/'unknown'}."""
+    """session_requeue: {1, ticket, queue deadline ms, re-placements, 1 when this
+    call moved it (0: a repeat)} or {0, state or 'stale_epoch'/'limit'/'unknown'}."""
 
     ok: bool
     why: str = ""
     ticket: int = 0
     queue_deadline_ms: int = 0
     replaced: int = 0
+    fresh: bool = False
 
 
 def requeue(reply: RawReply) -> Requeued:
     if not number(reply[0]):
         return Requeued(False, text(reply[1]))
-    return Requeued(True, "", number(reply[1]), number(reply[2]), number(reply[3]))
+    fresh = bool(number(reply[4]))
+    return Requeued(True, "", number(reply[1]), number(reply[2]), number(reply[3]), fresh)
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,12 +34,17 @@ class BrokerObserver(Protocol):
 
     def queue_served(self, wait_s: float) -> None: ...
 
+    def session_replaced(self) -> None: ...
+
 
 class NoObserver:
     def session_ended(self, reason: EndReason) -> None:
         pass
 
     def queue_served(self, wait_s: float) -> None:
+        pass
+
+    def session_replaced(self) -> None:
         pass
 
 
@@ -160,6 +165,8 @@ class Settlement:
                 with contextlib.suppress(StaleEpoch, UnknownSession):
                     await self.end_session(e.session_id, EndReason.INSTANCE_LOST, epoch=e.epoch)
             return 0  # ended or moved on meanwhile: nothing is owed
+        if got.fresh:
+            self.observer.session_replaced()
         if self.replacer is None:
             return 0
         await self.replacer(region, e.session_id)
@@ -182,7 +189,8 @@ class Settlement:
             return
         if count:
             now = await self.reads.now_ms()
-            self.observer.queue_served(max(0.0, (now - session.created_ms) / 1000))
+            waited_since = session.requeued_ms or session.created_ms  # a re-placement waits anew
+            self.observer.queue_served(max(0.0, (now - waited_since) / 1000))
             window_ms = ms(self.store.settings.queue_rate_window_s)
             await self.reads.record_served(served_in, sid, now, window_ms)
         for region in session.queue_regions:

@@ -7,7 +7,8 @@
 --         the re-placement time minus it, below every arrival ticket (those
 --         count up from 1), so a re-placed session queues before any new
 --         arrival, re-placed ones among themselves in the order they lost.
--- Returns: {1, ticket, queue deadline ms, re-placements so far}, or
+-- Returns: {1, ticket, queue deadline ms, re-placements so far, 1 when this
+--          call moved it (0: a repeat)}, or
 --          {0, state or 'stale_epoch' or 'limit'} (limit: the caller ends it
 --          as instance_lost).
 local sid, epoch, now = ARGV[1], ARGV[2], now_ms(ARGV[3])
@@ -15,7 +16,7 @@ local queue_ms, max, offset = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARG
 local s = redis.call('HMGET', K_SESSION, 'state', 'epoch', 'replaced', 'requeued_from',
   'ticket', 'queue_deadline_ms')
 local replaced = tonumber(s[3]) or 0
-if s[1] == 'queued' and s[4] == epoch then return {1, s[5] or '', s[6] or '', replaced} end
+if s[1] == 'queued' and s[4] == epoch then return {1, s[5] or '', s[6] or '', replaced, 0} end
 if s[1] ~= 'assigned' and s[1] ~= 'connected' then return {0, s[1] or 'unknown'} end
 if s[2] ~= epoch then return {0, 'stale_epoch'} end
 if replaced >= max then return {0, 'limit'} end
@@ -27,4 +28,4 @@ session_move(sid, 'queued', {'replaced', replaced + 1, 'requeued_from', epoch,
   'previous_state', s[1]})
 redis.call('HDEL', K_SESSION, 'region', 'instance_id', 'private_ip', 'epoch',
   'claim_deadline_ms')
-return {1, ticket, deadline, replaced + 1}
+return {1, ticket, deadline, replaced + 1, 1}
