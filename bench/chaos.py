@@ -288,15 +288,17 @@ class Run:
             failure = await s.player.wait_closed(24 * 3600)
             if isinstance(failure, StreamEnded) and failure.final:
                 return
+            # Told its stream is over for good: only a new stream will do.
+            new_only = isinstance(failure, StreamEnded) and failure.replaced
             deadline = time.monotonic() + self.follow_s
             while True:
                 await asyncio.sleep(1.0)
                 if s.ended_by_user or time.monotonic() > deadline:
                     return  # gave up: the stream stays cut
-                now_view = await self.current_stream(s, view)
+                now_view = await self.current_stream(s, view, new_only=new_only)
                 if now_view is None:
                     return
-                view, stream = now_view, now_view["stream"]
+                view, stream, new_only = now_view, now_view["stream"], False
                 p = Player(signal_url(stream), stream["token"],
                            ice_servers=view.get("ice_servers") or [])  # fmt: skip
                 try:

@@ -67,7 +67,7 @@ class EffectRunner:
                 close = (
                     closing.session_ended(effect.reason)
                     if effect.final
-                    else closing.disconnected_by_streamer(effect.reason)
+                    else closing.disconnected_by_streamer(effect.reason)  # REPLACED
                 )
                 self.spawn(self._hub.disconnect_player(close))
             elif isinstance(effect, ResetRenderer):

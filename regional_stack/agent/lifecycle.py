@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from regional_stack.signalling import closing
 from streamfleet.ids import is_session_id
 from streamfleet.lifecycle import EndReason, InstanceState, check_instance_transition
 from streamfleet.tokens import StreamClaims
@@ -28,7 +29,7 @@ from streamfleet.wire import AgentEventType, Assignment, RegisterResponse, Serve
 ENDED_BY_CONTROL_PLANE = "ended_by_control_plane"
 # The close reason a player sees when the renderer crashed under its session:
 # not an end, the control plane re-places the session (docs/agent.md).
-REPLACED = "renderer restarted: session re-placed"
+REPLACED = closing.SESSION_REPLACED
 
 
 @dataclass(frozen=True, slots=True)
