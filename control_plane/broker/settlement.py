@@ -159,11 +159,14 @@ class Settlement:
         epoch, so a crashed caller's repeat goes on from here), then placed as a
         repeated create would place it, ahead of every new arrival; after
         `max_replacements` it ends as instance_lost. Returns binds made (0/1)."""
-        got = await self.store.requeue(e.session_id, e.epoch)
+        got = await self.store.requeue(e.session_id, e.instance_id, e.epoch)
         if not got.ok:
             if got.why == "limit":
-                with contextlib.suppress(StaleEpoch, UnknownSession):
-                    await self.end_session(e.session_id, EndReason.INSTANCE_LOST, epoch=e.epoch)
+                with contextlib.suppress(StaleEpoch, UnknownSession, NotServed):
+                    await self.end_session(
+                        e.session_id, EndReason.INSTANCE_LOST, epoch=e.epoch,
+                        served_by=(region, e.instance_id),
+                    )  # fmt: skip
             return 0  # ended or moved on meanwhile: nothing is owed
         if got.fresh:
             self.observer.session_replaced()

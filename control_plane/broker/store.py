@@ -183,10 +183,10 @@ class Store:
         )  # fmt: skip
         return replies.rebuild(raw)
 
-    async def requeue(self, sid: str, epoch: int) -> replies.Requeued:
+    async def requeue(self, sid: str, iid: str, epoch: int) -> replies.Requeued:
         raw = await self._session(
             "session_requeue", sid, str(epoch), self.now(), ms(self.settings.queue_timeout_s),
-            self.settings.max_replacements, str(REPLACED_TICKET_OFFSET),
+            self.settings.max_replacements, str(REPLACED_TICKET_OFFSET), iid,
         )  # fmt: skip
         return replies.requeue(raw)
 

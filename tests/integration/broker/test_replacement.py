@@ -188,3 +188,22 @@ async def test_an_ended_session_is_not_re_placed(broker: Broker, clock: ManualCl
     await broker.settlement.settle(EU, [got.entry])
     gone = await broker.get_session(s.session_id)
     assert (gone.state, gone.end_reason) == (SessionState.ENDED, EndReason.CLIENT_ENDED)
+
+
+async def test_a_late_repeat_of_a_finished_re_placement_changes_nothing(broker: Broker) -> None:
+    """Epochs count per instance: the session's next instance may issue the same
+    epoch. A requeue entry settled again after its re-placement is done (its
+    caller died before striking it off) must not move the session again."""
+    a = await _instance(broker, EU, 1)
+    s = (await broker.create_session("alice", [EU])).session
+    assert s.epoch == 1
+    got = await broker.store.replace(EU, a, s.session_id, s.epoch)
+    assert got.entry is not None
+    b = await _instance(broker, EU, 2)  # takes the re-placed session, at its epoch 1
+    await broker.settlement.settle(EU, [got.entry])
+    moved = await broker.get_session(s.session_id)
+    assert (moved.instance_id, moved.epoch, moved.replaced) == (b, 1, 1)
+    await broker.settlement.settle(EU, [got.entry])  # the late repeat
+    again = await broker.get_session(s.session_id)
+    assert (again.state, again.instance_id, again.replaced) == (SessionState.ASSIGNED, b, 1)
+    await check_invariants(broker)
