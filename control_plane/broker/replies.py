@@ -151,7 +151,7 @@ def replace(reply: RawReply) -> Changed:
 def terminate(reply: RawReply) -> Changed:
     if not number(reply[0]):
         return Changed(False, text(reply[1]))
-    return Changed(True, InstanceState.TERMINATED.value, end_or_none(reply[1]))
+    return Changed(True, InstanceState.TERMINATED.value, requeue_or_none(reply[1]))
 
 
 @dataclass(frozen=True, slots=True)

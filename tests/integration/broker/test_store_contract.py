@@ -180,12 +180,14 @@ async def test_drain(broker: Broker) -> None:
     assert ended.end_reason is EndReason.DRAINED
 
 
-async def test_terminate_serving_instance_ends_its_session(broker: Broker) -> None:
-    [iid] = await ready(broker, EU, 1)
+async def test_terminate_serving_instance_re_places_its_session(broker: Broker) -> None:
+    a, b = await ready(broker, EU, 2)
     s = (await broker.create_session("alice", [EU])).session
-    await broker.terminate(EU, iid)
-    assert (await broker.get_session(s.session_id)).end_reason is EndReason.INSTANCE_LOST
-    assert (await broker.instance_states(EU))[iid] is InstanceState.TERMINATED
+    assert s.instance_id == a
+    await broker.terminate(EU, a)  # a spot reclaim: the instance went away under it
+    moved = await broker.get_session(s.session_id)
+    assert (moved.state, moved.instance_id, moved.replaced) == (SessionState.ASSIGNED, b, 1)
+    assert (await broker.instance_states(EU))[a] is InstanceState.TERMINATED
 
 
 async def test_queue_timeout(broker: Broker, clock: ManualClock) -> None:
