@@ -107,6 +107,7 @@ class Session:
     """How often it lost its instance and was placed again (bounded by
     BrokerSettings.max_replacements)."""
     requeued_ms: int | None = None  # when it last went back to the queue
+    requeued_from: str | None = None  # "instance id:epoch" it last lost
     end_reason: EndReason | None = None
     ended_ms: int | None = None
 
