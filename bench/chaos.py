@@ -256,19 +256,57 @@ class Run:
             return None
         return why
 
+    @property
+    def follow_s(self) -> float:
+        """How long a dropped stream is followed before it counts as cut: the lost
+        instance must be found (heartbeat timeout, reaper) and the session
+        re-placed, or a renderer restarted (a few seconds) and the session bound
+        to it again."""
+        t = self.profile.timings
+        return t.lost_after_s + 2 * t.reaper_interval_s + 20.0
+
+    async def current_stream(
+        self, s: Session, seen: dict[str, Any], *, new_only: bool = False
+    ) -> dict[str, Any] | None:
+        """The session's view to connect to now, as the web page learns it from the
+        session's events: the same stream, or the new one after a re-placement
+        (`new_only`: only another stream than `seen`'s); waits while it is queued
+        again; None once it ended (or, with `new_only`, nothing new in time)."""
+        deadline = time.monotonic() + self.follow_s
+        while time.monotonic() < deadline and not s.ended_by_user:
+            status, view = await self.get(s)
+            if status == 200 and isinstance(view, dict):
+                if view.get("state") == "ended":
+                    return None
+                placed = view.get("state") in ("assigned", "connected") and view.get("stream")
+                if placed and not (new_only and view["stream"] == seen.get("stream")):
+                    return view
+            elif status == 404:
+                return None
+            await asyncio.sleep(0.5)
+        return seen if not (s.ended_by_user or new_only) else None
+
     async def keep_player(self, s: Session, view: dict[str, Any]) -> None:
         """When the signalling connection drops (not a final end), open the stream
-        again as Epic's library does: 3 tries, a second apart, same token; the new
-        player must show a frame within 10 s."""
-        stream = view["stream"]
+        again as Epic's library does, a second apart, and follow a re-placement as
+        the web page does (a new stream token on the session's view; queued again
+        meanwhile); the new player must show a frame within 10 s. Gives up after
+        `follow_s`."""
         while s.player is not None and not s.ended_by_user:
             failure = await s.player.wait_closed(24 * 3600)
             if isinstance(failure, StreamEnded) and failure.final:
                 return
-            for _ in range(3):
+            # Told its stream is over for good: only a new stream will do.
+            new_only = isinstance(failure, StreamEnded) and failure.replaced
+            deadline = time.monotonic() + self.follow_s
+            while True:
                 await asyncio.sleep(1.0)
-                if s.ended_by_user:
+                if s.ended_by_user or time.monotonic() > deadline:
+                    return  # gave up: the stream stays cut
+                now_view = await self.current_stream(s, view, new_only=new_only)
+                if now_view is None:
                     return
+                view, stream, new_only = now_view, now_view["stream"], False
                 p = Player(signal_url(stream), stream["token"],
                            ice_servers=view.get("ice_servers") or [])  # fmt: skip
                 try:
@@ -281,24 +319,30 @@ class Run:
                 s.reconnects += 1
                 await old.close()
                 break
-            else:
-                return  # gave up: the stream stays cut
 
     async def hold(self, s: Session, stream: dict[str, Any]) -> None:
         """Keep a signalling connection open; when it drops, reconnect as Epic's
-        library does (3 tries, a second apart), with the same token."""
+        library does (a second apart), following a re-placement to its new stream
+        as the web page does; gives up after `follow_s`."""
+        view: dict[str, Any] = {"stream": stream}
         while s.ws is not None:
             with contextlib.suppress(Exception):
                 async for _ in s.ws:
                     pass
             s.ws = None
-            for _ in range(3):
+            deadline = time.monotonic() + self.follow_s
+            while time.monotonic() < deadline:
                 await asyncio.sleep(1.0)
                 if s.ended_by_user:
                     return
+                now_view = await self.current_stream(s, view)
+                if now_view is None:
+                    return
+                view = now_view
                 try:
                     s.ws = await self.http.ws_connect(
-                        signal_url(stream), headers={"X-Stream-Token": stream["token"]},
+                        signal_url(view["stream"]),
+                        headers={"X-Stream-Token": view["stream"]["token"]},
                         heartbeat=10.0, timeout=aiohttp.ClientWSTimeout(ws_close=2),
                     )  # fmt: skip
                     s.reconnects += 1
@@ -337,6 +381,12 @@ class Run:
         if view.get("state") != "assigned" or not view.get("stream"):
             return s  # still queued (or ended): the observer keeps watching it
         why = await self.connect(s, view, player)
+        if why is not None:
+            # Its instance may have died under it: a re-placed session shows a new
+            # stream (after waiting first in line), which the user follows.
+            moved = await self.current_stream(s, view, new_only=True)
+            if moved is not None:
+                why = await self.connect(s, moved, player)
         if why is not None:
             code, got = await self.get(s)
             if lost_reason(code, got, s.ended_by_user):

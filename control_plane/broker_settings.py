@@ -43,6 +43,12 @@ class BrokerSettings(BaseModel):
         "the lost-instance watch (default: one heartbeat interval; never less than two "
         "reaper intervals)",
     )
+    max_replacements: int = Field(
+        3,
+        ge=0,
+        description="a session whose instance is lost is re-placed at most this often, "
+        "then ends as instance_lost",
+    )
     max_inflight: int = Field(256, ge=1, description="Redis calls in flight per process")
     reap_batch: int = Field(500, ge=1, description="items per kind per reaper call")
 

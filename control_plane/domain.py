@@ -114,6 +114,11 @@ class Session:
     queue_regions: tuple[str, ...] = ()
     queue_deadline_ms: int | None = None
     ticket: int | None = None
+    replaced: int = 0
+    """How often it lost its instance and was placed again (bounded by
+    BrokerSettings.max_replacements)."""
+    requeued_ms: int | None = None  # when it last went back to the queue
+    requeued_from: str | None = None  # "instance id:epoch" it last lost
     end_reason: EndReason | None = None
     ended_ms: int | None = None
 

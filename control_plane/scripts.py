@@ -34,6 +34,7 @@ REGION_SCRIPTS = (
     "region_queue",
     "region_dispatch",
     "region_recount",
+    "region_replace",
 )
 SESSION_SCRIPTS = (
     "session_create",
@@ -42,6 +43,7 @@ SESSION_SCRIPTS = (
     "session_enqueue",
     "session_end",
     "session_rebuild",
+    "session_requeue",
 )
 # Scripts that need no lifecycle prelude (none today: the rate limit and the
 # placement journal are written inside region_place, the create's first call).

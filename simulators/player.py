@@ -71,6 +71,14 @@ class StreamEnded(PlayerError):
         return self.code == closing.SESSION_ENDED
 
     @property
+    def replaced(self) -> bool:
+        """The renderer died under the session: its stream is over, the session is
+        not; the control plane re-places it (the session API shows the new stream)."""
+        return self.code == closing.STREAMER_DISCONNECTED_PLAYER and self.reason == (
+            closing.SESSION_REPLACED
+        )
+
+    @property
     def end_reason(self) -> str | None:
         return closing.ended_reason(self.reason) if self.final else None
 

@@ -29,7 +29,7 @@ class InstanceState(StrEnum):
     TERMINATED = "terminated"
     """Gone for good."""
     LOST = "lost"
-    """Heartbeats stopped; its session (if any) ended as instance_lost."""
+    """Heartbeats stopped; its session (if any) is re-placed (docs/design.md)."""
 
 
 class SessionState(StrEnum):
@@ -89,8 +89,10 @@ INSTANCE_INITIAL = frozenset({_I.PROVISIONING, _I.BOOTING})
 _S = SessionState
 SESSION_TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
     _S.QUEUED: frozenset({_S.ASSIGNED, _S.ENDED}),
-    _S.ASSIGNED: frozenset({_S.CONNECTED, _S.ENDED}),
-    _S.CONNECTED: frozenset({_S.ENDED}),
+    # Its instance was lost (or its renderer crashed) before or while the
+    # client streamed: re-placed, it waits at the head of its queues (queued).
+    _S.ASSIGNED: frozenset({_S.CONNECTED, _S.QUEUED, _S.ENDED}),
+    _S.CONNECTED: frozenset({_S.QUEUED, _S.ENDED}),
     _S.ENDED: frozenset(),
 }
 SESSION_INITIAL = frozenset({_S.QUEUED})

@@ -151,14 +151,14 @@ async def event(request: web.Request) -> web.Response:
             )
             if ended.ended_now:
                 _log_session(ev, "ended", reason_text)
-        elif ev.type == "renderer_crashed":
-            # The renderer's state is gone with it: for the session that is the
-            # instance lost (the client may be re-placed with the same configuration).
-            ended = await b.end_session(
-                ev.session_id, EndReason.INSTANCE_LOST, epoch=ev.epoch, served_by=served_by
-            )
-            if ended.ended_now:
-                _log_session(ev, "ended", EndReason.INSTANCE_LOST.value)
+        elif ev.type == "renderer_crashed" and await b.replace_session(
+            ev.region, ev.instance_id, ev.session_id, ev.epoch
+        ):
+            # The renderer's state is gone with it: the session is re-placed with
+            # its configuration (here again once the supervisor restarted the
+            # renderer, if no other instance is ready first); its client follows
+            # the new assignment on its event stream (docs/agent.md).
+            _log_session(ev, "queued", "replaced")
     except StaleEpoch as exc:
         raise Problem(409, "stale-epoch", "Stale epoch", exc.detail, field="epoch") from None
     # One field, not the region's whole state hash (that cost grew with the fleet).

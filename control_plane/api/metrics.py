@@ -53,6 +53,12 @@ class Metrics:
         self.ended = Counter(
             "streamfleet_sessions_ended", "Sessions ended, by reason", ["reason"], registry=r
         )
+        self.replaced = Counter(
+            "streamfleet_sessions_replaced",
+            "Sessions put back at the head of the queue because their instance was lost, "
+            "restarted or its renderer crashed",
+            registry=r,
+        )
         self.constrained = Gauge(
             "streamfleet_region_constrained", "1 when a region cannot grow", ["region"], registry=r
         )
@@ -109,6 +115,9 @@ class Metrics:
 
     def queue_served(self, wait_s: float) -> None:
         self.queue_wait.observe(wait_s)
+
+    def session_replaced(self) -> None:
+        self.replaced.inc()
 
     def update(self, snapshots: Mapping[str, RegionSnapshot]) -> None:
         for region, snap in snapshots.items():

@@ -66,6 +66,7 @@ class Broker:
             store, self.reads, observer or NoObserver(), mint_secret or _random_secret
         )
         self.sessions = Sessions(store, self.reads, self.settlement)
+        self.settlement.replacer = self.sessions.replace
         self.instances = Instances(store, self.settlement)
         self.reaper = Reaper(store, self.reads, self.settlement, self.sessions)
         self.views = Views(store, self.reads)
@@ -83,6 +84,7 @@ class Broker:
         self.mark_ready = self.instances.mark_ready
         self.heartbeat = self.instances.heartbeat
         self.client_event = self.instances.client_event
+        self.replace_session = self.instances.replace_session
         self.drain = self.instances.drain
         self.terminate = self.instances.terminate
         self.reap = self.reaper.reap

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import json
 
-from control_plane.broker.outbox import BindEntry, RebuildEntry
+from control_plane.broker.outbox import OutboxEntry, RebuildEntry
 from control_plane.broker.settlement import Settlement
 from control_plane.broker.store import Served, Store
 from control_plane.domain import (
     HeartbeatReply,
     InvalidArgument,
+    NotServed,
     StaleEpoch,
     UnknownInstance,
+    UnknownSession,
     check_instance_id,
 )
-from streamfleet.ids import is_canonical_ipv4
+from streamfleet.ids import is_canonical_ipv4, is_session_id
 from streamfleet.lifecycle import InstanceState, SessionState
 
 
@@ -86,7 +88,7 @@ class Instances:
         )
 
     async def _settled_state(
-        self, region: str, instance_id: str, entry: BindEntry | RebuildEntry | None
+        self, region: str, instance_id: str, entry: OutboxEntry | None
     ) -> InstanceState | None:
         """Finish the script's follow-up; after a rebuild, the instance's state then
         (None otherwise: the script's answer stands)."""
@@ -107,6 +109,31 @@ class Instances:
             if not done.ok:
                 raise StaleEpoch(f"session {session_id}: {done.why}")
         return SessionState.CONNECTED
+
+    async def replace_session(
+        self, region: str, instance_id: str, session_id: str, epoch: int
+    ) -> bool:
+        """The instance can no longer serve the session (its renderer crashed):
+        re-place the session elsewhere, or here once the renderer is back.
+        False when that is done already (a repeated report, or the session
+        ended); NotServed when the session is not this instance's, StaleEpoch
+        when it is at another epoch here (as for an agent's end report)."""
+        check_instance_id(instance_id)
+        got = await self.store.replace(region, instance_id, session_id, epoch)
+        if got.ok:
+            await self.settlement.settle(region, [got.entry])
+            return True
+        s = await self.settlement.reads.session(session_id) if is_session_id(session_id) else None
+        if s is None:
+            raise UnknownSession(f"unknown session {session_id!r}", field="session_id")
+        if s.state is SessionState.ENDED:
+            return False
+        if s.requeued_from == f"{instance_id}:{epoch}":
+            return False  # this very report was acted on: re-placed from here
+        if (s.region, s.instance_id) != (region, instance_id):
+            raise NotServed(f"this instance does not serve session {session_id}",
+                            field="session_id")  # fmt: skip
+        raise StaleEpoch(f"session {session_id} is not at epoch {epoch}", field="epoch")
 
     async def drain(self, region: str, instance_id: str, *, force: bool = False) -> InstanceState:
         got = await self.store.drain(region, instance_id, force=force)

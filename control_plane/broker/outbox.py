@@ -1,7 +1,7 @@
 """The outbox entry codec: follow-ups a region owes the session side.
 
 Lua writes them (control_plane/lua/_common.lua `outbox_bind`/`outbox_end`/
-`outbox_rebuild`) in
+`outbox_rebuild`/`outbox_requeue`) in
 the same script that changes the region, so a crashed caller's follow-up is
 never lost; the caller (or the reaper) decodes and finishes them here.
 Fields are `|`-separated; no field may contain `|` (ids, IPs and reasons never do).
@@ -48,7 +48,17 @@ class RebuildEntry:
     claim_deadline_ms: int | None
 
 
-OutboxEntry = BindEntry | EndEntry | RebuildEntry
+@dataclass(frozen=True, slots=True)
+class RequeueEntry:
+    """Re-place the session: its instance stopped serving it at `epoch` (lost,
+    restarted, or its renderer crashed); it goes back to the head of its queues."""
+
+    session_id: str
+    instance_id: str
+    epoch: int
+
+
+OutboxEntry = BindEntry | EndEntry | RebuildEntry | RequeueEntry
 
 
 class OutboxFormatError(ValueError):
@@ -67,6 +77,8 @@ def encode(entry: OutboxEntry) -> str:
             entry.state.value,
             "" if entry.claim_deadline_ms is None else str(entry.claim_deadline_ms),
         ]  # fmt: skip
+    elif isinstance(entry, RequeueEntry):
+        fields = ["requeue", entry.session_id, entry.instance_id, str(entry.epoch)]
     else:
         fields = [
             "end", entry.session_id, entry.instance_id or "",
@@ -89,6 +101,9 @@ def decode(text: str) -> OutboxEntry:
                 sid, iid, int(epoch), ip, SessionState(state),
                 int(float(deadline)) if deadline else None,
             )  # fmt: skip
+        if parts[0] == "requeue" and len(parts) == 4:
+            _, sid, iid, epoch = parts
+            return RequeueEntry(sid, iid, int(epoch))
         if parts[0] == "end" and len(parts) == 5:
             _, sid, iid, epoch, reason = parts
             return EndEntry(sid, iid or None, int(epoch) if epoch else None, EndReason(reason))

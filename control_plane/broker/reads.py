@@ -207,6 +207,9 @@ def session_from_hash(session_id: str, raw: dict[bytes, bytes] | dict[str, str])
         queue_regions=csv("queue_regions"),
         queue_deadline_ms=opt_int("queue_deadline_ms"),
         ticket=opt_int("ticket"),
+        replaced=opt_int("replaced") or 0,
+        requeued_ms=opt_int("requeued_ms"),
+        requeued_from=h.get("requeued_from") or None,
         end_reason=EndReason(h["end_reason"]) if h.get("end_reason") else None,
         ended_ms=opt_int("ended_ms"),
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from control_plane.broker.outbox import EndEntry
+from control_plane.broker.outbox import EndEntry, RequeueEntry
 from control_plane.broker.reads import Reads
 from control_plane.broker.sessions import Sessions
 from control_plane.broker.settlement import Settlement
@@ -33,7 +33,10 @@ class Reaper:
         report = ReapReport()
         created = await self.store.reap(region, period_s)
         for entry in created:
-            report.count(entry.reason.value if isinstance(entry, EndEntry) else "bind")
+            if isinstance(entry, EndEntry):
+                report.count(entry.reason.value)
+            else:
+                report.count("replaced" if isinstance(entry, RequeueEntry) else "bind")
         report.binds += await self.settlement.settle(region, created)
         now = await self.reads.now_ms()
         cutoff = now - ms(self.store.settings.outbox_grace_s)

@@ -12,7 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from control_plane.broker import outbox
-from control_plane.broker.outbox import BindEntry, EndEntry, OutboxEntry, RebuildEntry
+from control_plane.broker.outbox import (
+    BindEntry,
+    EndEntry,
+    OutboxEntry,
+    RebuildEntry,
+    RequeueEntry,
+)
 from streamfleet.lifecycle import EndReason, InstanceState, SessionState
 
 Raw = bytes | str | int | float
@@ -59,16 +65,26 @@ def entries(reply: Sequence[Raw]) -> list[OutboxEntry]:
     return [e for e in (entry_or_none(x) for x in reply) if e is not None]
 
 
+def requeue_or_none(value: Raw) -> RequeueEntry | None:
+    entry = entry_or_none(value)
+    if entry is not None and not isinstance(entry, RequeueEntry):
+        raise outbox.OutboxFormatError(f"expected a requeue entry, got {entry!r}")
+    return entry
+
+
 @dataclass(frozen=True, slots=True)
 class Registered:
-    """region_register: {state, bind or rebuild entry or ''}."""
+    """region_register: {state, bind, rebuild or requeue entry or ''}."""
 
     state: InstanceState
-    entry: BindEntry | RebuildEntry | None
+    entry: BindEntry | RebuildEntry | RequeueEntry | None
 
 
 def registered(reply: RawReply) -> Registered:
-    return Registered(InstanceState(text(reply[0])), placement_or_none(reply[1]))
+    entry = entry_or_none(reply[1])
+    if isinstance(entry, EndEntry):
+        raise outbox.OutboxFormatError(f"expected no end entry, got {entry!r}")
+    return Registered(InstanceState(text(reply[0])), entry)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,10 +141,17 @@ def drain(reply: RawReply) -> Changed:
     return Changed(True, text(reply[1]), end_or_none(reply[2]))
 
 
+def replace(reply: RawReply) -> Changed:
+    """region_replace: {1, state, requeue entry} or {0, 'stale'}."""
+    if not number(reply[0]):
+        return Changed(False, text(reply[1]))
+    return Changed(True, text(reply[1]), requeue_or_none(reply[2]))
+
+
 def terminate(reply: RawReply) -> Changed:
     if not number(reply[0]):
         return Changed(False, text(reply[1]))
-    return Changed(True, InstanceState.TERMINATED.value, end_or_none(reply[1]))
+    return Changed(True, InstanceState.TERMINATED.value, requeue_or_none(reply[1]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +249,26 @@ def enqueue(reply: RawReply) -> Enqueued:
     if not number(reply[0]):
         return Enqueued(False, state=text(reply[1]))
     return Enqueued(True, number(reply[1]), number(reply[2]))
+
+
+@dataclass(frozen=True, slots=True)
+class Requeued:
+    """session_requeue: {1, ticket, queue deadline ms, re-placements, 1 when this
+    call moved it (0: a repeat)} or {0, state or 'stale_epoch'/'limit'/'unknown'}."""
+
+    ok: bool
+    why: str = ""
+    ticket: int = 0
+    queue_deadline_ms: int = 0
+    replaced: int = 0
+    fresh: bool = False
+
+
+def requeue(reply: RawReply) -> Requeued:
+    if not number(reply[0]):
+        return Requeued(False, text(reply[1]))
+    fresh = bool(number(reply[4]))
+    return Requeued(True, "", number(reply[1]), number(reply[2]), number(reply[3]), fresh)
 
 
 @dataclass(frozen=True, slots=True)

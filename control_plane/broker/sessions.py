@@ -207,6 +207,19 @@ class Sessions:
             return
         await self._place(session, ranked, waits, existing=True)
 
+    async def replace(self, lost_in: str, session_id: str) -> None:
+        """Place a re-queued session again (Settlement._requeue): a ready instance
+        in the region it lost its instance in first, then its ranking; else it
+        waits in those queues, where its ticket puts it ahead of new arrivals."""
+        session = await self.reads.session(session_id)
+        if session is None or session.state is not SessionState.QUEUED:
+            return
+        known = self.store.region_keys
+        ranked = [r for r in dict.fromkeys((lost_in, *session.regions)) if r in known]
+        waiting = session.queue_regions or session.regions
+        waits = [r for r in dict.fromkeys((lost_in, *waiting)) if r in known]
+        await self._place(session, ranked, waits, existing=True)
+
     async def widen_queue(self, session_id: str, regions: Sequence[str]) -> None:
         """Let a waiting session also wait in more regions (a relaxed policy)."""
         session = await self.get_session(session_id)

@@ -9,11 +9,17 @@ caller does it at once or the reaper does it for a crashed caller.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol
 
 from control_plane.broker import outbox, replies
-from control_plane.broker.outbox import BindEntry, EndEntry, OutboxEntry, RebuildEntry
+from control_plane.broker.outbox import (
+    BindEntry,
+    EndEntry,
+    OutboxEntry,
+    RebuildEntry,
+    RequeueEntry,
+)
 from control_plane.broker.reads import Reads
 from control_plane.broker.store import Store, ms
 from control_plane.domain import EndResult, NotServed, StaleEpoch, UnknownSession
@@ -28,6 +34,8 @@ class BrokerObserver(Protocol):
 
     def queue_served(self, wait_s: float) -> None: ...
 
+    def session_replaced(self) -> None: ...
+
 
 class NoObserver:
     def session_ended(self, reason: EndReason) -> None:
@@ -36,9 +44,15 @@ class NoObserver:
     def queue_served(self, wait_s: float) -> None:
         pass
 
+    def session_replaced(self) -> None:
+        pass
+
 
 # session id -> the secret its user holds (control_plane/session_secrets.py).
 SecretMinter = Callable[[str], str]
+# (region it lost its instance in, session id) -> placed again or queued
+# (Sessions.replace; Sessions is built on Settlement, so the Broker wires it).
+Replacer = Callable[[str, str], Awaitable[None]]
 
 
 class Settlement:
@@ -49,6 +63,7 @@ class Settlement:
         self.reads = reads
         self.observer = observer
         self.mint_secret = mint_secret
+        self.replacer: Replacer | None = None
 
     async def end_session(
         self,
@@ -100,6 +115,8 @@ class Settlement:
                 bound += await self._bind(region, entry)
             elif isinstance(entry, RebuildEntry):
                 await self._rebuild(region, entry)
+            elif isinstance(entry, RequeueEntry):
+                bound += await self._requeue(region, entry)
             else:
                 await self._end(entry)
             await self.reads.strike_outbox(region, outbox.encode(entry))
@@ -137,6 +154,28 @@ class Settlement:
                 if other in self.store.region_keys:
                     await self.store.queue_remove(other, e.session_id)
 
+    async def _requeue(self, region: str, e: RequeueEntry) -> int:
+        """The session side of a lost instance: back to queued (idempotent per
+        epoch, so a crashed caller's repeat goes on from here), then placed as a
+        repeated create would place it, ahead of every new arrival; after
+        `max_replacements` it ends as instance_lost. Returns binds made (0/1)."""
+        got = await self.store.requeue(e.session_id, e.instance_id, e.epoch)
+        if not got.ok:
+            if got.why == "limit":
+                with contextlib.suppress(StaleEpoch, UnknownSession, NotServed):
+                    await self.end_session(
+                        e.session_id, EndReason.INSTANCE_LOST, epoch=e.epoch,
+                        served_by=(region, e.instance_id),
+                    )  # fmt: skip
+            return 0  # ended or moved on meanwhile: nothing is owed
+        if got.fresh:
+            self.observer.session_replaced()
+        if self.replacer is None:
+            return 0
+        await self.replacer(region, e.session_id)
+        s = await self.reads.session(e.session_id)
+        return int(s is not None and s.state is SessionState.ASSIGNED)
+
     async def _end(self, e: EndEntry) -> None:
         required = SessionState.QUEUED if e.reason is EndReason.QUEUE_TIMEOUT else None
         # Stale or unknown: the session already moved on; nothing is owed.
@@ -153,7 +192,8 @@ class Settlement:
             return
         if count:
             now = await self.reads.now_ms()
-            self.observer.queue_served(max(0.0, (now - session.created_ms) / 1000))
+            waited_since = session.requeued_ms or session.created_ms  # a re-placement waits anew
+            self.observer.queue_served(max(0.0, (now - waited_since) / 1000))
             window_ms = ms(self.store.settings.queue_rate_window_s)
             await self.reads.record_served(served_in, sid, now, window_ms)
         for region in session.queue_regions:

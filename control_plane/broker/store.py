@@ -20,6 +20,10 @@ from streamfleet.ids import is_session_id
 from streamfleet.lifecycle import EndReason, InstanceState, SessionState
 from streamfleet.wire import MAX_EPOCH
 
+# A re-placed session's ticket is its re-placement time (ms) minus this: below
+# every arrival ticket (a counter from 1), exact in a double (session_requeue.lua).
+REPLACED_TICKET_OFFSET = 2**52
+
 # What an agent says it serves: (session id, epoch, its player has connected).
 Served = tuple[str, int, bool]
 # A request counted against a rate limit: (bucket, requests allowed per window, window ms).
@@ -135,6 +139,10 @@ class Store:
         )  # fmt: skip
         return replies.release(raw)
 
+    async def replace(self, region: str, iid: str, sid: str, epoch: int) -> replies.Changed:
+        raw = await self._region("region_replace", region, iid, sid, str(epoch), self.now())
+        return replies.replace(raw)
+
     async def drain(self, region: str, iid: str, *, force: bool) -> replies.Changed:
         raw = await self._region("region_drain", region, iid, self.now(), "1" if force else "0")
         return replies.drain(raw)
@@ -199,6 +207,13 @@ class Store:
             secret, self.now(),
         )  # fmt: skip
         return replies.rebuild(raw)
+
+    async def requeue(self, sid: str, iid: str, epoch: int) -> replies.Requeued:
+        raw = await self._session(
+            "session_requeue", sid, str(epoch), self.now(), ms(self.settings.queue_timeout_s),
+            self.settings.max_replacements, str(REPLACED_TICKET_OFFSET), iid,
+        )  # fmt: skip
+        return replies.requeue(raw)
 
     async def connected(self, sid: str, epoch: int) -> replies.Outcome:
         return replies.outcome(

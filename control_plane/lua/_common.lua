@@ -38,6 +38,12 @@ local function outbox_end(sid, iid, epoch, reason)
   return table.concat({'end', sid, iid or '', epoch or '', reason}, '|')
 end
 
+-- The session lost its instance (or its renderer) at `epoch`: the session side
+-- (back to the head of its queues, then placed again) is owed.
+local function outbox_requeue(sid, iid, epoch)
+  return table.concat({'requeue', sid, iid, tostring(epoch)}, '|')
+end
+
 -- A session rebuilt from its agent's report: the session side (recreate or
 -- check the session hash) is owed, `state` 'assigned' or 'connected'.
 local function outbox_rebuild(sid, iid, epoch, ip, state, deadline)

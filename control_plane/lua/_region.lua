@@ -125,6 +125,20 @@ local function stop_serving(iid, to_state, reason, now)
   return false
 end
 
+-- The instance can no longer serve its session (lost, restarted, renderer
+-- crashed): it goes to `to_state` and the session is owed a re-placement
+-- (requeue entry, epoch-fenced), not an end. Returns the entry, or false.
+local function requeue_serving(iid, to_state, now)
+  local sid = redis.call('HGET', K_SESS, iid)
+  local epoch = redis.call('HGET', K_EPOCH, iid)
+  set_state(iid, to_state, now)
+  redis.call('HDEL', K_SESS, iid)
+  if not sid then return false end
+  local entry = outbox_requeue(sid, iid, epoch)
+  redis.call('ZADD', K_OUTBOX, now, entry)
+  return entry
+end
+
 -- Fencing that survives the store: the agent reports the highest epoch it has
 -- been assigned; the counter never stays below it, so the next assignment is
 -- fresh from the agent's point of view even after Redis forgot. Epochs travel

@@ -46,7 +46,8 @@ end
 for _, iid in ipairs(silent) do
   local state = redis.call('HGET', K_STATE, iid)
   if state == 'reserved' or state == 'streaming' then
-    table.insert(out, stop_serving(iid, 'lost', 'instance_lost', now))
+    -- Its session is re-placed (session_requeue), not ended.
+    table.insert(out, requeue_serving(iid, 'lost', now))
   elseif state and can_move(state, 'lost') then
     set_state(iid, 'lost', now)
   end

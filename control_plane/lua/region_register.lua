@@ -7,9 +7,10 @@
 --       8 the highest epoch the agent has been assigned ('' or 0 = none),
 --       9 session id the agent still serves ('' = none), 10 its epoch,
 --       11 '1' when its player has connected.
--- Returns: {state, bind or rebuild outbox entry or ''}; the session the agent
---          serves is taken back when only lost data explains it (_region.lua
---          `adopt`); an error reply TRANSITION for a
+-- Returns: {state, bind, rebuild or requeue outbox entry or ''}; the session
+--          the agent serves is taken back when only lost data explains it
+--          (_region.lua `adopt`); a session the region has it serve that the
+--          restarted agent does not report is re-placed (requeue); an error reply TRANSITION for a
 --          terminated instance (ids are never reused), IP_CONFLICT when a live
 --          instance re-registers with another private IP (its IP never changes)
 --          or the IP is another live instance's (a lost holder is terminated
@@ -54,9 +55,18 @@ if state then
   redis.call('HSET', K_INFO, iid, info)
   redis.call('ZADD', K_HB, now, iid)
   if state == 'lost' then set_state(iid, 'recycling', now) end
+  -- An agent registers again only after it restarted (its instance rebooted):
+  -- a session the region still has it serve, but that the agent does not
+  -- report, is gone from that GPU. It is re-placed, the instance resets first.
+  local requeued = false
+  local serving = redis.call('HGET', K_SESS, iid)
+  if (state == 'reserved' or state == 'streaming') and serving
+      and not (serving == rsid and redis.call('HGET', K_EPOCH, iid) == repoch) then
+    requeued = requeue_serving(iid, after_session(iid), now)
+  end
   local adopted = adopt(iid, rsid, repoch, rconnected, now, claim_ms)
   raise_epoch(iid, max_epoch)
-  return {redis.call('HGET', K_STATE, iid), adopted or ''}
+  return {redis.call('HGET', K_STATE, iid), adopted or requeued or ''}
 end
 set_state(iid, 'booting', now)
 redis.call('HSET', K_IP, iid, ip)

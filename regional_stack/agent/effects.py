@@ -64,7 +64,12 @@ class EffectRunner:
             if isinstance(effect, Report):
                 self.report(effect)
             elif isinstance(effect, DisconnectPlayer):
-                self.spawn(self._hub.disconnect_player(closing.session_ended(effect.reason)))
+                close = (
+                    closing.session_ended(effect.reason)
+                    if effect.final
+                    else closing.disconnected_by_streamer(effect.reason)  # REPLACED
+                )
+                self.spawn(self._hub.disconnect_player(close))
             elif isinstance(effect, ResetRenderer):
                 self.spawn(self._supervisor.reset())
 

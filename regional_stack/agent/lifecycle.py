@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from regional_stack.signalling import closing
 from streamfleet.ids import is_session_id
 from streamfleet.lifecycle import EndReason, InstanceState, check_instance_transition
 from streamfleet.tokens import StreamClaims
@@ -26,6 +27,9 @@ from streamfleet.wire import AgentEventType, Assignment, RegisterResponse, Serve
 # The control plane ended the session and did not say why (client_ended,
 # drained, ...): the player learns the reason from the session API.
 ENDED_BY_CONTROL_PLANE = "ended_by_control_plane"
+# The close reason a player sees when the renderer crashed under its session:
+# not an end, the control plane re-places the session (docs/agent.md).
+REPLACED = closing.SESSION_REPLACED
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +65,11 @@ class Report:
 
 @dataclass(frozen=True, slots=True)
 class DisconnectPlayer:
-    """Close the player for good: the session is over (`reason`: why)."""
+    """Close the player: for good when the session is over (`reason`: why), or
+    (`final` False) so that it reconnects: the session lives on elsewhere."""
 
     reason: str
+    final: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,9 +148,11 @@ class AgentCore:
             Report("renderer_crashed", s.session_id if s else None, s.epoch if s else None, detail)
         ]
         if s is not None:
-            # The GPU can no longer serve this session; the design lets the
-            # control plane re-place an instance_lost session elsewhere.
-            effects += self._end(EndReason.INSTANCE_LOST, reset=False)
+            # The GPU can no longer serve this session. The renderer_crashed
+            # report alone hands it back: the control plane re-places it (here
+            # again once the supervisor's restart is ready, or on another ready
+            # instance first) and its player follows (docs/agent.md).
+            effects += self._end(EndReason.INSTANCE_LOST, reset=False, report=False)
         # Without a session the state stays (the table has no ready -> recycling
         # edge): `renderer_up` is False, so no assignment is taken until the
         # supervisor's restart connects again.
@@ -303,13 +311,20 @@ class AgentCore:
             raise RuntimeError(f"no session while {self.state}")
         return self.session
 
-    def _end(self, reason: EndReason | None, *, reset: bool = True) -> list[Effect]:
-        """End the live session; `reason=None` means the control plane ended it."""
+    def _end(
+        self, reason: EndReason | None, *, reset: bool = True, report: bool = True
+    ) -> list[Effect]:
+        """End the live session; `reason=None` means the control plane ended it;
+        `report=False`: another report already tells the control plane."""
         s = self._require_session()
         effects: list[Effect] = []
-        if s.player_present:
+        if s.player_present and not report:
+            # Not over: re-placed. A retryable close; the player follows the new
+            # assignment on the session's event stream.
+            effects.append(DisconnectPlayer(REPLACED, final=False))
+        elif s.player_present:
             effects.append(DisconnectPlayer(str(reason or ENDED_BY_CONTROL_PLANE)))
-        if reason is not None:
+        if reason is not None and report:
             effects.append(Report("session_ended", s.session_id, s.epoch, {"reason": str(reason)}))
         if reset:
             effects.append(ResetRenderer())

@@ -10,6 +10,9 @@ reconnects after every close *except* code 1001 (`CODE_GOING_AWAY`), and shows
 - a player the streamer disconnects (`disconnectPlayer`) is closed with 1011 and
   the streamer's reason, as Epic's signalling server does; the library
   reconnects, and the agent lets it back within the reconnect window;
+- a renderer that dies under a session closes its player with 1011 and
+  `renderer restarted: session re-placed`: not an end (the control plane
+  re-places the session; the page follows it to the new stream);
 - a streamer connection that drops while the renderer process lives is closed
   with 1012, as Epic's server closes its players' sockets then; the library
   reconnects and finds the streamer when it is back.
@@ -26,6 +29,9 @@ STREAMER_DISCONNECTED_PLAYER = 1011
 STREAMER_GONE = 1012
 STREAMER_REFUSED = 4001  # towards a second streamer; players never see it
 SESSION_ENDED_PREFIX = "session ended: "
+# The renderer died under the session: not an end, the control plane re-places
+# the session and the player follows it to its new stream (docs/agent.md).
+SESSION_REPLACED = "renderer restarted: session re-placed"
 # RFC 6455: a close reason is at most 123 bytes of UTF-8.
 MAX_REASON_BYTES = 123
 
@@ -54,6 +60,12 @@ def session_ended(reason: str) -> Close:
 
 def disconnected_by_streamer(reason: str) -> Close:
     return Close(STREAMER_DISCONNECTED_PLAYER, reason or "disconnected by streamer")
+
+
+def session_replaced() -> Close:
+    """Retryable for Epic's library; a page that follows the session's events
+    connects to the re-placed session's new stream instead."""
+    return Close(STREAMER_DISCONNECTED_PLAYER, SESSION_REPLACED)
 
 
 def streamer_gone() -> Close:

@@ -48,6 +48,14 @@ def test_forbidden_transitions_name_both_states(current: str, wanted: str) -> No
         check_instance_transition(InstanceState(current), InstanceState(wanted))
 
 
+def test_only_a_placed_session_goes_back_to_the_queue() -> None:
+    """Re-placement: assigned and connected may return to queued; nothing else may."""
+    back = {s for s in SessionState if SessionState.QUEUED in SESSION_TRANSITIONS[s]}
+    assert back == {SessionState.ASSIGNED, SessionState.CONNECTED}
+    check_session_transition(SessionState.CONNECTED, SessionState.QUEUED)
+    check_session_transition(SessionState.QUEUED, SessionState.ASSIGNED)
+
+
 def test_ended_sessions_stay_ended() -> None:
     for state in SessionState:
         with pytest.raises(TransitionError):

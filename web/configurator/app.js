@@ -12,6 +12,10 @@ import { LiveFigures } from "./figures.js";
 const MODEL = "roadster";
 // The library reports a stream that never starts only by staying silent.
 const FIRST_FRAME_TIMEOUT_MS = 30000;
+// After the library gives up on a live session's stream: how many 1 s polls to
+// wait for a re-placement (a lost machine is found within the heartbeat timeout,
+// 15 s by default) before the page gives up too.
+const REPLACE_GRACE_POLLS = 30;
 
 const $ = (id) => document.getElementById(id);
 const api = new SessionApi(""); // same origin: the control plane serves this page
@@ -110,7 +114,10 @@ async function start() {
   // The visitor's choices go to the renderer once per session; a replayed create
   // (200: this tab's session already exists) finds the scene as it was left.
   const configured = created.status === 200;
-  current = { id: view.session_id, secret: view.session_secret, view: null, stream: null, configured };
+  current = {
+    id: view.session_id, secret: view.session_secret, view: null, stream: null, streamToken: null,
+    configured, replacements: 0,
+  };
   // Follow the session for its whole life: queue position while waiting, the
   // assignment when it comes, and the server's reason if it ever ends it.
   current.stopFollow = api.follow(current.id, current.secret, {
@@ -168,12 +175,22 @@ function onSessionView(view) {
   current.view = view;
   setState(view.state);
   if (view.region) $("fig-region").textContent = view.region;
-  if (view.state === "queued") {
+  // Re-placement: the machine was lost or its renderer crashed, and the server
+  // put the session back at the head of the queue (queued) or already placed it
+  // again (a new stream token). Drop the old stream; the new one starts from a
+  // fresh renderer, so the visitor's scene goes to it again.
+  const placed = view.state === "assigned" || view.state === "connected";
+  const moved = view.state === "queued" || (placed && view.stream.token !== current.streamToken);
+  if (current.stream && moved) replaced();
+  if (view.state === "queued" && current.replacements > 0) {
+    showOverlay("wait", "Your machine stopped — getting you another…", "You are first in line. Keep this page open.");
+    $("overlay").dataset.position = String(view.position);
+  } else if (view.state === "queued") {
     const eta = view.estimated_wait_s ? `about ${formatDuration(view.estimated_wait_s)}` : "soon";
     showOverlay("queue", `You are number ${view.position} in the queue`, `Expected wait: ${eta}. Keep this page open.`);
     $("overlay").dataset.position = String(view.position);
-  } else if ((view.state === "assigned" || view.state === "connected") && !current.stream) {
-    connect(view);
+  } else if (placed) {
+    if (!current.stream) connect(view);
   } else if (view.state === "ended") {
     finish(view.end_reason);
   }
@@ -184,25 +201,28 @@ function connect(view) {
   showOverlay("wait", "Connecting to your machine…", `Region ${view.region}.`);
   firstFrameAt = null;
   const session = current;
+  // Callbacks of a stream this page dropped (re-placement) are ignored.
+  const live = () => session === current && current.stream === stream;
   const stream = new EpicStream({
     signalingUrl: view.stream.signaling_url,
     token: view.stream.token,
     parent: $("player"),
-    onVideo: () => session === current && onConnected(),
-    onChannelOpen: () => {
-      if (session !== current) return;
-      $("controls").disabled = false;
-      // Bring the renderer to the scene this visitor chose before connecting, once:
-      // after a reconnect the renderer still has the scene, changes included.
-      if (current.configured) return;
-      current.configured = true;
-      sendInput({ type: "configure", configuration: { ...scene } });
+    onVideo: () => {
+      if (!live()) return;
+      configureRenderer();
+      onConnected();
     },
-    onDisconnect: (reason, willRetry) => session === current && onStreamStopped(reason, willRetry),
+    onChannelOpen: () => {
+      if (!live()) return;
+      $("controls").disabled = false;
+      configureRenderer();
+    },
+    onDisconnect: (reason, willRetry) => live() && onStreamStopped(reason, willRetry),
   });
   current.stream = stream;
+  current.streamToken = view.stream.token;
   current.firstFrameTimer = setTimeout(() => {
-    if (session !== current || firstFrameAt !== null) return;
+    if (!live() || firstFrameAt !== null) return;
     showOverlay("error", "No picture", "The stream did not start. Please try again.");
     showMessage("error", "The stream did not start within 30 s; the session was ended.");
     abandon();
@@ -239,9 +259,51 @@ async function onStreamStopped(reason, willRetry) {
   const ended = await endReasonOr(null);
   if (!current) return; // the session's events already ended it
   if (ended !== null) return finish(ended);
+  if (await replacedMeanwhile()) return; // the events stream connects to the new one
   showOverlay("error", "Could not reconnect", "Start again to get a new session.");
   showMessage("error", `The stream stopped${reason ? ` (${reason})` : ""} and could not be resumed.`);
   await abandon();
+}
+
+/**
+ * Whether the server re-placed the session since this stream began (queued
+ * again, or a new stream token): then the session's events connect the page to
+ * its new machine, and giving up on the old stream must not end the session.
+ * A live session still on the old stream gets a grace: its lost machine is
+ * found and the session re-placed within the heartbeat timeout.
+ */
+async function replacedMeanwhile() {
+  const session = current;
+  const token = current.streamToken;
+  for (let i = 0; i < REPLACE_GRACE_POLLS; i++) {
+    try {
+      const view = await api.get(session.id, session.secret);
+      // Moved on already (the events stream connected a new stream meanwhile).
+      if (session !== current || current.streamToken !== token) return true;
+      if (view.state === "ended") return false;
+      if (view.state === "queued" || view.stream?.token !== token) {
+        onSessionView(view); // drops the old stream, follows the new one
+        return true;
+      }
+    } catch {
+      /* keep trying within the grace */
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+  return session !== current;
+}
+
+/** The session was re-placed: close the old stream without ending the session. */
+function replaced() {
+  figures.stop();
+  clearTimeout(current.firstFrameTimer);
+  const stream = current.stream;
+  current.stream = null;
+  current.streamToken = null;
+  current.configured = false; // a fresh renderer: send the visitor's scene again
+  current.replacements += 1;
+  $("controls").disabled = true;
+  stream?.close();
 }
 
 /** The session's end reason from the API, or `fallback` while it is still live. */
@@ -306,8 +368,21 @@ function teardown() {
 
 // ---- input -----------------------------------------------------------------
 
+/** Whether the library took it (it drops input until the video is ready). */
 function sendInput(descriptor) {
-  current?.stream?.emit({ ...descriptor, seq: sequencer.next() });
+  return current?.stream?.emit({ ...descriptor, seq: sequencer.next() }) ?? false;
+}
+
+/**
+ * Bring the renderer to the scene this visitor chose, once per renderer: after a
+ * reconnect to the same stream the renderer still has the scene, changes
+ * included; a re-placed session's new renderer starts from scratch. Tried when
+ * the data channel opens and again when the video is ready (the library drops
+ * input until then).
+ */
+function configureRenderer() {
+  if (current.configured) return;
+  current.configured = sendInput({ type: "configure", configuration: { ...scene } });
 }
 
 $("controls").addEventListener("click", (event) => {
@@ -355,7 +430,9 @@ function formatDuration(s) {
 // For the browser console and the end-to-end tests: read-only views of the live objects.
 window.streamfleet = {
   get session() {
-    return current ? { id: current.id, state: current.view?.state, region: current.view?.region } : null;
+    if (!current) return null;
+    const { id, view, replacements } = current;
+    return { id, state: view?.state, region: view?.region, replacements };
   },
   get pc() {
     return current?.stream?.pc ?? null;

@@ -149,7 +149,7 @@ export function describeEndReason(reason) {
     disconnected: "The connection was gone for too long; the session was closed.",
     idle: "The session ended after a long time without input.",
     max_duration: "The session reached its maximum duration.",
-    instance_lost: "The streaming machine stopped responding.",
+    instance_lost: "The streaming machines kept failing; the session was given up.",
     queue_timeout: "No machine became free in time; the wait was given up.",
     drained: "An operator took the streaming machine out of service.",
   };

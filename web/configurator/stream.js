@@ -46,7 +46,11 @@ export class EpicStream {
     this.ps = new PixelStreaming(config, { videoElementParent: this.element });
     this.disconnects = 0;
     this.ps.addEventListener("videoInitialized", () => onVideo());
-    this.ps.addEventListener("dataChannelOpen", () => onChannelOpen());
+    this.channelOpen = false;
+    this.ps.addEventListener("dataChannelOpen", () => {
+      this.channelOpen = true;
+      onChannelOpen();
+    });
     this.ps.addEventListener("webRtcDisconnected", (event) => {
       this.disconnects += 1;
       // allowClickToReconnect is the library's "I will not retry by myself".
@@ -68,9 +72,13 @@ export class EpicStream {
     return this.ps.webRtcController?.peerConnectionController?.peerConnection ?? null;
   }
 
-  /** Send an application descriptor as UIInteraction (what a Unreal app's OnInputEvent receives). */
+  /**
+   * Send an application descriptor as UIInteraction (what a Unreal app's OnInputEvent
+   * receives). False when it cannot go yet: the library drops input until the video
+   * is ready, and sends nothing before the data channel opens (whichever is later).
+   */
   emit(descriptor) {
-    this.ps.emitUIInteraction(descriptor);
+    return this.channelOpen && this.ps.emitUIInteraction(descriptor) !== false;
   }
 
   /**

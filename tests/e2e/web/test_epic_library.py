@@ -14,6 +14,7 @@ import re
 import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from playwright.sync_api import Browser, BrowserContext
 from regional_stack.renderer.scene import SceneState, body_probe
 from tests.e2e.web.conftest import (
     BARE_LIBRARY_JS,
+    STREAM_TIMEOUT_MS,
     VIEWPORT,
     Configurator,
     Stack,
@@ -195,18 +197,36 @@ def renderer_pid(stack: Stack, instance_id: str) -> int:
     return int(pids[-1])
 
 
-def test_renderer_crash_is_seen_by_the_library(stack: Stack, streaming: Configurator) -> None:
+def test_renderer_crash_the_page_streams_again_with_its_configuration(
+    stack: Stack, streaming: Configurator, artifacts: Path
+) -> None:
+    """Re-placement end to end (issue 14): kill -9 the renderer of a streaming
+    session; without any user action the page shows the stream again, the same
+    session, with the visitor's configuration."""
     page = streaming
+    x, y = body_probe(SceneState(), *page.video_size())
+    page.page.click(f".swatch[data-color='{YELLOW}']")  # the visitor's choice
+    page.wait_pixel_near(x, y, hex_rgb(YELLOW))
+    session_id = page.page.evaluate("window.streamfleet.session.id")
     page.page.evaluate(_WATCH_DISCONNECTS_JS)
     [instance] = [i for i in stack.instances(REGION) if i["state"] == "streaming"]
     os.kill(renderer_pid(stack, instance["instance_id"]), signal.SIGKILL)
     page.page.wait_for_function("window.__disconnects.length > 0", timeout=15_000)
-    # As documented (docs/pixel-streaming.md, close codes): the old scene is gone, so
-    # the session ends `instance_lost` with a close the library does not retry.
-    [closed] = page.page.evaluate("window.__disconnects")
-    assert closed == {"eventString": "session ended: instance_lost", "allowClickToReconnect": True}
-    page.wait_state("ended", timeout_ms=15_000)
-    assert "stopped responding" in page.message()
+    # Not an end (docs/pixel-streaming.md, close codes): a close the library may retry.
+    closed = page.page.evaluate("window.__disconnects")[0]
+    assert closed["allowClickToReconnect"] is False, closed
+    # The session's events bring the new assignment; the page follows it.
+    page.page.wait_for_function(
+        "window.streamfleet.session?.replacements === 1", timeout=STREAM_TIMEOUT_MS
+    )
+    page.wait_streaming()
+    assert page.page.evaluate("window.streamfleet.session.id") == session_id
+    # A fresh renderer, configured by the page as the visitor left it.
+    page.wait_pixel_near(x, y, hex_rgb(YELLOW))
+    page.wait_state("connected", timeout_ms=15_000)
+    page.page.screenshot(path=str(artifacts / "configurator-after-renderer-crash.png"))
+    assert page.errors == []
+    assert page.page.get_attribute("#message", "data-kind") != "error", page.message()
 
 
 def test_reconnect_within_the_window_keeps_the_scene(streaming: Configurator) -> None:

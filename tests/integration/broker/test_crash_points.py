@@ -148,6 +148,53 @@ async def _reap_claim_expiry(w: World) -> Op:
     return lambda: w.broker.reap(EU)
 
 
+async def _lose_silent(w: World, *, connected: bool) -> Op:
+    """An agent dies (not in `w.agents`: it never heartbeats again) while its
+    session is placed; another waits; the reaper's pass that finds it lost
+    re-places the session (head of the queue, served by the spare instance)."""
+    await w.broker.register_instance(EU, "i-dead", "127.11.0.99", ready=True)
+    s = (await w.broker.create_session("alice", [EU, EUW])).session
+    assert s.epoch is not None
+    if connected:
+        await w.broker.client_event(EU, "i-dead", s.session_id, s.epoch, connected=True)
+    await w.broker.create_session("bob", [EU])  # waits behind alice's re-placement
+    await w.instance(EUW)
+    for region in w.broker.regions:
+        await w.broker.reap(region)
+    for _ in range(3):  # 3 missed heartbeats of 5 s, watched every period
+        w.clock.advance(PERIOD_S)
+        for region, iid in w.agents:
+            await beat(w.broker, region, iid)
+        if _ < 2:
+            await w.broker.reap(EUW)
+            await w.broker.reap(EU)
+    return lambda: w.broker.reap(EU)
+
+
+async def _lose_assigned(w: World) -> Op:
+    return await _lose_silent(w, connected=False)
+
+
+async def _lose_connected(w: World) -> Op:
+    return await _lose_silent(w, connected=True)
+
+
+async def _renderer_crash(w: World) -> Op:
+    iid = await w.instance(EU)
+    s = (await w.broker.create_session("alice", [EU])).session
+    assert s.epoch is not None
+    epoch = s.epoch
+    await w.broker.client_event(EU, iid, s.session_id, epoch, connected=True)
+    return lambda: w.broker.replace_session(EU, iid, s.session_id, epoch)
+
+
+async def _register_restarted(w: World) -> Op:
+    iid = await w.instance(EU)
+    await w.broker.create_session("alice", [EU])
+    await w.instance(EU)  # a spare the re-placed session may take
+    return lambda: w.broker.register_instance(EU, iid, "127.11.0.1")
+
+
 async def _widen(w: World) -> Op:
     sid = (await w.broker.create_session("alice", [EU])).session.session_id
     return lambda: w.broker.widen_queue(sid, [EU, EUW])
@@ -167,6 +214,10 @@ SCENARIOS: dict[str, Callable[[World], Awaitable[Op]]] = {
     "terminate": _terminate,
     "reap_claim_expiry": _reap_claim_expiry,
     "widen_queue": _widen,
+    "reap_lost_assigned": _lose_assigned,
+    "reap_lost_connected": _lose_connected,
+    "renderer_crash_replace": _renderer_crash,
+    "register_restarted_agent": _register_restarted,
 }
 
 

@@ -134,7 +134,7 @@ async def test_reconnect_window(broker: Broker, clock: ManualClock) -> None:
     assert (gone.state, gone.end_reason) == (SessionState.ENDED, EndReason.DISCONNECTED)
 
 
-async def test_lost_instance_ends_session_and_comes_back_through_recycling(
+async def test_lost_instance_re_queues_its_session_and_comes_back_through_recycling(
     broker: Broker, clock: ManualClock
 ) -> None:
     [iid] = await ready(broker, EU, 1)
@@ -146,11 +146,11 @@ async def test_lost_instance_ends_session_and_comes_back_through_recycling(
         assert (await broker.get_session(s.session_id)).state is SessionState.ASSIGNED
     clock.advance(5)
     await broker.reap(EU)
-    lost = await broker.get_session(s.session_id)
-    assert (lost.state, lost.end_reason) == (SessionState.ENDED, EndReason.INSTANCE_LOST)
+    lost = await broker.get_session(s.session_id)  # re-placed: waits for capacity
+    assert (lost.state, lost.replaced) == (SessionState.QUEUED, 1)
     assert (await broker.instance_states(EU))[iid] is InstanceState.LOST
     reply = await broker.heartbeat(EU, iid, InstanceState.READY)
-    assert reply.state is InstanceState.READY
+    assert reply.state is InstanceState.RESERVED and reply.session_id == s.session_id
 
 
 async def test_stale_instance_is_not_assignable(broker: Broker, clock: ManualClock) -> None:
@@ -180,12 +180,14 @@ async def test_drain(broker: Broker) -> None:
     assert ended.end_reason is EndReason.DRAINED
 
 
-async def test_terminate_serving_instance_ends_its_session(broker: Broker) -> None:
-    [iid] = await ready(broker, EU, 1)
+async def test_terminate_serving_instance_re_places_its_session(broker: Broker) -> None:
+    a, b = await ready(broker, EU, 2)
     s = (await broker.create_session("alice", [EU])).session
-    await broker.terminate(EU, iid)
-    assert (await broker.get_session(s.session_id)).end_reason is EndReason.INSTANCE_LOST
-    assert (await broker.instance_states(EU))[iid] is InstanceState.TERMINATED
+    assert s.instance_id == a
+    await broker.terminate(EU, a)  # a spot reclaim: the instance went away under it
+    moved = await broker.get_session(s.session_id)
+    assert (moved.state, moved.instance_id, moved.replaced) == (SessionState.ASSIGNED, b, 1)
+    assert (await broker.instance_states(EU))[a] is InstanceState.TERMINATED
 
 
 async def test_queue_timeout(broker: Broker, clock: ManualClock) -> None:

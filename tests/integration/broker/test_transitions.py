@@ -181,3 +181,26 @@ async def test_lua_outbox_entries_re_encode_exactly(client: Any) -> None:
     raw = [x.decode() for x in await client.zrange(keys.region_key(EU, "outbox"), 0, -1)]
     assert {type(outbox.decode(x)) for x in raw} == {outbox.EndEntry, outbox.BindEntry}
     assert all(outbox.encode(outbox.decode(x)) == x for x in raw)
+
+
+async def test_lua_requeue_entries_re_encode_exactly(client: Any) -> None:
+    """The re-placement entry (a renderer crash; a restarted agent) round-trips too."""
+    from control_plane.broker import outbox
+
+    broker = Broker(client, [EU], clock=ManualClock())
+    await broker.register_instance(EU, "i-1", "127.11.0.1", ready=True)
+    await broker.register_instance(EU, "i-2", "127.11.0.2", ready=True)
+    a = (await broker.create_session("client-a", [EU])).session
+    b = (await broker.create_session("client-b", [EU])).session
+    assert a.instance_id and a.epoch is not None and b.instance_id
+    await broker.store.replace(EU, a.instance_id, a.session_id, a.epoch)  # the region side only
+    await broker.store.register(EU, b.instance_id, "127.11.0.2", "{}", ready=False)
+    raw = [x.decode() for x in await client.zrange(keys.region_key(EU, "outbox"), 0, -1)]
+    assert [type(outbox.decode(x)) for x in raw] == [outbox.RequeueEntry] * 2
+    assert all(outbox.encode(outbox.decode(x)) == x for x in raw)
+    # Until settled, the sessions still name their old instances; the reaper's
+    # pass after the outbox grace finishes both re-placements.
+    assert (await broker.get_session(a.session_id)).state is SessionState.ASSIGNED
+    await broker.settlement.settle(EU, [outbox.decode(x) for x in raw])
+    for s in (a, b):
+        assert (await broker.get_session(s.session_id)).replaced == 1

@@ -99,13 +99,20 @@ async def test_events_connect_end_and_refuse_stale_epochs(cp: ControlPlane) -> N
     assert hb["state"] == "ready" and hb["assignment"] is None
 
 
-async def test_renderer_crash_ends_the_session_as_instance_lost(cp: ControlPlane) -> None:
+async def test_renderer_crash_re_places_the_session(cp: ControlPlane) -> None:
     iid = await cp.ready_instance(EU)
     _, s = await cp.create("alice", ip=FRA)
     ev = {"instance_id": iid, "region": EU, "session_id": s["session_id"], "epoch": 1}
     assert (await cp.agent("events", {**ev, "type": "renderer_crashed"}))[0] == 202
     _, view, _ = await cp.call("GET", f"/v1/sessions/{s['session_id']}", token=s["session_secret"])
-    assert view["end_reason"] == "instance_lost"
+    assert view["state"] == "queued" and view["position"] == 1  # waits for its renderer
+    # The renderer is back: the same instance serves it again, at a fresh epoch.
+    _, hb = await cp.agent("heartbeat", {"instance_id": iid, "region": EU, "state": "ready"})
+    assert hb["assignment"]["session_id"] == s["session_id"] and hb["assignment"]["epoch"] == 2
+    # A repeated (stale) report changes nothing.
+    assert (await cp.agent("events", {**ev, "type": "renderer_crashed"}))[0] == 202
+    _, view, _ = await cp.call("GET", f"/v1/sessions/{s['session_id']}", token=s["session_secret"])
+    assert view["state"] == "assigned"
 
 
 async def test_session_events_need_session_and_epoch(cp: ControlPlane) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from regional_stack.agent.lifecycle import (
+    REPLACED,
     AgentCore,
     DisconnectPlayer,
     Effect,
@@ -134,15 +135,24 @@ def test_max_duration_wins_over_activity() -> None:
     assert reasons(core.tick(3600.0)) == ["max_duration"]
 
 
-def test_renderer_crash_ends_session_as_instance_lost() -> None:
+def test_renderer_crash_hands_the_session_back_for_replacement() -> None:
     core = streaming_core()
     effects = core.renderer_crashed(5.0, {"exit_code": -9})
     assert effects[0] == Report("renderer_crashed", "s1", 1, {"exit_code": -9})
-    assert reasons(effects) == ["instance_lost"]
+    # No session_ended: the control plane re-places the session on that report,
+    # and the player is closed so that it reconnects (to its next assignment).
+    assert reasons(effects) == []
+    assert [e for e in effects if isinstance(e, DisconnectPlayer)] == [
+        DisconnectPlayer(REPLACED, final=False)
+    ]
+    assert core.session is None and core.max_epoch == 1
     # The supervisor restarts a crashed renderer itself: no extra reset.
     assert ResetRenderer() not in effects
     assert core.state is InstanceState.RECYCLING
     assert core.renderer_ready(6.0) == [Report("ready", None, None)]
+    # Re-placed here again at a fresh epoch: taken like any assignment.
+    core.apply_assignment(Assignment(session_id="s1", epoch=2, claim_expires_unix=90.0), 6.5)
+    assert core.state is InstanceState.RESERVED and core.session is not None
 
 
 def test_crash_without_session_reports_and_takes_no_assignment_until_back() -> None:

@@ -93,6 +93,10 @@ def test_close_codes_epics_library_understands() -> None:
     assert closing.disconnected_by_streamer("").reason == "disconnected by streamer"
     assert (closing.streamer_gone().code, closing.streamer_gone().final) == (1012, False)
     assert closing.ended_reason("streamer disconnected") is None
+    # A renderer crash re-places the session: retryable, and not an end reason.
+    replaced = closing.session_replaced()
+    assert (replaced.code, replaced.final) == (1011, False)
+    assert closing.ended_reason(replaced.reason) is None
     long = closing.session_ended("é" * 200)
     assert len(long.reason_bytes()) <= closing.MAX_REASON_BYTES
     long.reason_bytes().decode()  # cut on a character boundary
