@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from control_plane.broker import outbox, replies
-from control_plane.broker.outbox import BindEntry, EndEntry, RebuildEntry
+from control_plane.broker.outbox import BindEntry, EndEntry, RebuildEntry, RequeueEntry
 from streamfleet.lifecycle import EndReason, InstanceState, SessionState
 
 ident = st.from_regex(r"[A-Za-z0-9._-]{1,24}", fullmatch=True)
@@ -29,7 +29,8 @@ rebuilds = st.builds(
     RebuildEntry, ident, ident, epochs, ips,
     st.sampled_from([SessionState.ASSIGNED, SessionState.CONNECTED]), st.none() | ms,
 )  # fmt: skip
-entries = binds | ends | rebuilds
+requeues = st.builds(RequeueEntry, ident, ident, epochs)
+entries = binds | ends | rebuilds | requeues
 
 
 def b(value: object) -> bytes:
@@ -88,8 +89,10 @@ def test_lua_shaped_entries_decode() -> None:
     )
 
 
-@given(st.sampled_from(list(InstanceState)), st.none() | binds | rebuilds)
-def test_registered(state: InstanceState, bind: BindEntry | RebuildEntry | None) -> None:
+@given(st.sampled_from(list(InstanceState)), st.none() | binds | rebuilds | requeues)
+def test_registered(
+    state: InstanceState, bind: BindEntry | RebuildEntry | RequeueEntry | None
+) -> None:
     raw = [b(state.value), outbox.encode(bind).encode() if bind else b""]
     assert replies.registered(raw) == replies.Registered(state, bind)
 
@@ -124,8 +127,14 @@ def test_reserve(iid: str, ip: str, epoch: int, deadline: int) -> None:
     assert replies.reserve([0, b"queue_ahead"]) == "queue_ahead"
 
 
-@given(st.sampled_from(list(InstanceState)), st.none() | binds, st.none() | ends)
-def test_changed(state: InstanceState, bind: BindEntry | None, end: EndEntry | None) -> None:
+@given(
+    st.sampled_from(list(InstanceState)), st.none() | binds, st.none() | ends,
+    st.none() | requeues,
+)  # fmt: skip
+def test_changed(
+    state: InstanceState, bind: BindEntry | None, end: EndEntry | None,
+    requeue: RequeueEntry | None,
+) -> None:  # fmt: skip
     def enc(e: outbox.OutboxEntry | None) -> bytes:
         return outbox.encode(e).encode() if e else b""
 
@@ -137,8 +146,20 @@ def test_changed(state: InstanceState, bind: BindEntry | None, end: EndEntry | N
     if end is not None and (end.instance_id is None) != (end.epoch is None):
         end = EndEntry(end.session_id, None, None, end.reason)
     assert replies.drain([1, b(state.value), enc(end)]) == replies.Changed(True, state.value, end)
-    assert replies.terminate([1, enc(end)]) == replies.Changed(True, "terminated", end)
+    # A serving instance the cloud took away re-places its session.
+    assert replies.terminate([1, enc(requeue)]) == replies.Changed(True, "terminated", requeue)
     assert replies.terminate([0, b"unknown"]) == replies.Changed(False, "unknown")
+    assert replies.replace([1, b(state.value), enc(requeue)]) == replies.Changed(
+        True, state.value, requeue
+    )
+    assert replies.replace([0, b"stale"]) == replies.Changed(False, "stale")
+
+
+@given(st.integers(-(2**52), 2**48), ms, st.integers(1, 10), st.booleans())
+def test_requeue(ticket: int, deadline: int, replaced: int, fresh: bool) -> None:
+    raw = [1, b(ticket), deadline, replaced, int(fresh)]
+    assert replies.requeue(raw) == replies.Requeued(True, "", ticket, deadline, replaced, fresh)
+    assert replies.requeue([0, b"limit"]) == replies.Requeued(False, "limit")
 
 
 def test_an_entry_of_the_wrong_kind_is_refused() -> None:
