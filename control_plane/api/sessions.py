@@ -15,7 +15,7 @@ from aiohttp import web
 from control_plane.api.context import Services, services
 from control_plane.api.problems import Problem
 from control_plane.api.security import bearer, check_rate_limit, request_client_ip, same_secret
-from control_plane.domain import Placement, Session, UnknownSession
+from control_plane.domain import Placement, Session, SessionExpired, UnknownSession
 from control_plane.placement import Site, rank_regions
 from streamfleet import strict_json, tokens, turn
 from streamfleet.lifecycle import EndReason, SessionState
@@ -87,13 +87,16 @@ def view(
     return SessionView.model_validate(body)
 
 
-async def own_session(request: web.Request, *, secret: str | None = None) -> Session:
+async def own_session(
+    request: web.Request, *, secret: str | None = None, end: bool = False
+) -> Session:
     svc = services(request)
     given = secret if secret is not None else bearer(request)
+    sid = request.match_info["session_id"]
     try:
-        s = await svc.broker.get_session(request.match_info["session_id"])
+        s: Session | None = await svc.broker.get_session(sid)
     except UnknownSession:
-        s = None
+        s = await rebuilt(svc, sid, given, end=end)
     # Unknown id and wrong secret look the same: no oracle for session ids. The
     # secret is checked by its key (it outlives the session's hash in Redis:
     # control_plane/session_secrets.py); a stored random one (a session from
@@ -107,6 +110,24 @@ async def own_session(request: web.Request, *, secret: str | None = None) -> Ses
             "Unknown session",
             "no such session for this secret",
             field="session_id",
+        )
+    return s
+
+
+async def rebuilt(svc: Services, sid: str, given: str, *, end: bool = False) -> Session | None:
+    """Redis does not know the session: a genuine s2 secret (its facts signed
+    in) puts its waiting user back in line, or, with `end`, records it ended
+    (docs/operations.md "Redis loses data"). None when the secret carries no
+    facts for this id (s1, forged, another session's) or it cannot be rebuilt;
+    SessionExpired (410) when too old."""
+    facts = svc.session_secrets.facts(sid, given)
+    if facts is None:
+        return None
+    s = await svc.broker.rebuild_session(facts, given, end=end)
+    if s is not None:
+        log.info(
+            "session rebuilt from its secret",
+            extra={"session_id": sid, "state": s.state.value, "region": s.region},
         )
     return s
 
@@ -177,7 +198,7 @@ async def get_session(request: web.Request) -> web.Response:
 @routes.delete("/v1/sessions/{session_id}")
 async def delete_session(request: web.Request) -> web.Response:
     svc = services(request)
-    s = await own_session(request)
+    s = await own_session(request, end=True)
     result = await svc.broker.end_session(s.session_id, EndReason.CLIENT_ENDED)
     if result.ended_now:
         log.info(
@@ -200,11 +221,10 @@ async def session_events(request: web.Request) -> web.StreamResponse:
     EventSource cannot send headers, so the secret may come as ?secret=.
     """
     svc = services(request)
-    secret = request.query.get("secret")
-    s = await own_session(
-        request,
-        secret=secret if secret is not None and "Authorization" not in request.headers else None,
-    )
+    query_secret = request.query.get("secret")
+    from_query = query_secret is not None and "Authorization" not in request.headers
+    secret = query_secret if from_query and query_secret is not None else bearer(request)
+    s = await own_session(request, secret=secret)
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -217,19 +237,40 @@ async def session_events(request: web.Request) -> web.StreamResponse:
         time.monotonic() + svc.settings.session_max_duration_s + svc.settings.broker.queue_timeout_s
     )
     with contextlib.suppress(ConnectionResetError):  # the client went away: nothing to do
-        await _stream_changes(svc, request, response, s, deadline)
+        await _stream_changes(svc, request, response, s, secret, deadline)
     return response
 
 
+async def _current(svc: Services, sid: str, secret: str) -> Session | None:
+    """The session now; Redis lost it mid-stream: rebuilt from the secret, so the
+    user sees themselves back in line without reconnecting."""
+    try:
+        return await svc.broker.get_session(sid)
+    except UnknownSession:
+        pass
+    try:
+        return await rebuilt(svc, sid, secret)
+    except SessionExpired:
+        return None
+
+
 async def _stream_changes(
-    svc: Services, request: web.Request, response: web.StreamResponse, s: Session, deadline: float
+    svc: Services,
+    request: web.Request,
+    response: web.StreamResponse,
+    s: Session,
+    secret: str,
+    deadline: float,
 ) -> None:
     last = ""
     quiet_since = time.monotonic()
     while time.monotonic() < deadline:
         if request.transport is None or request.transport.is_closing():
             return  # the client left; do not hold the handler until a write fails
-        s = await svc.broker.get_session(s.session_id)
+        got = await _current(svc, s.session_id, secret)
+        if got is None:
+            return  # forgotten for good: the client's reconnect is answered 404 or 410
+        s = got
         v = await queued_view(svc, s) if s.state is SessionState.QUEUED else view(svc, s)
         text = json.dumps(dump(v), separators=(",", ":"))
         if text != last:

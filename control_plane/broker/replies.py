@@ -213,6 +213,21 @@ def rebuild(reply: RawReply) -> Rebuilt:
 
 
 @dataclass(frozen=True, slots=True)
+class Requeued:
+    """session_requeue: {1, state written} or {0, 'exists' / 'client_busy'}."""
+
+    ok: bool
+    why: str = ""
+    state: SessionState | None = None
+
+
+def requeue(reply: RawReply) -> Requeued:
+    if not number(reply[0]):
+        return Requeued(False, text(reply[1]))
+    return Requeued(True, state=SessionState(text(reply[1])))
+
+
+@dataclass(frozen=True, slots=True)
 class Enqueued:
     """session_enqueue: {1, ticket in force, queue deadline ms} or {0, state}."""
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from control_plane.broker import placing
@@ -24,6 +25,7 @@ from control_plane.domain import (
 )
 from control_plane.keys import new_session_id
 from control_plane.queue_estimate import ServedWindow, estimate_wait_s, service_rate_per_s
+from control_plane.session_secrets import SessionFacts
 from streamfleet.ids import is_session_id
 from streamfleet.lifecycle import LIVE_SESSION_STATES, EndReason, SessionState
 
@@ -31,12 +33,25 @@ from streamfleet.lifecycle import LIVE_SESSION_STATES, EndReason, SessionState
 _SERVING_SOON = {"ready", "reserved", "streaming", "recycling", "booting"}
 
 
+# A new session's facts -> the secret its user holds (s2: the facts signed in,
+# control_plane/session_secrets.py).
+SessionMinter = Callable[[SessionFacts], str]
+
+
 class Sessions:
-    def __init__(self, store: Store, reads: Reads, settlement: Settlement) -> None:
+    def __init__(
+        self, store: Store, reads: Reads, settlement: Settlement, mint_session: SessionMinter
+    ) -> None:
         self.store = store
         self.reads = reads
         self.settlement = settlement
-        self.mint_secret = settlement.mint_secret
+        self.mint_session = mint_session
+
+    def _minted_ms(self) -> int:
+        """The creation time signed into a secret: the injected clock, else this
+        host's (it orders rebuilt sessions and bounds their age; the stored
+        created_ms stays Redis TIME)."""
+        return int(self.store.now() or time.time() * 1000)
 
     async def create_session(
         self,
@@ -66,7 +81,18 @@ class Sessions:
         home = regions[0]
         for _ in range(3):
             sid = new_session_id(client_id)
-            secret = self.mint_secret(sid)
+            secret = self.mint_session(
+                SessionFacts(
+                    sid,
+                    client_id,
+                    self._minted_ms(),
+                    tuple(regions),
+                    waits_in,
+                    kept_regions,
+                    model,
+                    config_json,
+                )
+            )
             # Journaled before the first write: if this process dies between the
             # calls below, the reaper finishes the placement (resume_placement).
             journal = placing.encode(Placing(sid, tuple(regions), waits_in))
@@ -98,6 +124,12 @@ class Sessions:
         if existing is None:
             raise UnknownSession("the client's session kept ending; try again", field="client_id")
         return Placement(existing, existing=True)
+
+    async def place_again(
+        self, session: Session, regions: Sequence[str], waits_in: Sequence[str]
+    ) -> Placement:
+        """Place a queued session that exists already (a rebuilt one: its ticket is kept)."""
+        return await self._place(session, regions, waits_in, existing=True)
 
     async def _place(
         self, session: Session, regions: Sequence[str], waits_in: Sequence[str], *, existing: bool

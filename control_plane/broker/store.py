@@ -16,6 +16,7 @@ from control_plane.broker.plumbing import Connection
 from control_plane.broker_settings import BrokerSettings
 from control_plane.clock import Clock
 from control_plane.domain import UnknownRegion
+from control_plane.session_secrets import SessionFacts
 from streamfleet.ids import is_session_id
 from streamfleet.lifecycle import EndReason, InstanceState, SessionState
 from streamfleet.wire import MAX_EPOCH
@@ -174,6 +175,18 @@ class Store:
             secret, self.now(),
         )  # fmt: skip
         return replies.rebuild(raw)
+
+    async def requeue(
+        self, facts: SessionFacts, secret: str, *, ticket: int, queue_deadline_ms: int,
+        ended: bool,
+    ) -> replies.Requeued:  # fmt: skip
+        raw = await self._session(
+            "session_requeue", facts.session_id, "ended" if ended else "queued",
+            facts.client_id, secret, ",".join(facts.regions), str(facts.created_ms), facts.model,
+            facts.configuration, str(queue_deadline_ms), str(ticket), ",".join(facts.waits_in),
+            self.now(), ms(self.settings.ended_retention_s),
+        )  # fmt: skip
+        return replies.requeue(raw)
 
     async def connected(self, sid: str, epoch: int) -> replies.Outcome:
         return replies.outcome(
