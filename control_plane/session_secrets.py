@@ -7,7 +7,7 @@ The secret a user holds for their session (the bearer of GET/DELETE
     s2.<payload>.<mac>        mac = HMAC-SHA256(subkey_v2, "s2." + payload)
     subkey_vN = HMAC-SHA256(AGENT_TOKEN_KEY, "streamfleet/session-secret/vN")
 
-s2's payload (base64url of compact JSON, `SessionFacts`) carries what the
+s2's payload (base64url of raw-deflated compact JSON, `SessionFacts`) carries what the
 control plane needs to put a waiting user back in line after Redis lost the
 session (docs/operations.md "Redis loses data"): id, client id, creation time,
 region ranking and configuration. It is signed, not encrypted: it tells the
@@ -27,6 +27,7 @@ import dataclasses
 import hashlib
 import hmac
 import json
+import zlib
 from typing import Any
 
 from streamfleet import ids
@@ -41,6 +42,7 @@ _MAX_LENGTH_V1 = 64
 _MAX_REGIONS = 32
 _MAX_REGION_CHARS = 64
 _MAX_MODEL_CHARS = 128
+_MAX_PAYLOAD_BYTES = 4 * MAX_CONFIGURATION_BYTES
 # The largest payload a create can produce (configuration at its wire bound,
 # every list at its bound), base64url; the bearer and query limits allow it.
 MAX_SECRET_CHARS = 8000
@@ -69,7 +71,9 @@ def _encode(f: SessionFacts) -> str:
         "q": list(f.waits_in), "k": list(f.regions), "m": f.model,
         "c": json.loads(f.configuration),
     }  # fmt: skip
-    return b64url_encode(json.dumps(body, separators=(",", ":")).encode())
+    text = json.dumps(body, separators=(",", ":")).encode()
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)  # raw deflate: lists of regions repeat
+    return b64url_encode(packer.compress(text) + packer.flush())
 
 
 def _names(value: Any) -> tuple[str, ...] | None:
@@ -84,8 +88,12 @@ def _decode(payload: str) -> SessionFacts | None:
     """The facts of a payload whose MAC checked; None when malformed (a key
     leak or a bug, never a user's input alone: checked anyway, bounded)."""
     try:
-        body = json.loads(b64url_decode(payload))
-    except ValueError:
+        unpacker = zlib.decompressobj(-15)
+        text = unpacker.decompress(b64url_decode(payload), _MAX_PAYLOAD_BYTES)
+        if unpacker.unconsumed_tail or not unpacker.eof:
+            return None
+        body = json.loads(text)
+    except (ValueError, zlib.error):
         return None
     if not isinstance(body, dict) or set(body) != {"sid", "cid", "t", "r", "q", "k", "m", "c"}:
         return None
