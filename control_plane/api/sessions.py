@@ -22,6 +22,8 @@ from streamfleet.lifecycle import EndReason, SessionState
 from streamfleet.wire import CreateSessionRequest, SessionView
 
 routes = web.RouteTableDef()
+# A rebuild waits one heartbeat period at most; this much more covers the calls.
+_REBUILD_SLACK_S = 2.0
 # Session state changes, one line each, with `session_id` as the correlation id
 # the agent and the router log too. Never the session secret or a token.
 log = logging.getLogger("streamfleet.control_plane.sessions")
@@ -117,13 +119,22 @@ async def own_session(
 async def rebuilt(svc: Services, sid: str, given: str, *, end: bool = False) -> Session | None:
     """Redis does not know the session: a genuine s2 secret (its facts signed
     in) puts its waiting user back in line, or, with `end`, records it ended
-    (docs/operations.md "Redis loses data"). None when the secret carries no
-    facts for this id (s1, forged, another session's) or it cannot be rebuilt;
-    SessionExpired (410) when too old."""
+    (docs/operations.md "Redis loses data"). Not before one heartbeat period
+    since a read first found it missing (an agent may still report it
+    streaming): this waits out the rest of it, bounded. None when the secret
+    carries no facts for this id (s1, forged, another session's) or it cannot
+    be rebuilt; SessionExpired (410) when too old."""
     facts = svc.session_secrets.facts(sid, given)
     if facts is None:
         return None
-    s = await svc.broker.rebuild_session(facts, given, end=end)
+    broker = svc.broker
+    deadline = time.monotonic() + broker.settings.heartbeat_interval_s + _REBUILD_SLACK_S
+    while True:
+        got = await broker.rebuild_session(facts, given, end=end)
+        if not got.wait_ms or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(min(got.wait_ms / 1000, svc.settings.sse_poll_s))
+    s = got.session
     if s is not None:
         log.info(
             "session rebuilt from its secret",

@@ -214,16 +214,19 @@ def rebuild(reply: RawReply) -> Rebuilt:
 
 @dataclass(frozen=True, slots=True)
 class Requeued:
-    """session_requeue: {1, state written} or {0, 'exists' / 'client_busy'}."""
+    """session_requeue: {1, state written}, {0, 'wait', ms left} or
+    {0, 'exists' / 'client_busy'}."""
 
     ok: bool
     why: str = ""
     state: SessionState | None = None
+    wait_ms: int = 0
 
 
 def requeue(reply: RawReply) -> Requeued:
     if not number(reply[0]):
-        return Requeued(False, text(reply[1]))
+        why = text(reply[1])
+        return Requeued(False, why, wait_ms=number(reply[2]) if why == "wait" else 0)
     return Requeued(True, state=SessionState(text(reply[1])))
 
 

@@ -14,6 +14,8 @@ loss).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from control_plane import keys
 from control_plane.broker import placing
 from control_plane.broker.placing import Placing
@@ -54,21 +56,29 @@ def rebuild_queue_deadline(facts: SessionFacts, now_ms: int, settings: BrokerSet
     return max(facts.created_ms + ms(settings.queue_timeout_s), now_ms + ms(settings.claim_ttl_s))
 
 
+@dataclass(frozen=True, slots=True)
+class Rebuild:
+    """The session as it is after a rebuild attempt (None: it cannot be), or,
+    with `wait_ms`, not yet: a read first found it missing less than one
+    heartbeat period ago, and its agent may still report it; ask again then."""
+
+    session: Session | None
+    wait_ms: int = 0
+
+
 class Requeue:
     def __init__(self, store: Store, reads: Reads, sessions: Sessions) -> None:
         self.store = store
         self.reads = reads
         self.sessions = sessions
 
-    async def rebuild(
-        self, facts: SessionFacts, secret: str, *, end: bool = False
-    ) -> Session | None:
-        """The session as it is after a rebuild from `facts` (verified by the
-        caller): back in line (or assigned if an instance was ready), or ended
-        when `end` (its user ends it: nothing is queued). None when it cannot
-        be: its client holds another live session, or none of its regions is
-        served here. A session that exists is answered as it is (an agent's
-        report rebuilt it first). Raises SessionExpired when too old."""
+    async def rebuild(self, facts: SessionFacts, secret: str, *, end: bool = False) -> Rebuild:
+        """Rebuild from `facts` (verified by the caller): back in line (or
+        assigned if an instance was ready), or ended when `end` (its user ends
+        it: nothing is queued, and no wait). None when it cannot be: its client
+        holds another live session, or none of its regions is served here. A
+        session that exists is answered as it is (an agent's report rebuilt it
+        first). Raises SessionExpired when too old."""
         settings = self.store.settings
         now = await self.reads.now_ms()
         age = now - facts.created_ms
@@ -78,12 +88,12 @@ class Requeue:
                 field="session_secret",
             )
         if facts.session_id.split("-", 1)[0] != keys.client_hash(facts.client_id):
-            return None  # not one session_create could have made
+            return Rebuild(None)  # not one session_create could have made
         known = self.store.region_keys
         ranked = tuple(r for r in facts.ranked if r in known)
         waits = tuple(r for r in facts.waits_in if r in known)
         if not waits:
-            return None
+            return Rebuild(None)
         # Journaled like a create: a caller that dies between the calls below
         # leaves it to the reaper to finish (Sessions.resume_placement).
         home = ranked[0] if ranked else waits[0]
@@ -93,10 +103,13 @@ class Requeue:
             facts, secret, ticket=rebuilt_ticket(facts.created_ms),
             queue_deadline_ms=rebuild_queue_deadline(facts, now, settings), ended=end,
         )  # fmt: skip
+        if got.why == "wait":
+            await self.reads.placing_done(home, journal)
+            return Rebuild(None, wait_ms=max(1, got.wait_ms))
         session = await self.reads.session(facts.session_id)
         if got.ok and session is not None and session.state is SessionState.QUEUED:
             session = (await self.sessions.place_again(session, ranked, waits)).session
         await self.reads.placing_done(home, journal)
         if not got.ok and got.why == "client_busy":
-            return None
-        return session
+            return Rebuild(None)
+        return Rebuild(session)

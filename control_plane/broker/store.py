@@ -180,11 +180,14 @@ class Store:
         self, facts: SessionFacts, secret: str, *, ticket: int, queue_deadline_ms: int,
         ended: bool,
     ) -> replies.Requeued:  # fmt: skip
-        raw = await self._session(
-            "session_requeue", facts.session_id, "ended" if ended else "queued",
-            facts.client_id, secret, ",".join(facts.regions), str(facts.created_ms), facts.model,
-            facts.configuration, str(queue_deadline_ms), str(ticket), ",".join(facts.waits_in),
-            self.now(), ms(self.settings.ended_retention_s),
+        sid = facts.session_id
+        raw = await self.conn.script(
+            "session_requeue", [*keys.session_keys(sid), keys.missing_key(sid)],
+            [sid, "ended" if ended else "queued", facts.client_id, secret,
+             ",".join(facts.regions), str(facts.created_ms), facts.model, facts.configuration,
+             str(queue_deadline_ms), str(ticket), ",".join(facts.waits_in), self.now(),
+             ms(self.settings.ended_retention_s), ms(self.settings.heartbeat_interval_s),
+             ms(self.settings.queue_timeout_s + self.settings.claim_ttl_s)],
         )  # fmt: skip
         return replies.requeue(raw)
 

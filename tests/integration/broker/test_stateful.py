@@ -407,27 +407,36 @@ class BrokerMachine(RuleBasedStateMachine):
     async def _users_read(self, believed: set[str]) -> None:
         """Every user whose session was live reads it with their secret: never
         "unknown session" unless too old or their client started another."""
-        now = int(self.clock.now_arg())
         window = rebuild_window_ms(SETTINGS)
+        readers = []
         for sid in sorted(believed & set(self.secrets)):
-            client, secret = self.secrets[sid]
             try:
                 await self.broker.get_session(sid)
-                continue
             except UnknownSession:
-                pass
-            facts = SECRETS.facts(sid, secret)
-            assert facts is not None and facts.client_id == client
-            try:
-                s = await self.broker.rebuild_session(facts, secret)
-            except SessionExpired:
-                assert now - facts.created_ms >= window
-                continue
-            if s is None:
-                other = await self._session_of(client)
-                assert other is not None and other.session_id != sid, sid
-                continue
-            assert s.state in LIVE_SESSION_STATES, s
+                readers.append(sid)
+        # Each read first finds it missing (ask again in one heartbeat period,
+        # in which any agent that streams it has reported it); then rebuilds.
+        for attempt in range(2):
+            now = int(self.clock.now_arg())
+            for sid in readers:
+                client, secret = self.secrets[sid]
+                facts = SECRETS.facts(sid, secret)
+                assert facts is not None and facts.client_id == client
+                try:
+                    got = await self.broker.rebuild_session(facts, secret)
+                except SessionExpired:
+                    assert now - facts.created_ms >= window
+                    continue
+                if got.wait_ms:
+                    assert attempt == 0, (sid, got)
+                    continue
+                if got.session is None:
+                    other = await self._session_of(client)
+                    assert other is not None and other.session_id != sid, sid
+                    continue
+                assert got.session.state in LIVE_SESSION_STATES, got
+            if attempt == 0:
+                self.clock.advance(SETTINGS.heartbeat_interval_s)
         # Rebuilt waiters keep their creation order in every queue.
         sessions = {s.session_id: s for s in await all_sessions(self.broker)}
         for region in REGIONS:

@@ -177,9 +177,14 @@ async def test_a_failover_that_lost_the_last_writes_keeps_every_user(
             stopped.send_signal(signal.SIGCONT)
         await asyncio.to_thread(group.wait_new_primary, old)
         await until_serving(cp, time.monotonic(), FAILOVER_BOUND_S)
+        # Every user reads (at once: a lost session's first read waits one
+        # heartbeat period, in which an agent streaming it would report it).
+        everyone = [*kept, *lost]
+        answers = await asyncio.gather(
+            *(cp.call("GET", f"/v1/sessions/{sid}", token=secret) for sid, secret in everyone)
+        )
         views = {}
-        for sid, secret in [*kept, *lost]:
-            status, view, _ = await cp.call("GET", f"/v1/sessions/{sid}", token=secret)
+        for (sid, _), (status, view, _) in zip(everyone, answers, strict=True):
             assert status == 200 and view["state"] in ("queued", "assigned"), (status, view)
             views[sid] = view
         # The lost ones were rebuilt from their secrets, in their order, ahead of

@@ -12,19 +12,37 @@ import hmac
 import json
 import time
 import zlib
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
+import pytest
 import redis.asyncio as aioredis
 
 from control_plane import keys
 from control_plane.api.context import SERVICES
 from control_plane.broker.requeue import rebuild_window_ms
+from control_plane.broker_settings import BrokerSettings
 from control_plane.session_secrets import SessionFacts
 from streamfleet.tokens import b64url_decode, b64url_encode
-from tests.fixtures.control_plane import ControlPlane
+from tests.fixtures.cloud import Cloud
+from tests.fixtures.control_plane import ControlPlane, plane_settings, running_control_plane
 from tests.integration.control_plane.test_redis_loss import EU, FRA, beat, epoch_of, forget
 
 Users = list[tuple[str, dict[str, Any]]]
+# One heartbeat period: how long a read waits before a session Redis forgot is
+# rebuilt from its secret (its agent may still report it). Short here.
+HEARTBEAT_S = 1.0
+
+
+@pytest.fixture
+async def cp(clean_redis: str, city_db: Path, cloud: Cloud) -> AsyncIterator[ControlPlane]:
+    settings = plane_settings(
+        clean_redis, cloud, geoip_db=city_db, trusted_proxies=["127.0.0.1/32"],
+        broker=BrokerSettings(heartbeat_interval_s=HEARTBEAT_S),
+    )  # fmt: skip
+    async with running_control_plane(settings, cloud) as plane:
+        yield plane
 
 
 async def queued_users(cp: ControlPlane, count: int) -> Users:
@@ -61,10 +79,12 @@ async def test_flushall_puts_twenty_waiting_users_back_in_line_in_order(
 ) -> None:
     users = await queued_users(cp, 20)
     await forget(cp)
-    # Each user's next read puts them back (in whatever order they come back).
-    for _, s in reversed(users):
-        status, view = await read(cp, s)
-        assert status == 200 and view["state"] == "queued", view
+    # Each user's next read puts them back (all at once, in whatever order they
+    # come back) within one heartbeat period.
+    started = time.monotonic()
+    views = await asyncio.gather(*(read(cp, s) for _, s in reversed(users)))
+    assert time.monotonic() - started < HEARTBEAT_S + 1.0
+    assert all(status == 200 and view["state"] == "queued" for status, view in views), views
     # Then the line is the original one.
     for n, (_, s) in enumerate(users):
         status, view = await read(cp, s)
@@ -165,6 +185,38 @@ async def test_the_agents_report_wins_over_a_rebuild_from_the_secret(cp: Control
         assert await redis.zcard(keys.region_key(EU, "queue")) == 0
     finally:
         await redis.aclose()
+
+
+async def test_an_agent_that_reports_within_the_heartbeat_period_wins(
+    cp: ControlPlane,
+) -> None:
+    """The user reads while its agent has not registered again yet: the read
+    waits (never queues a streaming session), and answers it streaming."""
+    iid = await cp.ready_instance(EU)
+    _, rows, _ = await cp.call("GET", f"/v1/pools/{EU}/instances", token="test-admin-token")
+    ip = next(r["private_ip"] for r in rows["instances"] if r["instance_id"] == iid)
+    _, s = await cp.create("patient", ip=FRA)
+    sid, epoch = s["session_id"], epoch_of(s["stream"]["token"])
+    ev = {"instance_id": iid, "region": EU, "session_id": sid, "epoch": epoch}
+    assert (await cp.agent("events", {**ev, "type": "client_connected"}))[0] == 202
+    await forget(cp)
+    reading = asyncio.create_task(read(cp, s))
+    redis = aioredis.Redis.from_url(cp.settings.redis_url)
+    try:  # until the read has found it missing (and waits)
+        async with asyncio.timeout(HEARTBEAT_S):
+            while not await redis.exists(keys.missing_key(sid)):
+                await asyncio.sleep(0.01)
+    finally:
+        await redis.aclose()
+    assert not reading.done()
+    served = {"session_id": sid, "epoch": epoch, "connected": True}
+    status, reg = await cp.agent(
+        "register", cp.register_body(EU, iid, ip, max_epoch=epoch, session=served)
+    )
+    assert status == 200 and reg["state"] == "streaming", reg
+    status, view = await reading
+    assert status == 200 and view["state"] == "connected", view
+    assert epoch_of(view["stream"]["token"]) == epoch
 
 
 async def test_lost_last_writes_no_404_for_an_assigned_user(cp: ControlPlane) -> None:
