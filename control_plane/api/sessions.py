@@ -133,7 +133,12 @@ async def rebuilt(svc: Services, sid: str, given: str, *, end: bool = False) -> 
         got = await broker.rebuild_session(facts, given, end=end)
         if not got.wait_ms or time.monotonic() >= deadline:
             break
-        await asyncio.sleep(min(got.wait_ms / 1000, svc.settings.sse_poll_s))
+        # Meanwhile one read a poll: the agent's report may bring it back first.
+        until = min(time.monotonic() + got.wait_ms / 1000, deadline)
+        while (left := until - time.monotonic()) > 0:
+            await asyncio.sleep(min(left, svc.settings.sse_poll_s))
+            with contextlib.suppress(UnknownSession):
+                return await broker.get_session(sid)
     s = got.session
     if s is not None:
         log.info(
