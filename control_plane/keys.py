@@ -81,7 +81,7 @@ def session_keys(session_id: str) -> list[str]:
 
 
 def missing_key(session_id: str) -> str:
-    """When a read first found the session missing (session_requeue.lua waits one
+    """When a read first found the session missing (session_restore.lua waits one
     heartbeat period from then: an agent may still report it). The session's slot."""
     chash = session_id.split("-", 1)[0]
     return f"{PREFIX}:{_client_tag(chash)}:missing:{session_id}"

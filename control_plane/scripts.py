@@ -40,7 +40,7 @@ SESSION_SCRIPTS = (
     "session_enqueue",
     "session_end",
     "session_rebuild",
-    "session_requeue",
+    "session_restore",
 )
 # Scripts that need no lifecycle prelude.
 PLAIN_SCRIPTS = ("rate_limit", "placing")

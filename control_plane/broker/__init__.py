@@ -4,7 +4,7 @@ Composed of one service per job over one typed store:
 
 * `sessions.Sessions` — create, place, queue (the session API's needs);
 * `instances.Instances` — register, heartbeat, client events, drain, terminate;
-* `requeue.Requeue` — waiting users back in line after Redis lost them;
+* `restore.Restore` — waiting users back in line after Redis lost them;
 * `settlement.Settlement` — ending sessions and finishing outbox follow-ups;
 * `repair.Reaper` — timeouts and leak repair;
 * `views.Views` — snapshots and rows for ops, metrics and pool managers;
@@ -24,7 +24,7 @@ from control_plane.broker.instances import Instances
 from control_plane.broker.plumbing import Connection, RedisClient, as_client
 from control_plane.broker.reads import Reads
 from control_plane.broker.repair import Reaper
-from control_plane.broker.requeue import Requeue
+from control_plane.broker.restore import Restore
 from control_plane.broker.sessions import SessionMinter, Sessions
 from control_plane.broker.settlement import (
     BrokerObserver,
@@ -74,7 +74,7 @@ class Broker:
             store, self.reads, self.settlement,
             mint_session_secret or (lambda facts: _random_secret(facts.session_id)),
         )  # fmt: skip
-        self.requeue = Requeue(store, self.reads, self.sessions)
+        self.restore = Restore(store, self.reads, self.sessions)
         self.instances = Instances(store, self.settlement)
         self.reaper = Reaper(store, self.reads, self.settlement, self.sessions)
         self.views = Views(store, self.reads)
@@ -85,7 +85,7 @@ class Broker:
         self.widen_queue = self.sessions.widen_queue
         self.queue_position = self.sessions.queue_position
         self.get_session = self.sessions.get_session
-        self.rebuild_session = self.requeue.rebuild
+        self.rebuild_session = self.restore.rebuild
         self.require_live = self.sessions.require_live
         self.end_session = self.settlement.end_session
         self.dispatch = self.settlement.dispatch

@@ -213,8 +213,8 @@ def rebuild(reply: RawReply) -> Rebuilt:
 
 
 @dataclass(frozen=True, slots=True)
-class Requeued:
-    """session_requeue: {1, state written}, {0, 'wait', ms left} or
+class Restored:
+    """session_restore: {1, state written}, {0, 'wait', ms left} or
     {0, 'exists' / 'client_busy'}."""
 
     ok: bool
@@ -223,11 +223,11 @@ class Requeued:
     wait_ms: int = 0
 
 
-def requeue(reply: RawReply) -> Requeued:
+def restored(reply: RawReply) -> Restored:
     if not number(reply[0]):
         why = text(reply[1])
-        return Requeued(False, why, wait_ms=number(reply[2]) if why == "wait" else 0)
-    return Requeued(True, state=SessionState(text(reply[1])))
+        return Restored(False, why, wait_ms=number(reply[2]) if why == "wait" else 0)
+    return Restored(True, state=SessionState(text(reply[1])))
 
 
 @dataclass(frozen=True, slots=True)

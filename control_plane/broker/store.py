@@ -176,20 +176,20 @@ class Store:
         )  # fmt: skip
         return replies.rebuild(raw)
 
-    async def requeue(
+    async def restore(
         self, facts: SessionFacts, secret: str, *, ticket: int, queue_deadline_ms: int,
         ended: bool,
-    ) -> replies.Requeued:  # fmt: skip
+    ) -> replies.Restored:  # fmt: skip
         sid = facts.session_id
         raw = await self.conn.script(
-            "session_requeue", [*keys.session_keys(sid), keys.missing_key(sid)],
+            "session_restore", [*keys.session_keys(sid), keys.missing_key(sid)],
             [sid, "ended" if ended else "queued", facts.client_id, secret,
              ",".join(facts.regions), str(facts.created_ms), facts.model, facts.configuration,
              str(queue_deadline_ms), str(ticket), ",".join(facts.waits_in), self.now(),
              ms(self.settings.ended_retention_s), ms(self.settings.heartbeat_interval_s),
              ms(self.settings.queue_timeout_s + self.settings.claim_ttl_s)],
         )  # fmt: skip
-        return replies.requeue(raw)
+        return replies.restored(raw)
 
     async def connected(self, sid: str, epoch: int) -> replies.Outcome:
         return replies.outcome(

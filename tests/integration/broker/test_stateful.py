@@ -52,7 +52,7 @@ from hypothesis.stateful import (
 
 from control_plane import keys
 from control_plane.broker import Broker
-from control_plane.broker.requeue import rebuild_window_ms
+from control_plane.broker.restore import rebuild_window_ms
 from control_plane.broker_settings import BrokerSettings
 from control_plane.clock import ManualClock
 from control_plane.domain import (

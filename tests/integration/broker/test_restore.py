@@ -1,5 +1,5 @@
 """Waiting sessions rebuilt from their users' s2 secrets after Redis lost them
-(control_plane/broker/requeue.py, session_requeue.lua), on a single Redis and
+(control_plane/broker/restore.py, session_restore.lua), on a single Redis and
 a 3-node Cluster (conftest's parametrization: the session script touches only
 its client's slot, the queue adds only their region's)."""
 
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from control_plane.broker import Broker
-from control_plane.broker.requeue import REBUILT_TICKET_BASE, rebuild_window_ms
+from control_plane.broker.restore import REBUILT_TICKET_BASE, rebuild_window_ms
 from control_plane.broker_settings import BrokerSettings
 from control_plane.clock import ManualClock
 from control_plane.domain import Session, SessionExpired
@@ -22,7 +22,7 @@ from .conftest import REGIONS
 from .crash import Crash, crash_after, flush
 
 EU, WEST = REGIONS[0], REGIONS[1]
-SECRETS = SessionSecrets(b"requeue-test-agent-token-key-32by")
+SECRETS = SessionSecrets(b"restore-test-agent-token-key-32by")
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
--- session_requeue: recreate a waiting session Redis forgot, from the facts
+-- session_restore: recreate a waiting session Redis forgot, from the facts
 -- its user's s2 secret carries (control_plane/session_secrets.py), after the
 -- caller checked the secret and its age. Only a session the store does not
 -- know: one that exists (an agent's report rebuilt it: that wins, it is live)

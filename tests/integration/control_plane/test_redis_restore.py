@@ -1,5 +1,5 @@
 """Redis loses data: waiting users get back in line from the secret they hold
-(docs/operations.md "Redis loses data", control_plane/broker/requeue.py). A
+(docs/operations.md "Redis loses data", control_plane/broker/restore.py). A
 queued session, or one assigned to an instance whose agent never learnt it,
 exists only in Redis; its user's s2 secret carries what rebuilds it."""
 
@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 
 from control_plane import keys
 from control_plane.api.context import SERVICES
-from control_plane.broker.requeue import rebuild_window_ms
+from control_plane.broker.restore import rebuild_window_ms
 from control_plane.broker_settings import BrokerSettings
 from control_plane.session_secrets import SessionFacts
 from streamfleet.tokens import b64url_decode, b64url_encode

@@ -4,8 +4,8 @@ A queued session (or one assigned to an instance whose agent never learnt of
 it: a failover lost the last writes) exists only in Redis; no agent reports
 it. Its user's s2 secret carries the facts it was created from
 (control_plane/session_secrets.py); when they read or end a session Redis does
-not know, `Requeue` recreates it as queued through the lifecycle
-(session_requeue.lua) and places it as a repeated create would. Its ticket is
+not know, `Restore` recreates it as queued through the lifecycle
+(session_restore.lua) and places it as a repeated create would. Its ticket is
 its creation time below every counter ticket, so rebuilt sessions keep their
 order among themselves and go ahead of anyone who arrived after the loss
 (docs/operations.md "Redis loses data" says what that costs after a partial
@@ -66,7 +66,7 @@ class Rebuild:
     wait_ms: int = 0
 
 
-class Requeue:
+class Restore:
     def __init__(self, store: Store, reads: Reads, sessions: Sessions) -> None:
         self.store = store
         self.reads = reads
@@ -99,7 +99,7 @@ class Requeue:
         home = ranked[0] if ranked else waits[0]
         journal = placing.encode(Placing(facts.session_id, ranked, waits))
         await self.store.placing_add(home, journal)
-        got = await self.store.requeue(
+        got = await self.store.restore(
             facts, secret, ticket=rebuilt_ticket(facts.created_ms),
             queue_deadline_ms=rebuild_queue_deadline(facts, now, settings), ended=end,
         )  # fmt: skip
