@@ -40,6 +40,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             settings.broker,
             observer=metrics,
             mint_secret=session_secrets.mint,
+            mint_session_secret=session_secrets.mint_session,
         ),
         geo=GeoLocator(settings.geoip_db),
         trusted=parse_networks(settings.trusted_proxies),

@@ -35,6 +35,12 @@ class UnknownSession(BrokerError):
     code = "unknown_session"
 
 
+class SessionExpired(BrokerError):
+    """A genuine secret for a session Redis forgot, too old to be rebuilt."""
+
+    code = "session_expired"
+
+
 class UnknownInstance(BrokerError):
     code = "unknown_instance"
 

@@ -81,6 +81,13 @@ def session_keys(session_id: str) -> list[str]:
     return [f"{PREFIX}:{tag}:client:{chash}", f"{PREFIX}:{tag}:session:{session_id}"]
 
 
+def missing_key(session_id: str) -> str:
+    """When a read first found the session missing (session_restore.lua waits one
+    heartbeat period from then: an agent may still report it). The session's slot."""
+    chash = session_id.split("-", 1)[0]
+    return f"{PREFIX}:{_client_tag(chash)}:missing:{session_id}"
+
+
 def ticket_key() -> str:
     """Global arrival counter: a queue ticket orders arrivals across regions."""
     return f"{PREFIX}:{{queue}}:ticket"

@@ -44,6 +44,7 @@ SESSION_SCRIPTS = (
     "session_end",
     "session_rebuild",
     "session_requeue",
+    "session_restore",
 )
 # Scripts that need no lifecycle prelude (none today: the rate limit and the
 # placement journal are written inside region_place, the create's first call).

@@ -33,10 +33,10 @@ Operation = tuple[
 OPERATIONS: list[Operation] = [
     ("post", "/v1/sessions", "Give this user a 3D stream (201 assigned, 202 queued)", None, CreateSessionRequest,
      {200: SessionView, 201: SessionView, 202: SessionView, 415: None, 422: None, 429: None}),
-    ("get", "/v1/sessions/{session_id}", "Read your session", "session", None, {200: SessionView, 401: None, 404: None}),
-    ("delete", "/v1/sessions/{session_id}", "End your session", "session", None, {200: SessionView, 401: None, 404: None}),
+    ("get", "/v1/sessions/{session_id}", "Read your session", "session", None, {200: SessionView, 401: None, 404: None, 410: None}),
+    ("delete", "/v1/sessions/{session_id}", "End your session", "session", None, {200: SessionView, 401: None, 404: None, 410: None}),
     ("get", "/v1/sessions/{session_id}/events", "Follow your session (server-sent events)", "session", None,
-     {200: None, 401: None, 404: None}),
+     {200: None, 401: None, 404: None, 410: None}),
     ("post", "/v1/agents/register", "An instance agent announces itself", "agent", RegisterRequest,
      {200: RegisterResponse, 401: None, 403: None, 422: None}),
     ("post", "/v1/agents/heartbeat", "Agent heartbeat; answers assignment and commands", "agent", HeartbeatRequest,

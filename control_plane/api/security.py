@@ -11,10 +11,12 @@ from aiohttp import web
 from control_plane.api.context import SERVICES, services
 from control_plane.api.problems import Problem
 from control_plane.geo import client_ip
+from control_plane.session_secrets import MAX_SECRET_CHARS
 
 # Every secret we issue (session secrets, admin and agent tokens) is printable
 # ASCII; anything else is no credential of ours and is refused before comparing.
-_CREDENTIAL = re.compile(r"^[\x21-\x7e]{1,512}$")
+# The longest is an s2 session secret (its payload carries the configuration).
+_CREDENTIAL = re.compile(rf"^[\x21-\x7e]{{1,{MAX_SECRET_CHARS}}}$")
 # aiohttp decodes the request head as UTF-8 with surrogateescape: a byte that is
 # not UTF-8 arrives as a lone surrogate, which no encoder downstream accepts.
 _NOT_UTF8 = re.compile("[\ud800-\udfff\x00]")

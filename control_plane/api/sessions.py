@@ -21,7 +21,7 @@ from control_plane.api.security import (
     request_client_ip,
     same_secret,
 )
-from control_plane.domain import Placement, RateLimited, Session, UnknownSession
+from control_plane.domain import Placement, RateLimited, Session, SessionExpired, UnknownSession
 from control_plane.placement import Site, rank_regions
 from streamfleet import strict_json, tokens, turn
 from streamfleet.ids import is_session_id
@@ -29,6 +29,8 @@ from streamfleet.lifecycle import EndReason, SessionState
 from streamfleet.wire import CreateSessionRequest, SessionView
 
 routes = web.RouteTableDef()
+# A rebuild waits one heartbeat period at most; this much more covers the calls.
+_REBUILD_SLACK_S = 2.0
 # Session state changes, one line each, with `session_id` as the correlation id
 # the agent and the router log too. Never the session secret or a token.
 log = logging.getLogger("streamfleet.control_plane.sessions")
@@ -94,13 +96,16 @@ def view(
     return SessionView.model_validate(body)
 
 
-async def own_session(request: web.Request, *, secret: str | None = None) -> Session:
+async def own_session(
+    request: web.Request, *, secret: str | None = None, end: bool = False
+) -> Session:
     svc = services(request)
     given = secret if secret is not None else bearer(request)
+    sid = request.match_info["session_id"]
     try:
-        s = await svc.broker.get_session(request.match_info["session_id"])
+        s: Session | None = await svc.broker.get_session(sid)
     except UnknownSession:
-        s = None
+        s = await rebuilt(svc, sid, given, end=end)
     # Unknown id and wrong secret look the same: no oracle for session ids. The
     # secret is checked by its key (it outlives the session's hash in Redis:
     # control_plane/session_secrets.py); a stored random one (a session from
@@ -118,6 +123,38 @@ def unknown_session() -> Problem:
         404, "unknown-session", "Unknown session", "no such session for this secret",
         field="session_id",
     )  # fmt: skip
+
+
+async def rebuilt(svc: Services, sid: str, given: str, *, end: bool = False) -> Session | None:
+    """Redis does not know the session: a genuine s2 secret (its facts signed
+    in) puts its waiting user back in line, or, with `end`, records it ended
+    (docs/operations.md "Redis loses data"). Not before one heartbeat period
+    since a read first found it missing (an agent may still report it
+    streaming): this waits out the rest of it, bounded. None when the secret
+    carries no facts for this id (s1, forged, another session's) or it cannot
+    be rebuilt; SessionExpired (410) when too old."""
+    facts = svc.session_secrets.facts(sid, given)
+    if facts is None:
+        return None
+    broker = svc.broker
+    deadline = time.monotonic() + broker.settings.heartbeat_interval_s + _REBUILD_SLACK_S
+    while True:
+        got = await broker.rebuild_session(facts, given, end=end)
+        if not got.wait_ms or time.monotonic() >= deadline:
+            break
+        # Meanwhile one read a poll: the agent's report may bring it back first.
+        until = min(time.monotonic() + got.wait_ms / 1000, deadline)
+        while (left := until - time.monotonic()) > 0:
+            await asyncio.sleep(min(left, svc.settings.sse_poll_s))
+            with contextlib.suppress(UnknownSession):
+                return await broker.get_session(sid)
+    s = got.session
+    if s is not None:
+        log.info(
+            "session rebuilt from its secret",
+            extra={"session_id": sid, "state": s.state.value, "region": s.region},
+        )
+    return s
 
 
 async def queued_view(svc: Services, s: Session) -> SessionView:
@@ -193,11 +230,17 @@ async def delete_session(request: web.Request) -> web.Response:
     if not (is_session_id(sid) and svc.session_secrets.verify(sid, bearer(request))):
         sid = (await own_session(request)).session_id  # a stored secret: read to check it
     # A keyed secret proves itself without a read: the end is the first call
-    # (end + release: two round trips). An unknown session is a 404 either way.
+    # (end + release: two round trips).
     try:
         result = await svc.broker.end_session(sid, EndReason.CLIENT_ENDED)
     except UnknownSession:
-        raise unknown_session() from None
+        # Redis does not know it: with a genuine s2 secret it is recorded ended (so a
+        # read racing this DELETE cannot bring it back); else 404 as a wrong secret.
+        await own_session(request, end=True)
+        try:
+            result = await svc.broker.end_session(sid, EndReason.CLIENT_ENDED)
+        except UnknownSession:
+            raise unknown_session() from None
     if result.ended_now:
         log.info(
             "session ended", extra={"session_id": sid, "state": "ended", "reason": "client_ended"}
@@ -218,11 +261,10 @@ async def session_events(request: web.Request) -> web.StreamResponse:
     EventSource cannot send headers, so the secret may come as ?secret=.
     """
     svc = services(request)
-    secret = request.query.get("secret")
-    s = await own_session(
-        request,
-        secret=secret if secret is not None and "Authorization" not in request.headers else None,
-    )
+    query_secret = request.query.get("secret")
+    from_query = query_secret is not None and "Authorization" not in request.headers
+    secret = query_secret if from_query and query_secret is not None else bearer(request)
+    s = await own_session(request, secret=secret)
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -235,19 +277,40 @@ async def session_events(request: web.Request) -> web.StreamResponse:
         time.monotonic() + svc.settings.session_max_duration_s + svc.settings.broker.queue_timeout_s
     )
     with contextlib.suppress(ConnectionResetError):  # the client went away: nothing to do
-        await _stream_changes(svc, request, response, s, deadline)
+        await _stream_changes(svc, request, response, s, secret, deadline)
     return response
 
 
+async def _current(svc: Services, sid: str, secret: str) -> Session | None:
+    """The session now; Redis lost it mid-stream: rebuilt from the secret, so the
+    user sees themselves back in line without reconnecting."""
+    try:
+        return await svc.broker.get_session(sid)
+    except UnknownSession:
+        pass
+    try:
+        return await rebuilt(svc, sid, secret)
+    except SessionExpired:
+        return None
+
+
 async def _stream_changes(
-    svc: Services, request: web.Request, response: web.StreamResponse, s: Session, deadline: float
+    svc: Services,
+    request: web.Request,
+    response: web.StreamResponse,
+    s: Session,
+    secret: str,
+    deadline: float,
 ) -> None:
     last = ""
     quiet_since = time.monotonic()
     while time.monotonic() < deadline:
         if request.transport is None or request.transport.is_closing():
             return  # the client left; do not hold the handler until a write fails
-        s = await svc.broker.get_session(s.session_id)
+        got = await _current(svc, s.session_id, secret)
+        if got is None:
+            return  # forgotten for good: the client's reconnect is answered 404 or 410
+        s = got
         v = await queued_view(svc, s) if s.state is SessionState.QUEUED else view(svc, s)
         text = json.dumps(dump(v), separators=(",", ":"))
         if text != last:

@@ -4,6 +4,7 @@ Composed of one service per job over one typed store:
 
 * `sessions.Sessions` — create, place, queue (the session API's needs);
 * `instances.Instances` — register, heartbeat, client events, drain, terminate;
+* `restore.Restore` — waiting users back in line after Redis lost them;
 * `settlement.Settlement` — ending sessions and finishing outbox follow-ups;
 * `repair.Reaper` — timeouts and leak repair;
 * `views.Views` — snapshots and rows for ops, metrics and pool managers;
@@ -23,7 +24,8 @@ from control_plane.broker.instances import Instances
 from control_plane.broker.plumbing import Connection, RedisClient, as_client
 from control_plane.broker.reads import Reads
 from control_plane.broker.repair import Reaper
-from control_plane.broker.sessions import Sessions
+from control_plane.broker.restore import Restore
+from control_plane.broker.sessions import SessionMinter, Sessions
 from control_plane.broker.settlement import (
     BrokerObserver,
     NoObserver,
@@ -51,10 +53,13 @@ class Broker:
         clock: Clock | None = None,
         observer: BrokerObserver | None = None,
         mint_secret: SecretMinter | None = None,
+        mint_session_secret: SessionMinter | None = None,
     ) -> None:
-        """`mint_secret`: session id -> the secret its user holds; the service passes
-        the keyed one (control_plane/session_secrets.py) so a secret stays verifiable
-        when Redis forgets the session; the default is random (tests, benchmarks)."""
+        """`mint_secret`: session id -> the secret its user holds (a session rebuilt
+        from its agent); `mint_session_secret`: a new session's facts -> its secret.
+        The service passes the keyed ones (control_plane/session_secrets.py) so a
+        secret stays verifiable, and a waiting session rebuildable, when Redis
+        forgets the session; the default is random (tests, benchmarks)."""
         self.regions = tuple(regions)
         self.settings = settings or BrokerSettings()
         self.clock = clock or RedisClock()
@@ -65,8 +70,12 @@ class Broker:
         self.settlement = Settlement(
             store, self.reads, observer or NoObserver(), mint_secret or _random_secret
         )
-        self.sessions = Sessions(store, self.reads, self.settlement)
+        self.sessions = Sessions(
+            store, self.reads, self.settlement,
+            mint_session_secret or (lambda facts: _random_secret(facts.session_id)),
+        )  # fmt: skip
         self.settlement.replacer = self.sessions.replace
+        self.restore = Restore(store, self.reads, self.sessions)
         self.instances = Instances(store, self.settlement)
         self.reaper = Reaper(store, self.reads, self.settlement, self.sessions)
         self.views = Views(store, self.reads)
@@ -77,6 +86,7 @@ class Broker:
         self.widen_queue = self.sessions.widen_queue
         self.queue_position = self.sessions.queue_position
         self.get_session = self.sessions.get_session
+        self.rebuild_session = self.restore.rebuild
         self.require_live = self.sessions.require_live
         self.end_session = self.settlement.end_session
         self.dispatch = self.settlement.dispatch

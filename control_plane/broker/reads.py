@@ -122,6 +122,11 @@ class Reads:
         )
         return [replies.text(x) for x in raw]
 
+    async def placing_add(self, region: str, entry: str, now_ms: int) -> None:
+        """Journal a multi-call placement before its first write (a create's is written
+        by region_place itself; a rebuild from a secret journals here)."""
+        await self.conn.run(self._c.zadd(keys.region_key(region, "placing"), {entry: now_ms}))
+
     async def placing_done(self, region: str, entry: str) -> None:
         await self.conn.run(self._c.zrem(keys.region_key(region, "placing"), entry))
 

@@ -236,6 +236,24 @@ def rebuild(reply: RawReply) -> Rebuilt:
 
 
 @dataclass(frozen=True, slots=True)
+class Restored:
+    """session_restore: {1, state written}, {0, 'wait', ms left} or
+    {0, 'exists' / 'client_busy'}."""
+
+    ok: bool
+    why: str = ""
+    state: SessionState | None = None
+    wait_ms: int = 0
+
+
+def restored(reply: RawReply) -> Restored:
+    if not number(reply[0]):
+        why = text(reply[1])
+        return Restored(False, why, wait_ms=number(reply[2]) if why == "wait" else 0)
+    return Restored(True, state=SessionState(text(reply[1])))
+
+
+@dataclass(frozen=True, slots=True)
 class Enqueued:
     """session_enqueue: {1, ticket in force, queue deadline ms} or {0, state}."""
 

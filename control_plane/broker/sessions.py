@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from control_plane.broker import placing
@@ -25,6 +26,7 @@ from control_plane.domain import (
 )
 from control_plane.keys import new_session_id
 from control_plane.queue_estimate import ServedWindow, estimate_wait_s, service_rate_per_s
+from control_plane.session_secrets import SessionFacts
 from streamfleet.ids import is_session_id
 from streamfleet.lifecycle import LIVE_SESSION_STATES, EndReason, SessionState
 
@@ -32,12 +34,25 @@ from streamfleet.lifecycle import LIVE_SESSION_STATES, EndReason, SessionState
 _SERVING_SOON = {"ready", "reserved", "streaming", "recycling", "booting"}
 
 
+# A new session's facts -> the secret its user holds (s2: the facts signed in,
+# control_plane/session_secrets.py).
+SessionMinter = Callable[[SessionFacts], str]
+
+
 class Sessions:
-    def __init__(self, store: Store, reads: Reads, settlement: Settlement) -> None:
+    def __init__(
+        self, store: Store, reads: Reads, settlement: Settlement, mint_session: SessionMinter
+    ) -> None:
         self.store = store
         self.reads = reads
         self.settlement = settlement
-        self.mint_secret = settlement.mint_secret
+        self.mint_session = mint_session
+
+    def _minted_ms(self) -> int:
+        """The creation time signed into a secret: the injected clock, else this
+        host's (it orders rebuilt sessions and bounds their age; the stored
+        created_ms stays Redis TIME)."""
+        return int(self.store.now() or time.time() * 1000)
 
     async def create_session(
         self,
@@ -73,7 +88,18 @@ class Sessions:
         existing: Session | None = None
         for attempt in range(3):
             sid = new_session_id(client_id)
-            secret = self.mint_secret(sid)
+            secret = self.mint_session(
+                SessionFacts(
+                    sid,
+                    client_id,
+                    self._minted_ms(),
+                    tuple(regions),
+                    waits_in,
+                    kept_regions,
+                    model,
+                    config_json,
+                )
+            )
             journal = placing.encode(Placing(sid, tuple(regions), waits_in))
             rate_now = rate if attempt == 0 else None
             where, got = await self._reserve_new(
@@ -143,6 +169,12 @@ class Sessions:
             if isinstance(got, Reserved):
                 return region, got
         return regions[last], got
+
+    async def place_again(
+        self, session: Session, regions: Sequence[str], waits_in: Sequence[str]
+    ) -> Placement:
+        """Place a queued session that exists already (a rebuilt one: its ticket is kept)."""
+        return await self._place(session, regions, waits_in, existing=True)
 
     async def _place(
         self, session: Session, regions: Sequence[str], waits_in: Sequence[str], *, existing: bool

@@ -16,6 +16,7 @@ from control_plane.broker.plumbing import Connection
 from control_plane.broker_settings import BrokerSettings
 from control_plane.clock import Clock
 from control_plane.domain import UnknownRegion
+from control_plane.session_secrets import SessionFacts
 from streamfleet.ids import is_session_id
 from streamfleet.lifecycle import EndReason, InstanceState, SessionState
 from streamfleet.wire import MAX_EPOCH
@@ -214,6 +215,21 @@ class Store:
             self.settings.max_replacements, str(REPLACED_TICKET_OFFSET), iid,
         )  # fmt: skip
         return replies.requeue(raw)
+
+    async def restore(
+        self, facts: SessionFacts, secret: str, *, ticket: int, queue_deadline_ms: int,
+        ended: bool,
+    ) -> replies.Restored:  # fmt: skip
+        sid = facts.session_id
+        raw = await self.conn.script(
+            "session_restore", [*keys.session_keys(sid), keys.missing_key(sid)],
+            [sid, "ended" if ended else "queued", facts.client_id, secret,
+             ",".join(facts.regions), str(facts.created_ms), facts.model, facts.configuration,
+             str(queue_deadline_ms), str(ticket), ",".join(facts.waits_in), self.now(),
+             ms(self.settings.ended_retention_s), ms(self.settings.heartbeat_interval_s),
+             ms(self.settings.queue_timeout_s + self.settings.claim_ttl_s)],
+        )  # fmt: skip
+        return replies.restored(raw)
 
     async def connected(self, sid: str, epoch: int) -> replies.Outcome:
         return replies.outcome(

@@ -312,7 +312,7 @@ async function endReasonOr(fallback) {
     const view = await api.get(current.id, current.secret);
     if (view.state === "ended") return view.end_reason;
   } catch (err) {
-    if (err instanceof ApiError && err.status === 404) return "client_ended";
+    if (err instanceof ApiError && (err.status === 404 || err.status === 410)) return "client_ended";
   }
   return fallback;
 }

@@ -111,7 +111,8 @@ async def test_idle_agent_keeps_epochs_climbing_after_redis_forgets(
 
 
 async def until_readable(cp: ControlPlane, session: Session, *, within_s: float) -> Session:
-    """Poll GET with the user's secret until the session answers (404 meanwhile)."""
+    """Poll GET with the user's secret until the session answers (an s2 read waits
+    for the agent's report; an s1 one answers 404 meanwhile)."""
     path = f"/v1/sessions/{session['session_id']}"
     async with asyncio.timeout(within_s):
         while True:

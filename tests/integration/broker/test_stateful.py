@@ -13,6 +13,16 @@ the session they serve), and every session they served is live again on the
 same instance at the same epoch, with epochs never going backwards (invariants
 4 and 6).
 
+Redis may also lose only its last writes (`redis_loses_last_writes`): a
+failover to a replica that had synced at an earlier step (`replica_syncs`
+took a DUMP of every key then). The live agents report what they serve on
+their next heartbeat (or register again), and every user who held a live
+session reads it with their secret: none gets "unknown session" (a waiting one
+is rebuilt from its s2 secret, docs/operations.md "Redis loses data") unless
+their client holds another live session or the secret is too old, rebuilt
+waiters keep their creation order, and invariants 1-3 (and 2 after `settle`)
+hold as always.
+
 Every step is also checked against the lifecycle table: each instance's state
 after a step must be reachable from its state before the step by allowed
 moves (a script makes at most four, e.g. a registration that takes back a
@@ -35,24 +45,29 @@ from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
     invariant,
+    precondition,
     rule,
     run_state_machine_as_test,
 )
 
 from control_plane import keys
 from control_plane.broker import Broker
+from control_plane.broker.restore import rebuild_window_ms
 from control_plane.broker_settings import BrokerSettings
 from control_plane.clock import ManualClock
 from control_plane.domain import (
     InvalidArgument,
     Session,
+    SessionExpired,
     SessionNotLive,
     StaleEpoch,
     TransitionRefused,
     UnknownInstance,
     UnknownSession,
 )
+from control_plane.session_secrets import SessionSecrets
 from streamfleet.lifecycle import (
+    LIVE_SESSION_STATES,
     SERVING_INSTANCE_STATES,
     EndReason,
     InstanceState,
@@ -70,6 +85,7 @@ SETTINGS = BrokerSettings(
     claim_ttl_s=30, reconnect_window_s=20, heartbeat_interval_s=5, missed_heartbeats=3,
     queue_timeout_s=120, outbox_grace_s=2,
 )  # fmt: skip
+SECRETS = SessionSecrets(b"stateful-test-agent-token-key-32b")
 # Normal refusals of wrong calls; TransitionRefused is deliberately not here.
 EXPECTED = (InvalidArgument, UnknownSession, UnknownInstance, StaleEpoch, SessionNotLive)
 
@@ -92,7 +108,10 @@ class BrokerMachine(RuleBasedStateMachine):
         self.loop = asyncio.new_event_loop()
         self.redis: Any = aioredis.Redis.from_url(self.redis_url)
         self.clock = ManualClock()
-        self.broker = Broker(self.redis, REGIONS, SETTINGS, self.clock)
+        self.broker = Broker(
+            self.redis, REGIONS, SETTINGS, self.clock,
+            mint_secret=SECRETS.mint, mint_session_secret=SECRETS.mint_session,
+        )  # fmt: skip
         self.alive: set[tuple[str, str]] = set()  # agents that heartbeat in `settle`
         self.epochs: dict[tuple[str, str], int] = {}
         self.queues: dict[str, dict[str, float]] = {r: {} for r in REGIONS}
@@ -100,6 +119,14 @@ class BrokerMachine(RuleBasedStateMachine):
         self.instance_states: dict[tuple[str, str], InstanceState] = {}
         # What each agent knows, as of the last step: the session it serves.
         self.serving: dict[tuple[str, str], tuple[str, int, bool]] = {}
+        # What each user holds: session id -> (client, secret) (a crashed create
+        # never answered, so its user holds nothing).
+        self.secrets: dict[str, tuple[str, str]] = {}
+        # The replica's copy (key -> (DUMP, PTTL)), taken by `replica_syncs`.
+        self.replica: dict[bytes, tuple[bytes, int]] | None = None
+        # Instances whose counter went back with lost writes and whose agent has
+        # not spoken since (it raises the counter when it does: invariant 4).
+        self.quiet: set[tuple[str, str]] = set()
 
     def run(self, coro: Any) -> Any:
         return self.loop.run_until_complete(coro)
@@ -134,6 +161,7 @@ class BrokerMachine(RuleBasedStateMachine):
             assert refused.current == InstanceState.TERMINATED, refused
             return
         self.alive.add(inst)
+        self.quiet.discard(inst)
 
     async def _beat(self, region: str, iid: str) -> None:
         states = await self.broker.instance_states(region)
@@ -150,6 +178,7 @@ class BrokerMachine(RuleBasedStateMachine):
         sid, epoch = serving if serving else (None, None)
         max_epoch = self.epochs.get((region, iid), 0)  # what the agent was assigned
         await self.broker.heartbeat(region, iid, reported, sid, epoch, max_epoch)
+        self.quiet.discard((region, iid))
 
     @rule(inst=st.sampled_from(INSTANCES))
     def heartbeat(self, inst: tuple[str, str]) -> None:
@@ -176,7 +205,10 @@ class BrokerMachine(RuleBasedStateMachine):
     @rule(client=st.sampled_from(CLIENTS), order=st.permutations(REGIONS), one=st.booleans())
     def create(self, client: str, order: list[str], one: bool) -> None:
         regions = order[:1] if one else order
-        self.run(self.broker.create_session(client, regions))
+        self._holds(self.run(self.broker.create_session(client, regions)).session)
+
+    def _holds(self, s: Session) -> None:
+        self.secrets[s.session_id] = (s.client_id, s.secret)
 
     async def _client_event(self, client: str, connected: bool, epoch_shift: int) -> None:
         s = await self._session_of(client)
@@ -310,6 +342,112 @@ class BrokerMachine(RuleBasedStateMachine):
 
         self.run(go())
 
+    @rule()
+    def replica_syncs(self) -> None:
+        """The replica has everything written so far (a failover later loses
+        whatever was written after this step)."""
+
+        self.replica = self.run(self._copy())
+
+    async def _copy(self) -> dict[bytes, tuple[bytes, int]]:
+        copy = {}
+        async for key in self.redis.scan_iter(count=1000):
+            value = await self.redis.dump(key)
+            if value is not None:
+                copy[key] = (value, max(0, await self.redis.pttl(key)))
+        return copy
+
+    @precondition(lambda self: self.replica is not None)
+    @rule()
+    def redis_loses_last_writes(self) -> None:
+        """A failover to the replica: every write since `replica_syncs` is lost.
+        The live agents' next heartbeat says what they serve (or, unknown, they
+        register again); then every user who held a live session reads it."""
+        assert self.replica is not None
+        replica = self.replica
+
+        async def go() -> None:
+            believed = {s.session_id for s in await all_sessions(self.broker)
+                        if s.state in LIVE_SESSION_STATES}  # fmt: skip
+            served = {inst: self.serving[inst] for inst in self.alive if inst in self.serving}
+            await self.redis.flushall()
+            for key, (value, ttl) in replica.items():
+                await self.redis.restore(key, ttl, value)
+            self.instance_states.clear()
+            self.queues = {r: {} for r in REGIONS}
+            self.placed = {}
+            self.quiet = {(r, i) for r, i in INSTANCES if (r, i) not in self.alive}
+            for region, iid in sorted(self.alive):
+                await self._agent_reports(region, iid, served.get((region, iid)))
+                await self._check_moves()
+            await self._users_read(believed)
+
+        self.run(go())
+
+    async def _agent_reports(
+        self, region: str, iid: str, served: tuple[str, int, bool] | None
+    ) -> None:
+        """A live agent after lost writes: a heartbeat with what it really serves
+        and the highest epoch it was assigned; unknown, it registers again."""
+        max_epoch = self.epochs.get((region, iid), 0)
+        sid, epoch, connected = served if served else (None, None, False)
+        reported = (
+            InstanceState.STREAMING if connected
+            else InstanceState.RESERVED if served else InstanceState.READY
+        )  # fmt: skip
+        try:
+            await self.broker.heartbeat(region, iid, reported, sid, epoch, max_epoch)
+        except UnknownInstance:
+            ip = f"127.{11 + REGIONS.index(region)}.0.{int(iid[-1]) + 1}"
+            await self.broker.register_instance(region, iid, ip, max_epoch=max_epoch, served=served)
+        except TransitionRefused as refused:  # a terminated id is final
+            assert refused.current == InstanceState.TERMINATED, refused
+        self.quiet.discard((region, iid))
+
+    async def _users_read(self, believed: set[str]) -> None:
+        """Every user whose session was live reads it with their secret: never
+        "unknown session" unless too old or their client started another."""
+        window = rebuild_window_ms(SETTINGS)
+        readers = []
+        for sid in sorted(believed & set(self.secrets)):
+            try:
+                await self.broker.get_session(sid)
+            except UnknownSession:
+                readers.append(sid)
+        # Each read first finds it missing (ask again in one heartbeat period,
+        # in which any agent that streams it has reported it); then rebuilds.
+        for attempt in range(2):
+            now = int(self.clock.now_arg())
+            for sid in readers:
+                client, secret = self.secrets[sid]
+                facts = SECRETS.facts(sid, secret)
+                assert facts is not None and facts.client_id == client
+                try:
+                    got = await self.broker.rebuild_session(facts, secret)
+                except SessionExpired:
+                    assert now - facts.created_ms >= window
+                    continue
+                if got.wait_ms:
+                    assert attempt == 0, (sid, got)
+                    continue
+                if got.session is None:
+                    other = await self._session_of(client)
+                    assert other is not None and other.session_id != sid, sid
+                    continue
+                assert got.session.state in LIVE_SESSION_STATES, got
+            if attempt == 0:
+                self.clock.advance(SETTINGS.heartbeat_interval_s)
+        # Rebuilt waiters keep their creation order in every queue.
+        sessions = {s.session_id: s for s in await all_sessions(self.broker)}
+        for region in REGIONS:
+            line = [k.decode() for k in await self.redis.zrange(
+                keys.region_key(region, "queue"), 0, -1)]  # fmt: skip
+            rebuilt = [sid for sid in line if (sessions.get(sid) and
+                       (sessions[sid].ticket or 0) < 0)]  # fmt: skip
+            created = [SECRETS.facts(sid, self.secrets[sid][1]) for sid in rebuilt]
+            times = [f.created_ms for f in created if f is not None]
+            assert times == sorted(times), (region, rebuilt)
+
     # -- repair -----------------------------------------------------------------
 
     @rule()
@@ -351,6 +489,9 @@ class BrokerMachine(RuleBasedStateMachine):
                 raw = await self.redis.hgetall(keys.region_key(region, "epoch"))
                 for k, v in raw.items():
                     key = (region, k.decode())
+                    if key in self.quiet:  # its agent raises it when it speaks
+                        self.epochs[key] = max(self.epochs.get(key, 0), int(v))
+                        continue
                     assert int(v) >= self.epochs.get(key, 0), key
                     self.epochs[key] = int(v)
                 states = await self.broker.instance_states(region)
@@ -416,6 +557,7 @@ class BusyBrokerMachine(BrokerMachine):
             for client, connect in zip(CLIENTS[:sessions], connected, strict=False):
                 placed = await self.broker.create_session(client, list(REGIONS))
                 s = placed.session
+                self._holds(s)
                 if connect and s.region and s.instance_id and s.epoch is not None:
                     await self.broker.client_event(
                         s.region, s.instance_id, s.session_id, s.epoch, connected=True
@@ -431,6 +573,44 @@ class BusyBrokerMachine(BrokerMachine):
         exists without any Redis loss (the base machine can reach it, rarely); it
         is the reaper's to fix (issue 14, "Processes die without leaks"), and this
         machine, being busy, reaches it at once."""
+
+
+class LossyBrokerMachine(BrokerMachine):
+    """The same rules from a fleet short of instances (some users wait) whose
+    replica synced partway through the arrivals, so that losing the last writes
+    finds waiting and freshly assigned users the agents never heard of, which
+    the other machines rarely reach."""
+
+    @initialize(
+        instances=st.integers(0, 3),
+        sync_after=st.integers(0, len(CLIENTS)),
+        connected=st.lists(st.booleans(), min_size=len(CLIENTS), max_size=len(CLIENTS)),
+    )
+    def fresh(self, instances: int, sync_after: int, connected: list[bool]) -> None:
+        async def go() -> None:
+            await self.redis.flushall()
+            for region, iid in INSTANCES[:instances]:
+                ip = f"127.{11 + REGIONS.index(region)}.0.{int(iid[-1]) + 1}"
+                await self.broker.register_instance(region, iid, ip, ready=True)
+                self.alive.add((region, iid))
+            for n, (client, connect) in enumerate(zip(CLIENTS, connected, strict=True)):
+                if n == sync_after:
+                    self.replica = await self._copy()
+                self.clock.advance(1)  # one arrival a second: creation order is known
+                s = (await self.broker.create_session(client, list(REGIONS))).session
+                self._holds(s)
+                if connect and s.region and s.instance_id and s.epoch is not None:
+                    await self.broker.client_event(
+                        s.region, s.instance_id, s.session_id, s.epoch, connected=True
+                    )
+
+        self.run(go())
+
+    @rule()
+    def redis_loses_last_writes_soon(self) -> None:
+        """Weighs the loss up in this machine (hypothesis picks rules evenly)."""
+        if self.replica is not None:
+            self.redis_loses_last_writes()
 
 
 def _run(machine: type[BrokerMachine], redis_url: str, examples: int) -> None:
@@ -451,6 +631,11 @@ def test_busy_broker_state_machine(redis_server: Any) -> None:
     # STREAMFLEET_STATEFUL_EXAMPLES: fewer for a quick local check.
     examples = int(os.environ.get("STREAMFLEET_STATEFUL_EXAMPLES", "300"))
     _run(BusyBrokerMachine, redis_server.url, max(10, examples // 3))
+
+
+def test_lossy_broker_state_machine(redis_server: Any) -> None:
+    examples = int(os.environ.get("STREAMFLEET_STATEFUL_EXAMPLES", "300"))
+    _run(LossyBrokerMachine, redis_server.url, max(10, examples // 3))
 
 
 def test_broker_state_machine(redis_server: Any) -> None:
