@@ -82,8 +82,19 @@ def run(args: argparse.Namespace) -> int:
 def run_live_cli(args: argparse.Namespace, scenario: Scenario) -> int:
     import asyncio
 
-    from simulators.launch_day.live import live_config, run_live
-
+    try:
+        from simulators.launch_day.live import live_config, run_live
+    except ModuleNotFoundError as exc:
+        if exc.name != "bench":
+            raise
+        # The live replay drives the chaos tooling in bench/, which ships with the
+        # source tree, not the wheel.
+        print(
+            "launch-day --live: needs a source checkout (it uses bench/); "
+            "run `make launch-day-live` there",
+            file=sys.stderr,
+        )
+        return 2
     try:
         cfg = live_config(args, scenario)
     except ValueError as exc:
