@@ -461,8 +461,20 @@ class Run:
             if not any(s.ended_by_user for s in again) and len(hosts) == 1 and None not in hosts:
                 tally.double.add(pair)
         instances = await self.instances()
-        for sid in sessions_on_two_instances(instances or []):
+        twice = set(sessions_on_two_instances(instances or []))
+        if twice:
+            # Confirmed by a second look, as the pairs above: the regions' views are
+            # read one after the other, so a session re-placed into another region
+            # between two reads shows in both (a torn read, not two instances).
+            instances = await self.instances()
+            twice &= set(sessions_on_two_instances(instances or []))
+        for sid in sorted(twice):
             tally.double.add(frozenset((sid, "second-instance")))
+            tally.seen_twice[sid] = " ".join(  # where the ops API showed it, for the report
+                f"{i.get('instance_id')}:{i.get('state')}"
+                for i in instances or []
+                if i.get("session_id") == sid
+            )
         return views
 
     async def observe(self, tally: FaultTally, stop: asyncio.Event) -> None:

@@ -32,6 +32,7 @@ class FaultTally:
     lost: dict[str, str] = field(default_factory=dict)  # session id -> why
     refused: list[str] = field(default_factory=list)  # user -> why, one entry per user
     double: set[frozenset[str]] = field(default_factory=set)  # pairs of sessions on one instance
+    seen_twice: dict[str, str] = field(default_factory=dict)  # session id -> its instance rows
     stranded: dict[str, str] = field(default_factory=dict)  # session or instance id -> why
     seconds_until_normal: float | None = None
     streams: int = 0  # players live when the fault began
@@ -66,6 +67,7 @@ class FaultTally:
             "lost": _sample(self.lost),
             "refused": _count(self.refused),
             "double": sorted(sorted(p) for p in self.double)[:5],
+            "seen_twice": _sample(self.seen_twice),
             "stranded": _sample(self.stranded),
             "cut": _sample(self.cut),
             "probe_failures": _count([p.split(":")[0][:60] for p in self.probe_failures]),
