@@ -23,7 +23,8 @@ FRA, DUB = ip_of("frankfurt"), ip_of("dublin")
 async def snapshot(redis: aioredis.Redis) -> dict[bytes, Any]:
     """Every key with its whole value: a refused call must change none of it. (The
     background pass's own bookkeeping, `:meta` and its leases under `:meta:`, changes
-    on its own: when the region was last reaped.)"""
+    on its own: when the region was last reaped; so does the counters' version mark
+    `v`, written once by the first read of a region's counters, region_recount.)"""
     state: dict[bytes, Any] = {}
     for key in sorted(await redis.keys("*")):
         if b":meta:" in key or key.endswith(b":meta"):
@@ -33,6 +34,10 @@ async def snapshot(redis: aioredis.Redis) -> dict[bytes, Any]:
             state[key] = await redis.get(key)
         elif kind == "hash":
             state[key] = await redis.hgetall(key)
+            if key.endswith(b":counts"):
+                state[key].pop(b"v", None)
+                if not state[key]:
+                    del state[key]
         elif kind == "zset":
             state[key] = await redis.zrange(key, 0, -1, withscores=True)
         elif kind == "set":
