@@ -616,6 +616,9 @@ class LossyBrokerMachine(BrokerMachine):
     def register(self, inst: tuple[str, str], as_ready: bool) -> None:
         super().register(inst, as_ready)
 
+    def crash_in_reap(self, region: str) -> None:  # not a rule here: see BusyBrokerMachine
+        """Left out for the same known gap as in the busy machine (issue 14's note)."""
+
     @rule()
     def redis_loses_last_writes_soon(self) -> None:
         """Weighs the loss up in this machine (hypothesis picks rules evenly)."""
