@@ -17,7 +17,7 @@ from regional_stack.pool.policies import (
     StaticPolicy,
 )
 from simulators.launch_day.engine import Result, simulate
-from simulators.launch_day.report import policy_figures
+from simulators.launch_day.report import day_figure, policy_figures, save_day_figure
 from simulators.launch_day.scenario import Scenario, draw_arrivals, parallel_at, peak_parallel
 
 if TYPE_CHECKING:
@@ -188,15 +188,9 @@ def _at_peak(cfg: LiveConfig, t: float) -> bool:
 def plot(
     samples: list[Sample], faults: list[tuple[float, float, str]], path: Path, policy: str
 ) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     regions = sorted({s.region for s in samples})
-    fig, axes = plt.subplots(max(1, len(regions)), 1, figsize=(12, 2.6 * max(1, len(regions))),
-                             sharex=True)  # fmt: skip
-    for ax, region in zip(list(np.atleast_1d(axes)), regions, strict=False):
+    fig, axes_list = day_figure(max(1, len(regions)))
+    for ax, region in zip(axes_list, regions, strict=False):
         mine = [s for s in samples if s.region == region]
         hours = [s.t / 3600 for s in mine]
         ax.plot(hours, [s.sessions for s in mine], label="sessions (demand served)", lw=1.0)
@@ -209,10 +203,4 @@ def plot(
         ax.set_title(f"{region} ({policy}, live)", loc="left", fontsize=10)
         ax.set_ylabel("instances")
         ax.grid(alpha=0.3)
-    axes_list = list(np.atleast_1d(axes))
-    axes_list[0].legend(loc="upper left", fontsize=8, ncol=4)
-    axes_list[-1].set_xlabel("hour of launch day")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_day_figure(fig, axes_list, path)

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.chaos_stack import ChaosStack, Timings
-from control_plane.broker_settings import BrokerSettings
 from control_plane.settings import ControlPlaneSettings
 from simulators.launch_day.live_capacity import CapacityFront
 from simulators.launch_day.live_fleet import SimFleet
@@ -92,16 +91,15 @@ class LaunchStack(ChaosStack):
 
     def control_plane_settings(self, geoip: Any) -> ControlPlaneSettings:
         base = super().control_plane_settings(geoip)
-        sc, t = self.scenario, self.timings
+        sc = self.scenario
         return base.model_copy(
             update={
-                "broker": BrokerSettings(
-                    claim_ttl_s=t.claim_ttl_s,
-                    heartbeat_interval_s=t.heartbeat_interval_s,
-                    missed_heartbeats=t.missed_heartbeats,
-                    reconnect_window_s=t.reconnect_window_s,
-                    queue_timeout_s=max(5.0, sc.queue_timeout_s / self.speed),
-                    avg_session_s=max(1.0, sc.mean_session_s / self.speed),
+                # The chaos bed's timings, with the scenario's clock on top.
+                "broker": base.broker.model_copy(
+                    update={
+                        "queue_timeout_s": max(5.0, sc.queue_timeout_s / self.speed),
+                        "avg_session_s": max(1.0, sc.mean_session_s / self.speed),
+                    }
                 ),
                 # The users' geography comes in X-Forwarded-For from the loopback "proxy".
                 "trusted_proxies": ["127.0.0.0/8"],

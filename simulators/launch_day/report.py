@@ -69,14 +69,31 @@ def summarize(results: list[Result], extra: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def plot(results: list[Result], path: Path) -> None:
+def day_figure(panels: int) -> tuple[Any, list[Any]]:
+    """A figure of `panels` stacked panels over the hours of the day (the model's
+    and the live replay's PNGs share the look)."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display here; select before pyplot is imported
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(results), 1, figsize=(12, 2.6 * len(results)), sharex=True)
-    axes_list = list(np.atleast_1d(axes))
+    fig, axes = plt.subplots(panels, 1, figsize=(12, 2.6 * panels), sharex=True)
+    return fig, list(np.atleast_1d(axes))
+
+
+def save_day_figure(fig: Any, axes_list: list[Any], path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    axes_list[0].legend(loc="upper left", fontsize=8, ncol=4)
+    axes_list[-1].set_xlabel("hour of launch day")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def plot(results: list[Result], path: Path) -> None:
+    fig, axes_list = day_figure(len(results))
     for ax, r in zip(axes_list, results, strict=True):
         hours = np.asarray(r.series.t) / 3600.0
         ax.plot(hours, r.series.sessions, label="sessions (demand served)", lw=1.0)
@@ -86,9 +103,4 @@ def plot(results: list[Result], path: Path) -> None:
         ax.set_title(r.policy, loc="left", fontsize=10)
         ax.set_ylabel("instances")
         ax.grid(alpha=0.3)
-    axes_list[0].legend(loc="upper left", fontsize=8, ncol=4)
-    axes_list[-1].set_xlabel("hour of launch day")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_day_figure(fig, axes_list, path)
