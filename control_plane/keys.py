@@ -37,7 +37,7 @@ REGION_KEY_NAMES = (
     "qdl",  # Z session id -> queue deadline ms
     "outbox",  # Z "op|..." -> ms: session-side follow-ups this region owes
     "meta",  # H region facts: constrained, reason
-    "info",  # H iid -> JSON {instance_type, version}
+    "info",  # H iid -> JSON {instance_type, version}; iid|nonce; iid|owed (unsettled entry)
     "gone",  # Z iid -> ms it became lost or terminated (forgotten after the retention)
     "counts",  # H state -> instances in it, kept by set_state; "v" = "1" once complete
 )

@@ -122,6 +122,18 @@ class ServedSession(StrictRequest):
     connected: bool = Field(description="a player has connected (the instance streams)")
 
 
+class EndedSession(StrictRequest):
+    """The session an agent last ended itself, repeated at every heartbeat: it
+    settles the end when the agent's event was lost, and tells the control plane
+    a session the agent ended from one it lost (which is re-placed)."""
+
+    session_id: SessionId
+    epoch: int = Field(ge=1, le=MAX_EPOCH)
+    reason: EndReason = Field(
+        description="why the agent ended it; instance_lost: its renderer crashed (re-placed)"
+    )
+
+
 class RegisterRequest(StrictRequest):
     """Bearer: the region's agent secret (a gate only); the proof is the identity document."""
 
@@ -169,6 +181,7 @@ class HeartbeatRequest(StrictRequest):
     session_id: str | None = Field(None, max_length=64)
     epoch: int | None = Field(None, ge=0, le=MAX_EPOCH)
     max_epoch: MaxEpoch = 0
+    ended: EndedSession | None = None
     health: dict[str, float | int | str | bool | None] = Field(default_factory=dict)
 
     @field_validator("health")

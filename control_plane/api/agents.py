@@ -96,8 +96,9 @@ async def heartbeat(request: web.Request) -> web.Response:
     svc = services(request)
     req = HeartbeatRequest.model_validate(await read_json(request))
     authorize_instance(request, req.region, req.instance_id)
+    ended = (req.ended.session_id, req.ended.epoch, req.ended.reason) if req.ended else None
     reply = await svc.broker.heartbeat(
-        req.region, req.instance_id, req.state, req.session_id, req.epoch, req.max_epoch
+        req.region, req.instance_id, req.state, req.session_id, req.epoch, req.max_epoch, ended
     )
     assignment = None
     if reply.session_id is not None:

@@ -3,11 +3,12 @@ player's connects and drops, drain, terminate."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 from control_plane.broker.outbox import OutboxEntry, RebuildEntry
 from control_plane.broker.settlement import Settlement
-from control_plane.broker.store import Served, Store
+from control_plane.broker.store import AgentEnded, Served, Store
 from control_plane.domain import (
     HeartbeatReply,
     InvalidArgument,
@@ -18,7 +19,7 @@ from control_plane.domain import (
     check_instance_id,
 )
 from streamfleet.ids import is_canonical_ipv4, is_session_id
-from streamfleet.lifecycle import InstanceState, SessionState
+from streamfleet.lifecycle import EndReason, InstanceState, SessionState
 
 
 class Instances:
@@ -64,13 +65,29 @@ class Instances:
         session_id: str | None = None,
         epoch: int | None = None,
         max_epoch: int = 0,
+        ended: AgentEnded | None = None,
     ) -> HeartbeatReply:
+        """`ended`: the session the agent last ended itself (its event says so too;
+        this carries it when the event was lost, and tells a session the agent
+        ended from one it lost, which is re-placed)."""
         check_instance_id(instance_id)
         got = await self.store.heartbeat(
-            region, instance_id, reported, session_id, epoch, max_epoch
+            region, instance_id, reported, session_id, epoch, max_epoch, ended
         )
         if got is None:
             raise UnknownInstance(f"instance {instance_id} must register", field="instance_id")
+        if ended is not None and (got.session_id, got.epoch) == ended[:2]:
+            # Still ours here: the agent's end report never arrived. It is
+            # applied as the event would be, then the heartbeat answered afresh.
+            await self.settlement.settle(region, [got.requeued, got.entry])
+            await self._apply_agent_end(region, instance_id, ended)
+            got = await self.store.heartbeat(
+                region, instance_id, reported, session_id, epoch, max_epoch, ended
+            )
+            if got is None:
+                raise UnknownInstance(f"instance {instance_id} must register",
+                                      field="instance_id")  # fmt: skip
+        await self.settlement.settle(region, [got.requeued])
         after = await self._settled_state(region, instance_id, got.entry)
         if after is not None and after is not got.state:
             # The session could not be rebuilt (it ended meanwhile, or its
@@ -86,6 +103,17 @@ class Instances:
             claim_deadline_ms=got.claim_deadline_ms,
             commands=got.commands,
         )
+
+    async def _apply_agent_end(self, region: str, instance_id: str, ended: AgentEnded) -> None:
+        """An agent's end of its session, as its event would apply it (idempotent)."""
+        sid, epoch, reason = ended
+        with contextlib.suppress(StaleEpoch, UnknownSession, NotServed):
+            if reason is EndReason.INSTANCE_LOST:  # its renderer crashed: re-place
+                await self.replace_session(region, instance_id, sid, epoch)
+            else:
+                await self.settlement.end_session(
+                    sid, reason, epoch=epoch, served_by=(region, instance_id)
+                )
 
     async def _settled_state(
         self, region: str, instance_id: str, entry: OutboxEntry | None

@@ -90,7 +90,7 @@ def registered(reply: RawReply) -> Registered:
 @dataclass(frozen=True, slots=True)
 class Heartbeat:
     """region_heartbeat: {state, sid or '', epoch, claim ms or '', commands csv,
-    bind or rebuild entry or ''}."""
+    bind or rebuild entry or '', requeue entry or ''}."""
 
     state: InstanceState
     session_id: str | None
@@ -98,6 +98,7 @@ class Heartbeat:
     claim_deadline_ms: int | None
     commands: tuple[str, ...]
     entry: BindEntry | RebuildEntry | None
+    requeued: RequeueEntry | None = None
 
 
 def heartbeat(reply: RawReply) -> Heartbeat | None:
@@ -112,6 +113,7 @@ def heartbeat(reply: RawReply) -> Heartbeat | None:
         claim_deadline_ms=number(claim) if claim else None,
         commands=tuple(c for c in text(reply[4]).split(",") if c),
         entry=placement_or_none(reply[5]),
+        requeued=requeue_or_none(reply[6]) if len(reply) > 6 else None,
     )
 
 

@@ -27,6 +27,9 @@ REPLACED_TICKET_OFFSET = 2**52
 
 # What an agent says it serves: (session id, epoch, its player has connected).
 Served = tuple[str, int, bool]
+# The session an agent last ended itself, as it reports it at each heartbeat:
+# (session id, epoch, reason; instance_lost = its renderer crashed: re-place it).
+AgentEnded = tuple[str, int, EndReason]
 # A request counted against a rate limit: (bucket, requests allowed per window, window ms).
 RateLimit = tuple[str, int, int]
 
@@ -90,12 +93,14 @@ class Store:
 
     async def heartbeat(
         self, region: str, iid: str, reported: InstanceState, sid: str | None, epoch: int | None,
-        max_epoch: int = 0,
+        max_epoch: int = 0, ended: AgentEnded | None = None,
     ) -> replies.Heartbeat | None:  # fmt: skip
+        esid, eepoch = (ended[0], str(ended[1])) if ended else ("", "")
         raw = await self._region(
             "region_heartbeat", region, iid, self.now(), reported.value, sid or "",
             "" if epoch is None else str(epoch), self.claim_ms, str(max_epoch),
             "1" if sid is not None and epoch is not None and _adoptable(sid, epoch) else "0",
+            esid, eepoch,
         )  # fmt: skip
         return replies.heartbeat(raw)
 

@@ -99,8 +99,30 @@ local function serve_queue_head(iid, now, claim_ms)
   return entry
 end
 
+-- An instance that stopped serving a session owes that session its end or
+-- re-placement (an outbox entry) until the entry is settled. Until then it is
+-- handed to nobody: a caller that crashed between the region's script and the
+-- settle (the reaper settles after the outbox grace) would otherwise leave the
+-- old session live on the instance while a new one is bound to it.
+local function owe(iid, entry)
+  redis.call('HSET', K_INFO, iid .. '|owed', entry)
+end
+
+-- Is the instance's last owed entry still unsettled? (A settled one is struck
+-- off the outbox; its mark is dropped here, lazily, so striking stays one call.)
+local function owes(iid)
+  local entry = redis.call('HGET', K_INFO, iid .. '|owed')
+  if not entry then return false end
+  if redis.call('ZSCORE', K_OUTBOX, entry) then return true end
+  redis.call('HDEL', K_INFO, iid .. '|owed')
+  return false
+end
+
 -- The instance became idle and usable: queue first, else the ready set.
+-- Not while it owes its last session a follow-up (`owes`): it stays as it is,
+-- and its next heartbeat after the settle makes it ready.
 local function become_ready(iid, now, claim_ms)
+  if owes(iid) then return false end
   if redis.call('HGET', K_DRAIN, iid) == '1' then
     set_state(iid, 'draining', now)
     return false
@@ -120,6 +142,7 @@ local function stop_serving(iid, to_state, reason, now)
   if sid then
     local entry = outbox_end(sid, iid, epoch, reason)
     redis.call('ZADD', K_OUTBOX, now, entry)
+    owe(iid, entry)
     return entry
   end
   return false
@@ -136,6 +159,7 @@ local function requeue_serving(iid, to_state, now)
   if not sid then return false end
   local entry = outbox_requeue(sid, iid, epoch)
   redis.call('ZADD', K_OUTBOX, now, entry)
+  owe(iid, entry)
   return entry
 end
 

@@ -75,7 +75,7 @@ for _, iid in ipairs(redis.call('ZRANGEBYSCORE', K_GONE, '-inf', now - retention
     for _, key in ipairs({K_STATE, K_EPOCH, K_SESS, K_IP, K_SINCE, K_DRAIN}) do
       redis.call('HDEL', key, iid)
     end
-    redis.call('HDEL', K_INFO, iid, iid .. '|nonce')
+    redis.call('HDEL', K_INFO, iid, iid .. '|nonce', iid .. '|owed')
     for _, key in ipairs({K_READY, K_HB, K_CLAIMS, K_DISC}) do redis.call('ZREM', key, iid) end
   end
   redis.call('ZREM', K_GONE, iid)

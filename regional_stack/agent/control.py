@@ -104,6 +104,7 @@ class ControlLink:
                 session_id=fields["session_id"],
                 epoch=fields["epoch"],
                 max_epoch=fields["max_epoch"],
+                ended=fields["ended"],
                 health=self._health(),
             )
             try:

@@ -22,7 +22,13 @@ from regional_stack.signalling import closing
 from streamfleet.ids import is_session_id
 from streamfleet.lifecycle import EndReason, InstanceState, check_instance_transition
 from streamfleet.tokens import StreamClaims
-from streamfleet.wire import AgentEventType, Assignment, RegisterResponse, ServedSession
+from streamfleet.wire import (
+    AgentEventType,
+    Assignment,
+    EndedSession,
+    RegisterResponse,
+    ServedSession,
+)
 
 # The control plane ended the session and did not say why (client_ended,
 # drained, ...): the player learns the reason from the session API.
@@ -126,6 +132,10 @@ class AgentCore:
         # heartbeat answer still says.
         self.last_ended_epoch = 0
         self.ended: list[tuple[str, str]] = []  # (session_id, reason), newest last
+        # The last session this agent ended itself, repeated at every heartbeat
+        # (its event may be lost; and the control plane tells a session this
+        # agent ended from one it lost by it).
+        self.last_ended: EndedSession | None = None
 
     def _move(self, wanted: InstanceState) -> None:
         """Every state change goes through streamfleet.lifecycle's one table."""
@@ -293,6 +303,7 @@ class AgentCore:
             "session_id": s.session_id if s else None,
             "epoch": s.epoch if s else None,
             "max_epoch": self.max_epoch,
+            "ended": self.last_ended,
         }
 
     def served(self) -> ServedSession | None:
@@ -331,6 +342,11 @@ class AgentCore:
             self.renderer_up = False
         self.ended.append((s.session_id, str(reason or ENDED_BY_CONTROL_PLANE)))
         self.last_ended_epoch = max(self.last_ended_epoch, s.epoch)
+        self.last_ended = (
+            EndedSession(session_id=s.session_id, epoch=s.epoch, reason=reason)
+            if reason is not None and is_session_id(s.session_id) and s.epoch >= 1
+            else None
+        )
         self._move(InstanceState.RECYCLING)
         self.session = None
         return effects

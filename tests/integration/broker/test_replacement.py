@@ -10,6 +10,7 @@ import contextlib
 import pytest
 
 from control_plane.broker import Broker
+from control_plane.broker.outbox import RequeueEntry
 from control_plane.broker_settings import BrokerSettings
 from control_plane.clock import ManualClock
 from control_plane.domain import Session, StaleEpoch
@@ -206,4 +207,97 @@ async def test_a_late_repeat_of_a_finished_re_placement_changes_nothing(broker: 
     await broker.settlement.settle(EU, [got.entry])  # the late repeat
     again = await broker.get_session(s.session_id)
     assert (again.state, again.instance_id, again.replaced) == (SessionState.ASSIGNED, b, 1)
+    await check_invariants(broker)
+
+
+async def test_an_instance_owing_its_last_session_is_handed_to_nobody(
+    broker: Broker, clock: ManualClock
+) -> None:
+    """The reaper dies after declaring a streaming instance lost, before it
+    re-places the session (the requeue is owed in the outbox). The agent was only
+    cut off; it heartbeats ready again. Until the owed re-placement is settled the
+    instance is handed to nobody: two live sessions on one GPU otherwise."""
+    x = await _instance(broker, EU, 1)
+    alice = (await broker.create_session("alice", [EU], configuration=CONFIG)).session
+    await _connect(broker, alice)
+    owed = []
+    for _ in range(5):  # a reaper watching every 5 s: 3 missed heartbeats
+        owed += await broker.store.reap(EU)  # ... and its caller dies each time
+        clock.advance(5)
+    assert [e for e in owed if isinstance(e, RequeueEntry)]
+    assert (await broker.instance_states(EU))[x] is InstanceState.LOST
+    await broker.heartbeat(EU, x, InstanceState.READY)  # back: renderer reset
+    assert (await broker.instance_states(EU))[x] is InstanceState.RECYCLING
+    bob = (await broker.create_session("bob", [EU])).session
+    assert bob.state is SessionState.QUEUED  # not handed x
+    await check_invariants(broker)
+    # The reaper settles the owed entry after the outbox grace; alice goes back
+    # to the head of the line, and x's next heartbeat serves her before bob.
+    await broker.reap(EU)
+    assert (await broker.get_session(alice.session_id)).state is SessionState.QUEUED
+    await broker.heartbeat(EU, x, InstanceState.READY)
+    back = await broker.get_session(alice.session_id)
+    assert (back.state, back.instance_id, back.configuration) == (
+        SessionState.ASSIGNED, x, alice.configuration,
+    )  # fmt: skip
+    assert (await broker.get_session(bob.session_id)).state is SessionState.QUEUED
+    await check_invariants(broker)
+
+
+async def test_a_streaming_session_its_agent_lost_is_re_placed_by_its_heartbeat(
+    broker: Broker,
+) -> None:
+    """The agent restarted and its registration (which re-places the session)
+    was lost with Redis' last writes: the region still has it stream alice, the
+    agent heartbeats ready with nothing, having ended nothing. Alice is re-placed."""
+    x = await _instance(broker, EU, 1)
+    alice = (await broker.create_session("alice", [EU], configuration=CONFIG)).session
+    await _connect(broker, alice)
+    y = await _instance(broker, EU, 2)
+    reply = await broker.heartbeat(EU, x, InstanceState.READY, max_epoch=0)
+    assert (reply.state, reply.session_id) == (InstanceState.RECYCLING, None)
+    moved = await broker.get_session(alice.session_id)
+    assert (moved.state, moved.instance_id, moved.configuration, moved.replaced) == (
+        SessionState.ASSIGNED, y, alice.configuration, 1,
+    )  # fmt: skip
+    await broker.heartbeat(EU, x, InstanceState.READY)  # settled: x is ready again
+    assert (await broker.instance_states(EU))[x] is InstanceState.READY
+    await check_invariants(broker)
+
+
+async def test_a_reservation_its_agent_has_not_heard_of_yet_stands(broker: Broker) -> None:
+    """Reserved, not streaming: the agent learns the assignment from this very
+    answer, so reporting ready with nothing is no contradiction."""
+    x = await _instance(broker, EU, 1)
+    alice = (await broker.create_session("alice", [EU])).session
+    reply = await broker.heartbeat(EU, x, InstanceState.READY)
+    assert (reply.state, reply.session_id, reply.epoch) == (
+        InstanceState.RESERVED, alice.session_id, alice.epoch,
+    )  # fmt: skip
+    assert (await broker.get_session(alice.session_id)).instance_id == x
+
+
+@pytest.mark.parametrize(
+    ("reason", "state"),
+    [(EndReason.IDLE, SessionState.ENDED), (EndReason.INSTANCE_LOST, SessionState.QUEUED)],
+)
+async def test_an_agent_end_whose_event_was_lost_is_settled_by_its_heartbeat(
+    broker: Broker, reason: EndReason, state: SessionState
+) -> None:
+    """The agent ended alice itself (idle; or its renderer crashed) and its event
+    never arrived: its heartbeats repeat that end, which is applied as the event
+    would be (ended; or re-placed), never taken for a lost session."""
+    x = await _instance(broker, EU, 1)
+    alice = (await broker.create_session("alice", [EU])).session
+    await _connect(broker, alice)
+    assert alice.epoch is not None
+    ended = (alice.session_id, alice.epoch, reason)
+    await broker.heartbeat(EU, x, InstanceState.RECYCLING, max_epoch=alice.epoch, ended=ended)
+    after = await broker.get_session(alice.session_id)
+    assert after.state is state
+    assert after.end_reason is (reason if state is SessionState.ENDED else None)
+    assert after.replaced == (1 if state is SessionState.QUEUED else 0)
+    await broker.heartbeat(EU, x, InstanceState.READY, max_epoch=alice.epoch, ended=ended)
+    expected = InstanceState.READY if state is SessionState.ENDED else InstanceState.RESERVED
+    assert (await broker.instance_states(EU))[x] is expected  # the re-placement came back
     await check_invariants(broker)

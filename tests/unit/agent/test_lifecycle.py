@@ -14,9 +14,9 @@ from regional_stack.agent.lifecycle import (
     Timeouts,
     Verdict,
 )
-from streamfleet.lifecycle import INSTANCE_TRANSITIONS, InstanceState, TransitionError
+from streamfleet.lifecycle import INSTANCE_TRANSITIONS, EndReason, InstanceState, TransitionError
 from streamfleet.tokens import StreamClaims
-from streamfleet.wire import Assignment, RegisterResponse, ServedSession
+from streamfleet.wire import Assignment, EndedSession, RegisterResponse, ServedSession
 
 T = Timeouts(claim_ttl_s=90, reconnect_window_s=60, idle_timeout_s=600, max_duration_s=3600)
 IID, IP = "i-1", "10.0.0.5"
@@ -263,7 +263,7 @@ def test_drain_takes_no_new_session() -> None:
 def test_heartbeat_fields() -> None:
     core = streaming_core()
     assert core.heartbeat_fields() == {
-        "state": "streaming", "session_id": "s1", "epoch": 1, "max_epoch": 1,
+        "state": "streaming", "session_id": "s1", "epoch": 1, "max_epoch": 1, "ended": None,
     }  # fmt: skip
 
 
@@ -284,6 +284,28 @@ def test_max_epoch_and_served_session_survive_the_session() -> None:
     assert core.session is None and core.served() is None
     assert core.max_epoch == 7  # ended, still remembered: the next one must be above it
     assert core.heartbeat_fields()["max_epoch"] == 7
+
+
+def test_heartbeats_repeat_the_last_end_this_agent_decided() -> None:
+    """Its event may be lost; and the control plane tells a session this agent
+    ended (settled as the event would be) from one it lost (re-placed) by it."""
+    core = ready_core()
+    core.apply_assignment(Assignment(session_id=SID, epoch=3, claim_expires_unix=90.0), 0.0)
+    core.player_connected(1.0)
+    core.tick(1.0 + core.timeouts.idle_timeout_s)
+    assert core.heartbeat_fields()["ended"] == EndedSession(
+        session_id=SID, epoch=3, reason=EndReason.IDLE
+    )
+    core.renderer_ready(2000.0)
+    core.apply_assignment(Assignment(session_id=SID, epoch=4, claim_expires_unix=9e9), 2001.0)
+    core.renderer_crashed(2002.0, {})
+    assert core.heartbeat_fields()["ended"] == EndedSession(
+        session_id=SID, epoch=4, reason=EndReason.INSTANCE_LOST
+    )
+    core.renderer_ready(2003.0)
+    core.apply_assignment(Assignment(session_id=SID, epoch=5, claim_expires_unix=9e9), 2004.0)
+    core.command("end_session", 2005.0)  # the control plane's own end: it knows
+    assert core.heartbeat_fields()["ended"] is None
 
 
 def test_media_stall_is_a_disconnect_and_flowing_media_the_reconnect() -> None:
