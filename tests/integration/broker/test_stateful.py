@@ -327,7 +327,17 @@ class BrokerMachine(RuleBasedStateMachine):
             reporters: dict[str, list[tuple[str, str, int, bool]]] = {}
             for (region, iid), (sid, epoch, connected) in served.items():
                 reporters.setdefault(sid, []).append((region, iid, epoch, connected))
+            live = {x.session_id for x in await all_sessions(self.broker)
+                    if x.state in LIVE_SESSION_STATES}  # fmt: skip
             for sid, claims in reporters.items():
+                if sid not in live:
+                    # One live session per client: a session is not rebuilt over
+                    # its client's other one that an agent also reported (a
+                    # create that crashed after reserving, for a client already
+                    # streaming, left an orphan reservation its agent learnt).
+                    client = sid.split("-", 1)[0]
+                    assert any(o.split("-", 1)[0] == client for o in live & set(reporters)), sid
+                    continue
                 s = await self.broker.get_session(sid)
                 assert s.state in (SessionState.ASSIGNED, SessionState.CONNECTED), s
                 where = (s.region, s.instance_id, s.epoch)
@@ -437,13 +447,16 @@ class BrokerMachine(RuleBasedStateMachine):
                 assert got.session.state in LIVE_SESSION_STATES, got
             if attempt == 0:
                 self.clock.advance(SETTINGS.heartbeat_interval_s)
-        # Rebuilt waiters keep their creation order in every queue.
+        # Rebuilt waiters keep their creation order in every queue. (A session
+        # re-placed after the loss, because its agent serves a newer one, also
+        # waits ahead of the counter tickets, but from when it lost its instance.)
         sessions = {s.session_id: s for s in await all_sessions(self.broker)}
         for region in REGIONS:
             line = [k.decode() for k in await self.redis.zrange(
                 keys.region_key(region, "queue"), 0, -1)]  # fmt: skip
             rebuilt = [sid for sid in line if (sessions.get(sid) and
-                       (sessions[sid].ticket or 0) < 0)]  # fmt: skip
+                       (sessions[sid].ticket or 0) < 0 and
+                       sessions[sid].requeued_ms is None)]  # fmt: skip
             created = [SECRETS.facts(sid, self.secrets[sid][1]) for sid in rebuilt]
             times = [f.created_ms for f in created if f is not None]
             assert times == sorted(times), (region, rebuilt)
@@ -565,15 +578,6 @@ class BusyBrokerMachine(BrokerMachine):
 
         self.run(go())
 
-    def crash_in_reap(self, region: str) -> None:  # not a rule here: see below
-        """Left out of this machine: a reap that crashes after declaring a serving
-        instance lost leaves its session's end owed in the outbox, and a heartbeat
-        then makes the instance ready and assignable before the reaper settles
-        it: two live sessions on one instance for up to the outbox grace. That
-        exists without any Redis loss (the base machine can reach it, rarely); it
-        is the reaper's to fix (issue 14, "Processes die without leaks"), and this
-        machine, being busy, reaches it at once."""
-
 
 class LossyBrokerMachine(BrokerMachine):
     """The same rules from a fleet short of instances (some users wait) whose
@@ -605,19 +609,6 @@ class LossyBrokerMachine(BrokerMachine):
                     )
 
         self.run(go())
-
-    # Known gap (issue 14's note): an agent restart re-places its session, and if a
-    # failover then loses that re-placement, the old store still has the session on
-    # the instance while the agent serves nothing; its heartbeat does not re-place
-    # it yet. Agent restarts are left out of this machine until it does (the busy
-    # machine restarts agents without losing writes).
-    @precondition(lambda self: self.replica is None)
-    @rule(inst=st.sampled_from(INSTANCES), as_ready=st.booleans())
-    def register(self, inst: tuple[str, str], as_ready: bool) -> None:
-        super().register(inst, as_ready)
-
-    def crash_in_reap(self, region: str) -> None:  # not a rule here: see BusyBrokerMachine
-        """Left out for the same known gap as in the busy machine (issue 14's note)."""
 
     @rule()
     def redis_loses_last_writes_soon(self) -> None:
