@@ -14,6 +14,7 @@ from control_plane.api.context import SERVICES, SETTINGS, Services
 from control_plane.api.metrics import Metrics, metrics_middleware
 from control_plane.api.openapi import build_openapi
 from control_plane.api.problems import problem_middleware
+from control_plane.api.queue_feed import QueueFeed
 from control_plane.api.security import cors_middleware, head_middleware
 from control_plane.broker import Broker
 from control_plane.cloud import Ec2Directory
@@ -32,22 +33,29 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     client = redis.client
     metrics = Metrics()
     session_secrets = SessionSecrets(b64url_decode(settings.agent_token_key.get_secret_value()))
+    broker = Broker(
+        client,
+        settings.region_names,
+        settings.broker,
+        observer=metrics,
+        mint_secret=session_secrets.mint,
+        mint_session_secret=session_secrets.mint_session,
+    )
     svc = Services(
         settings=settings,
-        broker=Broker(
-            client,
-            settings.region_names,
-            settings.broker,
-            observer=metrics,
-            mint_secret=session_secrets.mint,
-            mint_session_secret=session_secrets.mint_session,
-        ),
+        broker=broker,
         geo=GeoLocator(settings.geoip_db),
         trusted=parse_networks(settings.trusted_proxies),
         keyring=settings.keyring(),
         session_secrets=session_secrets,
         metrics=metrics,
         attestor=Attestor(settings, Ec2Directory(settings.ec2_endpoint_url)),
+        queue_feed=QueueFeed(
+            broker,
+            poll_s=settings.sse_poll_s,
+            window_s=settings.broker.queue_rate_window_s,
+            fallback_session_s=settings.broker.avg_session_s,
+        ),
     )
     app[SERVICES] = svc
     stop = asyncio.Event()
@@ -60,6 +68,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             await asyncio.wait_for(background, 5)
         except (TimeoutError, asyncio.CancelledError):
             background.cancel()
+        await svc.queue_feed.close()
         svc.geo.close()
         await redis.aclose()
 

@@ -69,3 +69,37 @@ def estimate_wait_s(
     if rate_per_s is not None and rate_per_s > 0:
         return round(position / rate_per_s)
     return round(position * fallback_session_s / max(1, capacity))
+
+
+# Instance states that will serve someone soon: the capacity a queue drains into.
+SERVING_SOON = frozenset({"ready", "reserved", "streaming", "recycling", "booting"})
+
+
+def serving_soon(counts: dict[str, int]) -> int:
+    """Instances (by state, as the region's counters say) a queue drains into."""
+    return sum(n for state, n in counts.items() if state in SERVING_SOON)
+
+
+def window_from_scores(
+    count: int, oldest_ms: float | None, newest_ms: float | None, now_ms: float
+) -> ServedWindow:
+    """The window from the served log's scores (ms) as read at `now_ms`."""
+    if not count or oldest_ms is None or newest_ms is None:
+        return ServedWindow(0, None, None)
+
+    def age(score: float) -> float:
+        return max(0.0, (now_ms - score) / 1000)
+
+    return ServedWindow(count, age(oldest_ms), age(newest_ms))
+
+
+def standing(
+    ranks: list[int | None], capacity: int, windows: list[ServedWindow], fallback_session_s: float
+) -> tuple[int, int]:
+    """A waiting session's 1-based position (its best over the queues it waits in;
+    0 when in none) and estimated wait, from its 0-based rank in each queue, the
+    capacity of those regions and their served windows."""
+    present = [r for r in ranks if r is not None]
+    position = min(present) + 1 if present else 0
+    rate = service_rate_per_s(ServedWindow.merge(windows))
+    return position, estimate_wait_s(position, rate, capacity, fallback_session_s)

@@ -35,6 +35,7 @@ REGION_SCRIPTS = (
     "region_dispatch",
     "region_recount",
     "region_replace",
+    "region_feed",
 )
 SESSION_SCRIPTS = (
     "session_create",

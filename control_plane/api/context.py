@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from control_plane.api.attestation import Attestor
+from control_plane.api.queue_feed import QueueFeed
 from control_plane.broker import Broker
 from control_plane.domain import RegionSnapshot
 from control_plane.geo import GeoLocator, Network
@@ -30,6 +31,7 @@ class Services:
     session_secrets: SessionSecrets
     metrics: Metrics
     attestor: Attestor
+    queue_feed: QueueFeed
     snapshots: dict[str, RegionSnapshot] = field(default_factory=dict)
 
     @property

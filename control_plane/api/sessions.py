@@ -302,8 +302,7 @@ async def _stream_changes(
     secret: str,
     deadline: float,
 ) -> None:
-    last = ""
-    quiet_since = time.monotonic()
+    out = _Writer(response)
     while time.monotonic() < deadline:
         if request.transport is None or request.transport.is_closing():
             return  # the client left; do not hold the handler until a write fails
@@ -312,13 +311,68 @@ async def _stream_changes(
             return  # forgotten for good: the client's reconnect is answered 404 or 410
         s = got
         v = await queued_view(svc, s) if s.state is SessionState.QUEUED else view(svc, s)
-        text = json.dumps(dump(v), separators=(",", ":"))
-        if text != last:
-            await response.write(f"event: session\ndata: {text}\n\n".encode())
-            last, quiet_since = text, time.monotonic()
-        elif time.monotonic() - quiet_since > 15:
-            await response.write(b": keepalive\n\n")
-            quiet_since = time.monotonic()
+        await out.send(v)
         if s.state is SessionState.ENDED:
             break
-        await asyncio.sleep(svc.settings.sse_poll_s)
+        if s.state is SessionState.QUEUED:
+            # While it waits, its position comes from the process's queue feed (one
+            # read per region per tick for every waiting client), not from reads of
+            # its own; its session is read again once it left every queue.
+            await _follow_queue(svc, request, out, s, secret, deadline)
+        else:
+            await asyncio.sleep(svc.settings.sse_poll_s)
+
+
+class _Writer:
+    """Writes a session view when it changed, a keepalive comment when quiet."""
+
+    KEEPALIVE_S = 15.0
+
+    def __init__(self, response: web.StreamResponse) -> None:
+        self.response = response
+        self.last = ""
+        self.quiet_since = time.monotonic()
+
+    async def send(self, v: SessionView) -> None:
+        text = json.dumps(dump(v), separators=(",", ":"))
+        if text != self.last:
+            await self.response.write(f"event: session\ndata: {text}\n\n".encode())
+            self.last, self.quiet_since = text, time.monotonic()
+        else:
+            await self.keepalive()
+
+    async def keepalive(self) -> None:
+        if time.monotonic() - self.quiet_since > self.KEEPALIVE_S:
+            await self.response.write(b": keepalive\n\n")
+            self.quiet_since = time.monotonic()
+
+
+QUEUED_REREAD_S = 10.0
+
+
+async def _follow_queue(
+    svc: Services, request: web.Request, out: _Writer, s: Session, secret: str, deadline: float
+) -> None:
+    """Until the session left every queue it waits in. Its own record is read
+    every `QUEUED_REREAD_S` (one call): widening adds regions to wait in."""
+    reread_at = time.monotonic() + QUEUED_REREAD_S
+    with svc.queue_feed.watch(s.session_id, tuple(s.queue_regions)) as w:
+        while time.monotonic() < deadline:
+            if request.transport is None or request.transport.is_closing():
+                return
+            got = await w.next(timeout_s=min(_Writer.KEEPALIVE_S, QUEUED_REREAD_S))
+            if got is None:
+                return  # in none of its queues any more: read the session again
+            if time.monotonic() >= reread_at:
+                now = await _current(svc, s.session_id, secret)
+                if now is None or now.state is not SessionState.QUEUED:
+                    return
+                if now.queue_regions != s.queue_regions:
+                    return
+                reread_at = time.monotonic() + QUEUED_REREAD_S
+            if got is False:
+                await out.keepalive()
+                continue
+            assert not isinstance(got, bool)
+            placement = Placement(s, position=got.position, estimated_wait_s=got.estimated_wait_s)
+            await out.send(view(svc, s, placement))

@@ -5,13 +5,15 @@ Typed results; key names from control_plane/keys.py only.
 
 from __future__ import annotations
 
+import dataclasses
+
 from control_plane import keys
 from control_plane.broker import replies
 from control_plane.broker.outbox import OutboxEntry
 from control_plane.broker.plumbing import Connection
 from control_plane.clock import Clock
 from control_plane.domain import Session
-from control_plane.queue_estimate import ServedWindow
+from control_plane.queue_estimate import ServedWindow, window_from_scores
 from streamfleet.lifecycle import EndReason, InstanceState, SessionState
 
 
@@ -170,11 +172,24 @@ class Reads:
         last = await self.conn.run(self._c.zrange(key, -1, -1, withscores=True))
         if not first or not last:
             return ServedWindow(0, None, None)
+        return window_from_scores(int(count), float(first[0][1]), float(last[0][1]), now_ms)
 
-        def age(score: float) -> float:
-            return max(0.0, (now_ms - float(score)) / 1000)
-
-        return ServedWindow(int(count), age(first[0][1]), age(last[0][1]))
+    async def queue_feed(
+        self, region: str, known_version: str, window_ms: int, max_members: int
+    ) -> replies.Feed:
+        """One call for every waiting client of a region (region_feed): the queue only
+        when its version moved, the counts, the served window."""
+        script_keys = [*keys.region_keys(region), keys.region_key(region, "served")]
+        raw = await self.conn.script(
+            "region_feed", script_keys, [known_version, self.clock.now_arg(), window_ms,
+                                         max_members],
+        )  # fmt: skip
+        got = replies.feed(raw)
+        if not got.counts_complete:  # counters never completed: rebuilt once, here
+            return dataclasses.replace(
+                got, counts=await self.state_counts(region), counts_complete=True
+            )
+        return got
 
     async def take_lease(self, region: str, lease_ms: int) -> bool:
         """A short per-region lease so N replicas do not all reap one region each period."""

@@ -352,3 +352,38 @@ def place(reply: RawReply) -> Reserved | NotPlaced:
         return Reserved(text(reply[1]), text(reply[2]), number(reply[3]), number(reply[4]))
     why = text(reply[1])
     return NotPlaced(why, number(reply[2]) if why == "rate_limited" else 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    """region_feed: {now ms, queue version, members or false, counts flat,
+    served in window, oldest served ms or '', newest served ms or ''}."""
+
+    now_ms: int
+    version: str
+    members: list[str] | None  # None: unchanged since the version the caller holds
+    counts: dict[str, int]
+    counts_complete: bool
+    served: int
+    oldest_served_ms: int | None
+    newest_served_ms: int | None
+
+
+def feed(reply: RawReply) -> Feed:
+    raw_members = reply[2]
+    members = [text(m) for m in raw_members] if isinstance(raw_members, list | tuple) else None
+    flat = reply[3]
+    assert isinstance(flat, list | tuple)
+    pairs = {text(k): text(v) for k, v in zip(flat[0::2], flat[1::2], strict=True)}
+    complete = pairs.pop("v", None) == "1"
+    oldest, newest = text(reply[5]), text(reply[6])
+    return Feed(
+        now_ms=number(reply[0]),
+        version=text(reply[1]),
+        members=members,
+        counts={k: int(float(v)) for k, v in pairs.items() if int(float(v))},
+        counts_complete=complete,
+        served=number(reply[4]),
+        oldest_served_ms=number(oldest) if oldest else None,
+        newest_served_ms=number(newest) if newest else None,
+    )

@@ -25,14 +25,10 @@ from control_plane.domain import (
     check_client_id,
 )
 from control_plane.keys import new_session_id
-from control_plane.queue_estimate import ServedWindow, estimate_wait_s, service_rate_per_s
+from control_plane.queue_estimate import serving_soon, standing
 from control_plane.session_secrets import SessionFacts
 from streamfleet.ids import is_session_id
 from streamfleet.lifecycle import LIVE_SESSION_STATES, EndReason, SessionState
-
-# Instance states that will serve someone soon: the capacity a queue drains into.
-_SERVING_SOON = {"ready", "reserved", "streaming", "recycling", "booting"}
-
 
 # A new session's facts -> the secret its user holds (s2: the facts signed in,
 # control_plane/session_secrets.py).
@@ -274,20 +270,15 @@ class Sessions:
 
     async def queue_position(self, session: Session) -> tuple[int, int]:
         """1-based position (best over its regions) and an estimated wait in seconds."""
-        best: int | None = None
+        ranks: list[int | None] = []
         capacity = 0
         for region in session.queue_regions:
-            rank = await self.reads.queue_rank(region, session.session_id)
-            if rank is not None:
-                best = rank + 1 if best is None else min(best, rank + 1)
-            counts = await self.reads.state_counts(region)
-            capacity += sum(n for s, n in counts.items() if s in _SERVING_SOON)
-        position = best or 0
+            ranks.append(await self.reads.queue_rank(region, session.session_id))
+            capacity += serving_soon(await self.reads.state_counts(region))
         settings = self.store.settings
         now, window_ms = await self.reads.now_ms(), ms(settings.queue_rate_window_s)
         windows = [await self.reads.served_window(r, now, window_ms) for r in session.queue_regions]
-        rate = service_rate_per_s(ServedWindow.merge(windows))
-        return position, estimate_wait_s(position, rate, capacity, settings.avg_session_s)
+        return standing(ranks, capacity, windows, settings.avg_session_s)
 
     async def get_session(self, session_id: str) -> Session:
         session = await self.reads.session(session_id) if is_session_id(session_id) else None

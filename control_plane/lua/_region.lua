@@ -13,6 +13,13 @@ local function count_move(from, to)
   if to then redis.call('HINCRBY', K_COUNTS, to, 1) end
 end
 
+-- The queue's version: bumped by every change of the queue's order or members,
+-- so a reader (the waiting clients' event streams, control_plane/api/queue_feed.py)
+-- reads the queue again only when it changed.
+local function queue_changed()
+  redis.call('HINCRBY', K_META, 'qv', 1)
+end
+
 -- Every instance state change goes through here (checked first, so a refused
 -- move writes nothing); a move to the current state is a no-op.
 local function set_state(iid, state, now)
@@ -90,6 +97,7 @@ local function serve_queue_head(iid, now, claim_ms)
   set_state(iid, 'reserved', now)
   redis.call('ZREM', K_QUEUE, sid)
   redis.call('ZREM', K_QDL, sid)
+  queue_changed()
   local epoch = redis.call('HINCRBY', K_EPOCH, iid, 1)
   redis.call('HSET', K_SESS, iid, sid)
   local deadline = now + claim_ms

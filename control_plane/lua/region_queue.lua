@@ -5,10 +5,10 @@
 -- Returns: {1, position (1-based) or 0 after remove, ready instances now}.
 local op, sid = ARGV[1], ARGV[2]
 if op == 'remove' then
-  redis.call('ZREM', K_QUEUE, sid)
+  if redis.call('ZREM', K_QUEUE, sid) == 1 then queue_changed() end
   redis.call('ZREM', K_QDL, sid)
   return {1, 0, redis.call('ZCARD', K_READY)}
 end
-redis.call('ZADD', K_QUEUE, 'NX', tonumber(ARGV[3]), sid)
+if redis.call('ZADD', K_QUEUE, 'NX', tonumber(ARGV[3]), sid) == 1 then queue_changed() end
 redis.call('ZADD', K_QDL, 'NX', tonumber(ARGV[4]), sid)
 return {1, redis.call('ZRANK', K_QUEUE, sid) + 1, redis.call('ZCARD', K_READY)}

@@ -58,6 +58,7 @@ end
 for _, sid in ipairs(redis.call('ZRANGEBYSCORE', K_QDL, '-inf', now, 'LIMIT', 0, max)) do
   redis.call('ZREM', K_QDL, sid)
   if redis.call('ZREM', K_QUEUE, sid) == 1 then
+    queue_changed()
     local entry = outbox_end(sid, false, false, 'queue_timeout')
     redis.call('ZADD', K_OUTBOX, now, entry)
     table.insert(out, entry)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from control_plane.queue_estimate import ServedWindow, estimate_wait_s, service_rate_per_s
+from control_plane.queue_estimate import (
+    ServedWindow,
+    estimate_wait_s,
+    service_rate_per_s,
+    serving_soon,
+    standing,
+    window_from_scores,
+)
 
 
 @pytest.mark.parametrize(
@@ -52,3 +59,21 @@ def test_windows_of_several_regions_add_up() -> None:
     )
     assert merged == ServedWindow(5, 25.0, 2.0)
     assert ServedWindow.merge([]) == ServedWindow(0, None, None)
+
+
+def test_standing_is_the_best_rank_over_the_queues_waited_in() -> None:
+    windows = [ServedWindow(0, None, None), ServedWindow(0, None, None)]
+    assert standing([7, 2], 2, windows, 30.0) == (3, 45)  # 3 * 30 s / 2 instances
+    assert standing([None, 4], 1, windows, 30.0) == (5, 150)
+    assert standing([None, None], 1, windows, 30.0) == (0, 0)  # in no queue (yet)
+
+
+def test_window_from_scores_ages_them_at_the_read() -> None:
+    assert window_from_scores(3, 10_000, 18_000, 20_000) == ServedWindow(3, 10.0, 2.0)
+    assert window_from_scores(0, None, None, 20_000) == ServedWindow(0, None, None)
+    assert window_from_scores(2, 25_000, 26_000, 20_000) == ServedWindow(2, 0.0, 0.0)  # skew
+
+
+def test_serving_soon_counts_what_a_queue_drains_into() -> None:
+    counts = {"ready": 1, "streaming": 3, "lost": 5, "draining": 2, "booting": 1}
+    assert serving_soon(counts) == 5
