@@ -82,7 +82,9 @@ def noop_baseline(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
 
 async def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    with attested_stack(work, instances=args.instances, event_loop=args.event_loop) as stack:
+    with attested_stack(
+        work, instances=args.instances, event_loop=args.event_loop, workers=args.workers
+    ) as stack:
         async with (
             aiohttp.ClientSession() as http,
             AgentLoad(stack.url, AGENT_SECRET, stack.identity) as agents,
@@ -102,6 +104,10 @@ async def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             window_start = time.monotonic()
             real = await wrk(stack.url, args.seconds, args.connections)
             used = cpu.percent()
+            if args.workers > 1:  # the workers together, beside each one's share
+                used["control_plane"] = round(
+                    sum(v for k, v in used.items() if k.startswith("control_plane:")), 1
+                )
             window_s = time.monotonic() - window_start
             hb = agents.stats
             hb_ms, hb_late, hb_errors, events = (
@@ -136,6 +142,9 @@ def main() -> int:
         help="attested, heartbeating instances (3,000 sustain ~1,200 assignments/s at 5 s)",
     )
     parser.add_argument("--event-loop", choices=["uvloop", "asyncio"], default="uvloop")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="control-plane processes on the port (SO_REUSEPORT)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="sf-bench-api-") as tmp:
         work = Path(tmp)
@@ -179,6 +188,7 @@ def main() -> int:
         "load_generator": "wrk -t1 (C) + bench/api_wrk.lua; agents: simulators/agent_load.py",
         "connections": args.connections,
         "seconds": args.seconds,
+        "workers": args.workers,
     }))  # fmt: skip
     return 0
 

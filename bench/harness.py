@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import secrets
 import sys
 import time
@@ -165,10 +166,23 @@ class Stack:
         return self.cloud.identity(instance_id)
 
     def pids(self) -> dict[str, int]:
-        """Processes whose CPU is measured; with a Cluster, each shard ("redis:<port>")."""
-        pids = {"control_plane": self.control_plane.pid, "redis": self.redis.pid}
+        """Processes whose CPU is measured; with a Cluster, each shard ("redis:<port>");
+        with `workers`, each worker ("control_plane:<n>"; the parent serves nothing)."""
+        workers = self.worker_pids()
+        pids = (
+            {f"control_plane:{n}": pid for n, pid in enumerate(workers)}
+            if workers
+            else {"control_plane": self.control_plane.pid}
+        )
+        pids["redis"] = self.redis.pid
         pids.update({shard.name: shard.pid for shard in self.shards})
         return pids
+
+    def worker_pids(self) -> list[int]:
+        """The control plane's worker processes (none when it runs one process)."""
+        text = self.control_plane.log_path.read_text(errors="replace")[:4000]
+        found = re.search(r"workers \(pids ([\d, ]+)\)", text)
+        return [int(p) for p in found.group(1).split(",")] if found else []
 
     def event_loop_in_use(self) -> str:
         """What the control plane said it runs on (its first stdout line)."""

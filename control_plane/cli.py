@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from control_plane.broker_settings import BrokerSettings
 from control_plane.settings import ControlPlaneSettings
+from control_plane.workers import is_worker, supervise
 from streamfleet.logs import describe_invalid, setup_logging
 
 
@@ -81,14 +82,36 @@ def run(args: argparse.Namespace) -> int:
         if settings.redis_sentinels
         else settings.redis_url.split("@")[-1]
     )
-    print(
-        f"control plane on http://{settings.http_host}:{settings.http_port} "
-        f"(redis {redis}, event loop {settings.event_loop})",
-        flush=True,
-    )
+    if not is_worker():
+        print(
+            f"control plane on http://{settings.http_host}:{settings.http_port} "
+            f"(redis {redis}, event loop {settings.event_loop})",
+            flush=True,
+        )
+    if settings.workers > 1:
+        if not settings.http_port:
+            print("streamfleet control-plane: workers > 1 needs a fixed --port", file=sys.stderr)
+            return 2
+        return supervise(_env_of(args), settings.workers)
     guard = EdgeGuard(
         header_timeout_s=settings.header_timeout_s,
         max_connections_per_ip=settings.max_connections_per_ip,
     )
-    run_app(app, settings.http_host, settings.http_port, guard, settings.event_loop)
+    run_app(
+        app, settings.http_host, settings.http_port, guard, settings.event_loop,
+        reuse_port=is_worker(),
+    )  # fmt: skip
     return 0
+
+
+def _env_of(args: argparse.Namespace) -> dict[str, str]:
+    """This command line's options as the settings' variables, for the workers
+    (through their environment: a Redis URL may hold a password, argv is public)."""
+    env: dict[str, str] = {}
+    for name, value in (("STREAMFLEET_CONFIG_FILE", args.config),
+                        ("STREAMFLEET_HTTP_HOST", args.host),
+                        ("STREAMFLEET_HTTP_PORT", args.port),
+                        ("STREAMFLEET_REDIS_URL", args.redis_url)):  # fmt: skip
+        if value is not None and value != "":
+            env[name] = str(value)
+    return env

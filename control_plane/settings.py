@@ -92,6 +92,13 @@ class ControlPlaneSettings(BaseSettings):
         default_factory=default_event_loop,
         description="the server's event loop (default: uvloop when installed)",
     )
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="processes sharing the port (SO_REUSEPORT; the kernel spreads "
+        "connections); each is a full replica with its own /metrics",
+    )
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0", description="Redis (or any Cluster node) URL"
     )

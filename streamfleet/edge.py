@@ -180,12 +180,13 @@ class EdgeRunner(web.AppRunner):
 
 
 async def serve_until(
-    app: web.Application, host: str, port: int, guard: EdgeGuard, stop: asyncio.Event
-) -> None:
+    app: web.Application, host: str, port: int, guard: EdgeGuard, stop: asyncio.Event,
+    *, reuse_port: bool = False,
+) -> None:  # fmt: skip
     runner = EdgeRunner(app, guard)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port, reuse_port=reuse_port or None).start()
         await stop.wait()
     finally:
         await runner.cleanup()
@@ -203,16 +204,18 @@ def loop_factory(event_loop: str) -> Callable[[], asyncio.AbstractEventLoop] | N
 
 
 def run_app(
-    app: web.Application, host: str, port: int, guard: EdgeGuard, event_loop: str = "asyncio"
-) -> None:
-    """Serve app on the named event loop until SIGINT or SIGTERM, then shut down gracefully."""
+    app: web.Application, host: str, port: int, guard: EdgeGuard, event_loop: str = "asyncio",
+    *, reuse_port: bool = False,
+) -> None:  # fmt: skip
+    """Serve app on the named event loop until SIGINT or SIGTERM, then shut down gracefully.
+    `reuse_port`: bind with SO_REUSEPORT, beside other processes on the same port."""
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await serve_until(app, host, port, guard, stop)
+        await serve_until(app, host, port, guard, stop, reuse_port=reuse_port)
 
     with asyncio.Runner(loop_factory=loop_factory(event_loop)) as runner:
         runner.run(main())
