@@ -129,9 +129,13 @@ class EndedSession(StrictRequest):
 
     session_id: SessionId
     epoch: int = Field(ge=1, le=MAX_EPOCH)
-    reason: EndReason = Field(
-        description="why the agent ended it; instance_lost: its renderer crashed (re-placed)"
-    )
+    reason: Annotated[
+        EndReason,
+        Field(
+            strict=False,  # JSON carries the value: an enum instance only from Python
+            description="why the agent ended it; instance_lost: its renderer crashed (re-placed)",
+        ),
+    ]
 
 
 class RegisterRequest(StrictRequest):

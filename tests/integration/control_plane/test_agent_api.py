@@ -99,6 +99,32 @@ async def test_events_connect_end_and_refuse_stale_epochs(cp: ControlPlane) -> N
     assert hb["state"] == "ready" and hb["assignment"] is None
 
 
+async def test_a_lost_end_event_is_settled_by_the_heartbeat_that_repeats_it(
+    cp: ControlPlane,
+) -> None:
+    """The agent ended the session (idle) and its event never arrived: the next
+    heartbeat names that end (`ended`, as JSON) and the session ends with it."""
+    iid = await cp.ready_instance(EU)
+    _, s = await cp.create("alice", ip=FRA)
+    sid = s["session_id"]
+    ev = {"instance_id": iid, "region": EU, "session_id": sid, "epoch": 1}
+    assert (await cp.agent("events", {**ev, "type": "client_connected"}))[0] == 202
+    ended = {"session_id": sid, "epoch": 1, "reason": "idle"}
+    status, hb = await cp.agent(
+        "heartbeat",
+        {"instance_id": iid, "region": EU, "state": "recycling", "max_epoch": 1, "ended": ended},
+    )
+    assert status == 200 and hb["assignment"] is None
+    _, view, _ = await cp.call("GET", f"/v1/sessions/{sid}", token=s["session_secret"])
+    assert (view["state"], view["end_reason"]) == ("ended", "idle")
+    status, problem = await cp.agent(
+        "heartbeat",
+        {"instance_id": iid, "region": EU, "state": "ready",
+         "ended": {**ended, "reason": "bored"}},
+    )  # fmt: skip
+    assert status == 422 and problem["field"] == "ended.reason"
+
+
 async def test_renderer_crash_re_places_the_session(cp: ControlPlane) -> None:
     iid = await cp.ready_instance(EU)
     _, s = await cp.create("alice", ip=FRA)
