@@ -122,7 +122,13 @@ class Sessions:
                     )  # fmt: skip
                     return Placement(assigned, existing=False)
                 # Queued: several calls follow; the journal (in `where`) covers them.
-                placed = await self._enqueue(session, waits_in, existing=False)
+                try:
+                    placed = await self._enqueue(session, waits_in, existing=False)
+                except UnknownSession:
+                    # Redis forgot it between our calls (a restart without
+                    # persistence, a failover's lost writes): nobody holds its
+                    # secret yet, so it is created afresh.
+                    continue
                 await self.reads.placing_done(where, journal)
                 return placed
             # Nothing was written under `sid`: hand back what was taken for it.

@@ -199,3 +199,31 @@ async def test_the_agents_rebuild_after_the_users_takes_it_out_of_line(
     now = await broker.get_session(s.session_id)
     assert now.state is SessionState.CONNECTED and now.epoch == got.epoch
     assert await line(broker, EU) == [] and await line(broker, WEST) == []
+
+
+async def test_a_create_that_redis_forgets_midway_is_created_afresh(
+    broker: Broker, redis_client: Any
+) -> None:
+    """Redis restarts empty between the create's session record and its queue
+    (nothing ready: it waits): the user is answered a live, queued session,
+    never 404 for a session they never held."""
+    conn = broker.conn
+    real_run = conn.run
+    made = [0]
+
+    async def run(call: Any) -> Any:
+        got = await real_run(call)
+        made[0] += 1
+        if made[0] == 2:  # region_place (journaled), session_create
+            await flush(redis_client)
+        return got
+
+    setattr(conn, "run", run)  # noqa: B010 - shadows the method on this instance only
+    try:
+        placed = await broker.create_session("alice", list(REGIONS[:1]))
+    finally:
+        delattr(conn, "run")
+    s = placed.session
+    assert s.state is SessionState.QUEUED and not placed.existing
+    assert (await broker.get_session(s.session_id)).state is SessionState.QUEUED
+    assert await broker.reads.queue_rank(REGIONS[0], s.session_id) == 0
