@@ -6,7 +6,7 @@ PIP     := .venv/bin/pip
 DEB_PACKAGES := redis-server redis-tools nginx libnginx-mod-http-lua coturn chromium lua-check wrk prometheus
 STAMP   := .venv/.installed-$(shell cat pyproject.toml requirements/dev.lock | sha1sum | cut -c1-12)
 
-.PHONY: help setup test test-unit test-integration test-e2e lint lint-lua fmt bench-broker bench-api bench-fleet clean
+.PHONY: help setup test test-unit test-integration test-e2e lint lint-lua fmt bench-broker bench-api bench-fleet bench-queue clean
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -58,6 +58,9 @@ clean: ## remove the venv, caches and build output
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache dist build
 
 -include mk/*.mk
+
+bench-queue: setup ## 2,000 waiting clients' event streams on one control plane, line still and moving, vs. none open: Redis calls and CPU per stream; last line is JSON
+	$(PY) bench/queue_feed.py $(BENCH_ARGS)
 
 bench-api: setup ## session API create+delete pairs (assigned vs queued, pool of attested heartbeating agents) vs. a no-op aiohttp handler (wrk); BENCH_ARGS=--event-loop=asyncio; last line is JSON
 	$(PY) bench/api.py $(BENCH_ARGS)

@@ -1,6 +1,7 @@
 """The benchmarks still run, briefly, against the real stack: attested agents
 (moto + the simulated IMDS signer), a `streamfleet control-plane` process,
-Redis. Short versions of `make bench-fleet` and `make bench-api`; the numbers
+Redis. Short versions of `make bench-fleet`, `make bench-api` and `make
+bench-queue`; the numbers
 are not asserted (benchmarks, not timed tests), what they count is."""
 
 from __future__ import annotations
@@ -75,3 +76,13 @@ def test_broker_bench_short_run_counts_its_redis_calls() -> None:
     # Counted, not written down: create 2 (region_place, session_create),
     # end 2 (session_end, region_release), the agent's ready report 1.
     assert out["redis_calls_per_cycle"] == 5.0, out
+
+
+def test_queue_bench_short_run_streams_every_waiting_client() -> None:
+    out = run_bench("queue_feed.py", "--clients", "60", "--seconds", "2", timeout=240)
+    assert out["bench"] == "queue_feed"
+    assert out["streams"] == 60 - out["baseline_moving"]["heads_left"]  # those left meanwhile
+    moving = out["moving"]
+    assert moving["heads_left"] >= 2
+    # The head left each tick: every stream behind it was told its new place.
+    assert moving["events_per_s"] > 0 and out["idle"]["redis_calls_per_s"] > 0
