@@ -29,17 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import redis.asyncio as aioredis
 from harness import CpuWindow, attested_stack, log, run
-
-
-async def redis_calls(url: str) -> int:
-    client = aioredis.Redis.from_url(url)
-    try:
-        stats = await client.info("commandstats")
-    finally:
-        await client.aclose()
-    return sum(int(v["calls"]) for v in stats.values())
+from redis_calls import commands_run
 
 
 class Streams:
@@ -98,7 +89,7 @@ async def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
             async def window(phase: str, churn: bool) -> dict[str, Any]:
                 log(f"{phase}: {args.seconds:.0f} s")
-                calls0, events0 = await redis_calls(stack.settings.redis_url), streams.events
+                calls0, events0 = await commands_run(stack.settings.redis_url), streams.events
                 cpu = CpuWindow(stack.pids())
                 start = time.monotonic()
                 n = 0
@@ -109,7 +100,7 @@ async def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                     await asyncio.sleep(stack.settings.sse_poll_s)
                 elapsed = time.monotonic() - start
                 used = cpu.percent()
-                calls = await redis_calls(stack.settings.redis_url) - calls0
+                calls = await commands_run(stack.settings.redis_url) - calls0
                 return {
                     "control_plane_cpu_pct": used["control_plane"],
                     "redis_cpu_pct": used["redis"],

@@ -39,3 +39,16 @@ async def scripts_run(client: Any) -> int:
     """EVALSHA + EVAL calls Redis has executed since it started (one node)."""
     stats = await client.info("commandstats")
     return sum(int(stats.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in ("evalsha", "eval"))
+
+
+async def commands_run(url: str) -> int:
+    """Every command Redis at `url` has executed since it started (INFO commandstats,
+    those scripts ran included): a process's whole load on it, by difference."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(url)
+    try:
+        stats = await client.info("commandstats")
+    finally:
+        await client.aclose()
+    return sum(int(v["calls"]) for v in stats.values())

@@ -6,8 +6,7 @@ import asyncio
 import json
 import time
 
-import redis.asyncio as aioredis
-
+from bench.redis_calls import commands_run
 from simulators.geoip_db import ip_of
 from streamfleet.tokens import verify
 from streamfleet.turn import turn_credential
@@ -131,16 +130,6 @@ async def test_events_follow_queue_position_until_the_stream_is_given(cp: Contro
     reader.task.cancel()
 
 
-async def _redis_calls(url: str) -> int:
-    """Commands Redis has run (INFO commandstats), every kind summed."""
-    client = aioredis.Redis.from_url(url)
-    try:
-        stats = await client.info("commandstats")
-    finally:
-        await client.aclose()
-    return sum(int(v["calls"]) for v in stats.values())
-
-
 async def test_waiting_clients_cost_redis_per_region_not_per_client(cp: ControlPlane) -> None:
     """Every waiting client's position comes from one read per region per tick
     (the queue feed), not from reads of its own (about seven calls per client per
@@ -161,9 +150,9 @@ async def test_waiting_clients_cost_redis_per_region_not_per_client(cp: ControlP
     ticks = 40  # of sse_poll_s each
 
     async def calls_over_ticks() -> int:
-        before = await _redis_calls(cp.settings.redis_url)
+        before = await commands_run(cp.settings.redis_url)
         await asyncio.sleep(ticks * cp.settings.sse_poll_s)
-        return await _redis_calls(cp.settings.redis_url) - before
+        return await commands_run(cp.settings.redis_url) - before
 
     await follow(10)
     with_few = await calls_over_ticks()
