@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -30,6 +31,24 @@ class Agent:
     effects: EffectRunner
     control: ControlLink
     metrics: AgentMetrics
+    # Set each time the renderer becomes ready (`renderer_ready` applied); players
+    # held for their assignment wake on it.
+    renderer_ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def until_takes_assignments(self, timeout_s: float) -> bool:
+        """Wait (at most `timeout_s`) until the core takes assignments; True if it does."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while not self.core.takes_assignments:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            self.renderer_ready.clear()  # no await since the check: nothing is missed
+            try:
+                await asyncio.wait_for(self.renderer_ready.wait(), remaining)
+            except TimeoutError:
+                return self.core.takes_assignments
+        return True
 
     def health(self) -> dict[str, Any]:
         return {

@@ -52,6 +52,19 @@ async def signal(request: web.Request) -> web.StreamResponse:
     except TokenError as exc:
         return _refused(agent, 401, str(exc.code), exc.detail)
     check = agent.core.check_token(claims, may_refresh=True)
+    if check.verdict is Verdict.WAIT:
+        # The renderer is restarting (after the last session, or a crash) and the
+        # control plane may already have handed this instance to the token's
+        # session: hold the player until it is ready rather than refuse it.
+        wait_s = min(
+            agent.settings.assignment_wait_s, max(0.0, claims.expires_unix - agent.clock())
+        )
+        if not await agent.until_takes_assignments(wait_s):
+            return _refused(
+                agent, 503, "not_ready", "the renderer is starting; try again",
+                claims.session_id, retry_after_s=1,
+            )  # fmt: skip
+        check = agent.core.check_token(claims, may_refresh=True)
     if check.verdict is not Verdict.REFUSE:
         # Whatever the agent last heard may be seconds old (the session ended, or
         # was given to someone else, since the last heartbeat): ask the control
@@ -63,6 +76,8 @@ async def signal(request: web.Request) -> web.StreamResponse:
                 agent, 503, "unconfirmed", "cannot confirm the assignment now", claims.session_id
             )
         check = agent.core.check_token(claims, may_refresh=False)
+    if check.verdict is Verdict.WAIT:  # the renderer went down again meanwhile
+        return _refused(agent, 503, "not_ready", check.reason, claims.session_id, retry_after_s=1)
     if check.verdict is not Verdict.ACCEPT:
         kind = "busy" if check.status == 409 else "not_assigned"
         return _refused(agent, check.status, kind, check.reason, claims.session_id)
@@ -81,14 +96,20 @@ async def signal(request: web.Request) -> web.StreamResponse:
 
 
 def _refused(
-    agent: Agent, status: int, kind: str, detail: str, session_id: str | None = None
+    agent: Agent,
+    status: int,
+    kind: str,
+    detail: str,
+    session_id: str | None = None,
+    retry_after_s: int | None = None,
 ) -> web.Response:
     """Counted by kind and logged (with the session when the token named one), then refused."""
     agent.metrics.player(kind)
     log.info("player refused: %s", kind, extra={"session_id": session_id, "status": status})
     body = {**problem(status, kind.replace("_", "-"), "Stream refused", detail), "field": "token"}
     body["error"] = kind  # the refusal's code, as docs/pixel-streaming.md lists them
-    return web.json_response(body, status=status, content_type=PROBLEM)
+    headers = {"Retry-After": str(retry_after_s)} if retry_after_s is not None else None
+    return web.json_response(body, status=status, content_type=PROBLEM, headers=headers)
 
 
 @web.middleware

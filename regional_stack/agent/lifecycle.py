@@ -89,6 +89,10 @@ Effect = Report | DisconnectPlayer | ResetRenderer
 class Verdict(Enum):
     ACCEPT = "accept"
     REFRESH = "refresh"  # a newer epoch than we know: ask the control plane, then re-check
+    # A newer epoch, but the renderer is (re)starting, so no assignment is taken
+    # now: wait until it is ready, then refresh. Refusing would look final to a
+    # player whose assignment is seconds away (after the last session's reset).
+    WAIT = "wait"
     REFUSE = "refuse"
 
 
@@ -180,7 +184,7 @@ class AgentCore:
                 return []
             # Superseded: the control plane moved on; end ours, take the new one when ready.
             return self._end(None, reset=True)
-        if self.state is not InstanceState.READY or not self.renderer_up:
+        if not self.takes_assignments:
             return []  # picked up by a later heartbeat, once we are ready again
         deadline = assignment.claim_expires_unix or now + self.timeouts.claim_ttl_s
         self._move(InstanceState.RESERVED)
@@ -197,6 +201,11 @@ class AgentCore:
             return self._end(None, reset=True)
         return []
 
+    @property
+    def takes_assignments(self) -> bool:
+        """An assignment is taken now (`apply_assignment`), not left for a later heartbeat."""
+        return self.state is InstanceState.READY and self.renderer_up
+
     # -- player --------------------------------------------------------------
     def check_token(self, claims: StreamClaims, *, may_refresh: bool) -> TokenCheck:
         if claims.instance_id != self.instance_id or claims.private_ip != self.private_ip:
@@ -205,6 +214,8 @@ class AgentCore:
         if s is None or claims.epoch > s.epoch:
             if claims.epoch <= self.last_ended_epoch:
                 return TokenCheck(Verdict.REFUSE, 403, "session is over (stale epoch)")
+            if s is None and not self.takes_assignments and not self.draining:
+                return TokenCheck(Verdict.WAIT, 503, "the renderer is starting")
             if may_refresh:
                 return TokenCheck(Verdict.REFRESH)
             return TokenCheck(Verdict.REFUSE, 403, "epoch is not this instance's assignment")

@@ -48,13 +48,17 @@ def build_agent(
         detail = {"exit_code": code, "uptime_s": round(uptime_s, 1)}
         agent.effects.apply(core.renderer_crashed(clock(), detail))
 
+    def on_streamer_ready() -> None:
+        agent.effects.apply(core.renderer_ready(clock()))
+        agent.renderer_ready.set()
+
     def on_media(state: str) -> None:
         metrics.media_report(state)
         agent.effects.apply(core.media(state, clock()))
 
     hub = SignallingHub(
         streamer_options=lambda: ice.streamer_options(s, clock()),
-        on_streamer_ready=lambda: agent.effects.apply(core.renderer_ready(clock())),
+        on_streamer_ready=on_streamer_ready,
         on_streamer_gone=lambda: agent.effects.spawn(loops.streamer_gone(agent)),
         on_input=lambda _count: core.input_activity(clock()),
         on_stats=metrics.stats,

@@ -55,6 +55,12 @@ class AgentSettings(BaseSettings):
     render_fps: int = 30
     renderer_ready_timeout_s: float = 60.0
     renderer_restart_backoff_s: float = 1.0
+    # A player whose token names an assignment newer than any here, while the
+    # renderer restarts (after the last session, or a crash), is held this long
+    # (at most until its token expires) for the renderer to be ready, instead of
+    # being refused: the control plane hands the next user an instance as soon as
+    # its last session ends. Then 503 `not_ready`, which players retry.
+    assignment_wait_s: float = Field(10.0, ge=0)
 
     # ICE for the renderer side. The player gets its own from the session API.
     turn_uris: list[str] = Field(default_factory=list)

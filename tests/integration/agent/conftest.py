@@ -101,13 +101,16 @@ class ControlPlane:
             text = await resp.text()
             return resp.status, (json.loads(text) if text else None)
 
-    async def create_session(self, client_id: str, **configuration: Any) -> Session:
+    async def create_session(
+        self, client_id: str, *, expect: int = 201, **configuration: Any
+    ) -> Session:
+        """`expect`: 201 (assigned) or 202 (queued)."""
         status, body = await self._call(
             "POST",
             "/v1/sessions",
             body={"client_id": client_id, "model": "car", "configuration": configuration},
         )
-        assert status == 201, (status, body)
+        assert status == expect, (status, body)
         return dict(body)
 
     async def get_session(self, session: Session) -> Session:

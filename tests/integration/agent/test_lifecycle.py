@@ -174,3 +174,31 @@ async def test_renderer_killed_mid_session(
         await player.wait_first_frame(within_s=15)
     finally:
         await player.close()
+
+
+async def test_the_next_user_is_held_while_the_renderer_restarts(
+    start_control_plane: ControlPlaneFactory, start_agent: AgentFactory
+) -> None:
+    """A token for the instance's next assignment, presented while the renderer
+    resets after the last session, is held until the renderer is ready and the
+    assignment arrives, then accepted: never refused 403 (found by make chaos,
+    where the control plane had already handed the instance on)."""
+    cp = await start_control_plane()
+    agent = await start_agent(cp, renderer_restart_backoff_s=2.0)
+    first = await cp.create_session("client-before")
+    await agent.wait_health(lambda h: h["state"] == "reserved")
+    await cp.delete_session(first)
+    await agent.wait_health(lambda h: h["state"] == "recycling")
+    nxt = await cp.create_session("client-next", expect=202)  # the only instance is resetting
+    epoch = agent.epoch_of(first["stream"]["token"]) + 1
+    # Its token as the control plane will issue it; the TURN credential is any valid one.
+    player = agent.player(first, token=agent.token(nxt["session_id"], epoch))
+    await player.connect()
+    try:
+        await player.wait_first_frame(within_s=15)
+        view = await cp.get_session(nxt)
+        assert view["state"] == "connected"
+        assert agent.epoch_of(view["stream"]["token"]) == epoch
+    finally:
+        await player.close()
+    assert (await agent.health())["renderer_restarts"] == 1

@@ -100,6 +100,44 @@ def test_token_checks() -> None:
     assert (busy.verdict, busy.status) == (Verdict.REFUSE, 409)
 
 
+def test_a_newer_token_waits_while_the_renderer_restarts() -> None:
+    """After a session ends the renderer resets, and the control plane may already
+    have given this instance to the next user: that user's token is held (WAIT),
+    not refused, until the renderer is ready; an ended epoch is still refused."""
+    core = ready_core()
+    core.apply_assignment(Assignment(session_id="s1", epoch=1, claim_expires_unix=90.0), 0.0)
+    assert core.command("end_session", 1.0) == [ResetRenderer()]
+    assert not core.takes_assignments
+    held = core.check_token(claims(epoch=2, session="s2"), may_refresh=True)
+    assert (held.verdict, held.status) == (Verdict.WAIT, 503)
+    assert core.check_token(claims(epoch=1), may_refresh=True).verdict is Verdict.REFUSE
+    # Meanwhile the assignment arrives and is left for later, as before.
+    assert (
+        core.apply_assignment(Assignment(session_id="s2", epoch=2, claim_expires_unix=90.0), 1.5)
+        == []
+    )
+    assert core.session is None
+    core.renderer_ready(3.0)
+    assert core.takes_assignments
+    assert core.check_token(claims(epoch=2, session="s2"), may_refresh=True).verdict is (
+        Verdict.REFRESH
+    )
+    core.apply_assignment(Assignment(session_id="s2", epoch=2, claim_expires_unix=90.0), 3.1)
+    assert core.check_token(claims(epoch=2, session="s2"), may_refresh=False).verdict is (
+        Verdict.ACCEPT
+    )
+
+
+def test_a_draining_agent_does_not_hold_new_tokens() -> None:
+    core = ready_core()
+    core.apply_assignment(Assignment(session_id="s1", epoch=1, claim_expires_unix=90.0), 0.0)
+    core.command("drain", 0.5)
+    core.command("end_session", 1.0)
+    assert core.check_token(claims(epoch=2, session="s2"), may_refresh=True).verdict is (
+        Verdict.REFRESH
+    )
+
+
 def test_reconnect_within_window_is_the_same_session() -> None:
     core = streaming_core()
     assert core.player_disconnected(10.0) == [Report("client_disconnected", "s1", 1)]
