@@ -10,6 +10,7 @@ Redis side is control_plane/served_log.py.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 # Fewer serves than this in the window say nothing about a rate: fall back.
 MIN_SERVED = 2
@@ -93,13 +94,20 @@ def window_from_scores(
     return ServedWindow(count, age(oldest_ms), age(newest_ms))
 
 
+class Standing(NamedTuple):
+    """Where a waiting session stands: what its queued view shows."""
+
+    position: int  # 1-based, its best over the queues it waits in; 0 when in none
+    estimated_wait_s: int
+
+
 def standing(
     ranks: list[int | None], capacity: int, windows: list[ServedWindow], fallback_session_s: float
-) -> tuple[int, int]:
+) -> Standing:
     """A waiting session's 1-based position (its best over the queues it waits in;
     0 when in none) and estimated wait, from its 0-based rank in each queue, the
     capacity of those regions and their served windows."""
     present = [r for r in ranks if r is not None]
     position = min(present) + 1 if present else 0
     rate = service_rate_per_s(ServedWindow.merge(windows))
-    return position, estimate_wait_s(position, rate, capacity, fallback_session_s)
+    return Standing(position, estimate_wait_s(position, rate, capacity, fallback_session_s))

@@ -27,7 +27,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from control_plane.broker import Broker
-from control_plane.queue_estimate import ServedWindow, serving_soon, standing, window_from_scores
+from control_plane.queue_estimate import (
+    ServedWindow,
+    Standing,
+    serving_soon,
+    standing,
+)
 
 log = logging.getLogger("control_plane.queue_feed")
 
@@ -44,12 +49,6 @@ class RegionLine:
     rank: dict[str, int] = field(default_factory=dict)  # session id -> 0-based
     capacity: int = 0
     window: ServedWindow = field(default_factory=lambda: ServedWindow(0, None, None))
-
-
-@dataclass(frozen=True, slots=True)
-class Standing:
-    position: int  # 1-based, best over the session's queues
-    estimated_wait_s: int
 
 
 class Watch:
@@ -88,7 +87,6 @@ class QueueFeed:
         self.lines: dict[str, RegionLine] = {}
         self._watches: set[Watch] = set()
         self._task: asyncio.Task[None] | None = None
-        self.reads_made = 0  # region_feed calls, for tests and metrics
 
     @contextlib.contextmanager
     def watch(self, session_id: str, regions: tuple[str, ...]) -> Iterator[Watch]:
@@ -131,14 +129,11 @@ class QueueFeed:
             got = await self.broker.reads.queue_feed(
                 region, line.version, self.window_ms, MAX_MEMBERS
             )
-            self.reads_made += 1
             if got.members is not None:
                 line.rank = {sid: i for i, sid in enumerate(got.members)}
                 line.version = got.version
             line.capacity = serving_soon(got.counts)
-            line.window = window_from_scores(
-                got.served, got.oldest_served_ms, got.newest_served_ms, got.now_ms
-            )
+            line.window = got.window
         for w in watches:
             w._publish(self.standing_of(w))
 
@@ -147,8 +142,7 @@ class QueueFeed:
         ranks = [line.rank.get(w.session_id) for line in lines]
         if all(r is None for r in ranks):
             return None
-        position, wait = standing(
+        return standing(
             ranks, sum(line.capacity for line in lines), [line.window for line in lines],
             self.fallback_session_s,
         )  # fmt: skip
-        return Standing(position, wait)
