@@ -122,7 +122,8 @@ async def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             moving = await window("streams open, line moving", churn=True)
             await streams.close()
     return {"baseline": baseline, "baseline_moving": baseline_moving, "idle": idle,
-            "moving": moving, "streams": opened}  # fmt: skip
+            "moving": moving, "streams": opened,
+            "sse_poll_s": stack.settings.sse_poll_s}  # fmt: skip
 
 
 def main() -> int:
@@ -144,7 +145,7 @@ def main() -> int:
     print(json.dumps({
         "bench": "queue_feed",
         "streams": n,
-        "sse_poll_s": 0.5,
+        "sse_poll_s": m["sse_poll_s"],
         "idle": idle,
         "moving": moving,
         "baseline": base,

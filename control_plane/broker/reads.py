@@ -13,7 +13,6 @@ from control_plane.broker.outbox import OutboxEntry
 from control_plane.broker.plumbing import Connection
 from control_plane.clock import Clock
 from control_plane.domain import Session
-from control_plane.queue_estimate import ServedWindow, window_from_scores
 from streamfleet.lifecycle import EndReason, InstanceState, SessionState
 
 
@@ -159,20 +158,6 @@ class Reads:
         await self.conn.run(self._c.zadd(key, {sid: now_ms}))
         await self.conn.run(self._c.zremrangebyscore(key, "-inf", now_ms - window_ms))
         await self.conn.run(self._c.pexpire(key, window_ms))
-
-    async def served_window(self, region: str, now_ms: int, window_ms: int) -> ServedWindow:
-        key = keys.region_key(region, "served")
-        since = now_ms - window_ms
-        count = await self.conn.run(self._c.zcount(key, since, "+inf"))
-        if not count:
-            return ServedWindow(0, None, None)
-        first = await self.conn.run(
-            self._c.zrangebyscore(key, since, "+inf", 0, 1, withscores=True)
-        )
-        last = await self.conn.run(self._c.zrange(key, -1, -1, withscores=True))
-        if not first or not last:
-            return ServedWindow(0, None, None)
-        return window_from_scores(int(count), float(first[0][1]), float(last[0][1]), now_ms)
 
     async def queue_feed(
         self, region: str, known_version: str, window_ms: int, max_members: int

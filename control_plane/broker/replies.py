@@ -19,6 +19,7 @@ from control_plane.broker.outbox import (
     RebuildEntry,
     RequeueEntry,
 )
+from control_plane.queue_estimate import ServedWindow, window_from_scores
 from streamfleet.lifecycle import EndReason, InstanceState, SessionState
 
 Raw = bytes | str | int | float
@@ -367,6 +368,13 @@ class Feed:
     served: int
     oldest_served_ms: int | None
     newest_served_ms: int | None
+
+    @property
+    def window(self) -> ServedWindow:
+        """The queue heads served in the window, as ages at the read's own clock."""
+        return window_from_scores(
+            self.served, self.oldest_served_ms, self.newest_served_ms, self.now_ms
+        )
 
 
 def feed(reply: RawReply) -> Feed:

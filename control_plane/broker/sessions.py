@@ -25,7 +25,7 @@ from control_plane.domain import (
     check_client_id,
 )
 from control_plane.keys import new_session_id
-from control_plane.queue_estimate import serving_soon, standing
+from control_plane.queue_estimate import ServedWindow, serving_soon, standing
 from control_plane.session_secrets import SessionFacts
 from streamfleet.ids import is_session_id
 from streamfleet.lifecycle import LIVE_SESSION_STATES, EndReason, SessionState
@@ -276,14 +276,17 @@ class Sessions:
 
     async def queue_position(self, session: Session) -> tuple[int, int]:
         """1-based position (best over its regions) and an estimated wait in seconds."""
+        settings = self.store.settings
+        window_ms = ms(settings.queue_rate_window_s)
         ranks: list[int | None] = []
         capacity = 0
+        windows: list[ServedWindow] = []
         for region in session.queue_regions:
             ranks.append(await self.reads.queue_rank(region, session.session_id))
-            capacity += serving_soon(await self.reads.state_counts(region))
-        settings = self.store.settings
-        now, window_ms = await self.reads.now_ms(), ms(settings.queue_rate_window_s)
-        windows = [await self.reads.served_window(r, now, window_ms) for r in session.queue_regions]
+            # What the waiting streams' feed reads too, without the queue itself.
+            got = await self.reads.queue_feed(region, "", window_ms, max_members=0)
+            capacity += serving_soon(got.counts)
+            windows.append(got.window)
         return standing(ranks, capacity, windows, settings.avg_session_s)
 
     async def get_session(self, session_id: str) -> Session:

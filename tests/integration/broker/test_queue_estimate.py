@@ -44,7 +44,8 @@ async def test_served_history_is_trimmed_to_the_window(broker: Broker, clock: Ma
     window_ms = int(broker.settings.queue_rate_window_s * 1000)
     for n in range(3):
         await broker.reads.record_served(EU, f"s{n}", clock.ms + n * 1000, window_ms)
-    later = clock.ms + window_ms + 5_000
-    await broker.reads.record_served(EU, "late", later, window_ms)
-    got = await broker.reads.served_window(EU, later, window_ms)
+    start = clock.ms
+    clock.advance((window_ms + 5_000) / 1000)
+    await broker.reads.record_served(EU, "late", start + window_ms + 5_000, window_ms)
+    got = (await broker.reads.queue_feed(EU, "", window_ms, max_members=0)).window
     assert (got.count, got.oldest_age_s, got.newest_age_s) == (1, 0.0, 0.0)
