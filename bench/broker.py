@@ -58,6 +58,31 @@ def redis_benchmark_evalsha(port: int, requests: int) -> float:
     return float(row.split(",")[1].strip('"'))
 
 
+async def client_evalsha(port: int, callers: int, seconds: float) -> float:
+    """The same EVALSHA as the baseline, issued from Python through redis-py (the
+    broker's client) by `callers` concurrent tasks: what this process can ask of
+    Redis at all, before any broker logic. A cycle needs `redis_calls_per_cycle`
+    of these, so this over that, over the baseline, is the ratio's ceiling here."""
+    client = aioredis.Redis.from_url(f"redis://127.0.0.1:{port}/0", max_connections=callers + 8)
+    script = client.register_script(script_source("region_reserve"))
+    rkeys = keys.region_keys("bench-client")
+    deadline = time.perf_counter() + seconds
+
+    async def caller(n: int) -> int:
+        done = 0
+        while time.perf_counter() < deadline:
+            await script(rkeys, [f"sid-{n}-{done}", "", 90000, 15000])
+            done += 1
+        return done
+
+    try:
+        start = time.perf_counter()
+        counts = await asyncio.gather(*(caller(n) for n in range(callers)))
+        return sum(counts) / (time.perf_counter() - start)
+    finally:
+        await client.aclose()
+
+
 async def broker_cycles(port: int, callers: int, seconds: float) -> dict[str, float]:
     client = aioredis.Redis.from_url(f"redis://127.0.0.1:{port}/0", max_connections=callers + 8)
     broker = Broker(client, [REGION])
@@ -122,9 +147,13 @@ def main() -> int:
                 f"broker: {args.callers} concurrent callers, assign+end+ready cycles for {args.seconds:.0f} s"
             )
             r = asyncio.run(broker_cycles(port, args.callers, args.seconds))
+            log(f"redis-py: the same EVALSHA from this process, {args.callers} callers")
+            from_python = asyncio.run(client_evalsha(port, args.callers, args.seconds))
+            log(f"  {from_python:,.0f} EVALSHA/s")
         finally:
             server.stop()
     per_s = r["cycles"] / r["elapsed"]
+    calls_per_cycle = r["calls"] / max(1, r["cycles"])
     log(f"  {per_s:,.0f} cycles/s")
     print(json.dumps({
         "bench": "broker",
@@ -135,7 +164,12 @@ def main() -> int:
         "redis_evalsha_per_s": round(baseline, 1),
         "ratio_to_redis": round(per_s / baseline, 4),
         # Counted at the broker's one Redis seam (bench/redis_calls.py).
-        "redis_calls_per_cycle": round(r["calls"] / max(1, r["cycles"]), 2),
+        "redis_calls_per_cycle": round(calls_per_cycle, 2),
+        # The ceiling from the client alone: redis-py's EVALSHA rate over the calls a
+        # cycle makes, against the same baseline (docs/design.md "Fleet scale").
+        "client_evalsha_per_s": round(from_python, 1),
+        "ratio_ceiling_for_the_calls": round(from_python / calls_per_cycle / baseline, 4),
+        "share_of_ceiling": round(per_s / (from_python / calls_per_cycle), 3),
         "callers": args.callers,
         "seconds": args.seconds,
     }))  # fmt: skip

@@ -76,6 +76,10 @@ def test_broker_bench_short_run_counts_its_redis_calls() -> None:
     # Counted, not written down: create 2 (region_place, session_create),
     # end 2 (session_end, region_release), the agent's ready report 1.
     assert out["redis_calls_per_cycle"] == 5.0, out
+    # The client's own ceiling, measured in the same run.
+    assert out["client_evalsha_per_s"] > 0
+    ceiling = out["client_evalsha_per_s"] / 5.0 / out["redis_evalsha_per_s"]
+    assert out["ratio_ceiling_for_the_calls"] == round(ceiling, 4)
 
 
 def test_queue_bench_short_run_streams_every_waiting_client() -> None:
