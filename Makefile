@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml requirements/dev.lock
 	@rm -f .venv/.installed-* && touch $(STAMP)
 
 test: setup lint ## the one gate: lint, then the whole suite (unit, integration, e2e) against real servers
-	$(PY) -m pytest tests
+	$(PY) -m pytest --durations=15 tests
 
 test-unit: setup ## unit tests only (no I/O)
 	$(PY) -m pytest tests/unit
