@@ -93,6 +93,7 @@ def balancer_conf(prefix: Path, listen_port: int, replica_ports: list[int]) -> P
     """nginx as the replicas' load balancer (what an ALB is in AWS): round robin,
     a replica that refuses connections is skipped (passive health), slow answers
     time out; requests are not retried once sent (as an ALB)."""
+    prefix = prefix.resolve()  # nginx reads relative paths in the file against its prefix
     servers = "\n".join(
         f"    server 127.0.0.1:{p} max_fails=1 fail_timeout=2s;" for p in replica_ports
     )

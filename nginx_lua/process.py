@@ -18,6 +18,8 @@ NGINX = "/usr/sbin/nginx"
 
 
 def nginx_argv(prefix: Path, conf: Path) -> list[str]:
+    # nginx resolves a relative -c and -e against -p: pass every path absolute.
+    prefix, conf = prefix.resolve(), conf.resolve()
     return [NGINX, "-p", f"{prefix}/", "-c", str(conf), "-e", str(prefix / "logs" / "error.log")]
 
 

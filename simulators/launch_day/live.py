@@ -250,7 +250,9 @@ def live_config(args: Any, scenario: Scenario) -> LiveConfig:
         LiveConfig(scenario=scenario, speed=speed, policy=args.policy, start_s=start, end_s=end),
         replicas=args.replicas,
         faults=faults,
-        workdir=args.out / "live",
+        # Absolute: nginx reads a relative path against its own prefix (the stack's
+        # balancer and routers live under this folder), so a relative --out doubled.
+        workdir=(args.out / "live").resolve(),
         buffer=args.buffer,
         static=args.static,
         via_router=args.connect == "router",
