@@ -66,13 +66,15 @@ def sentinel_config(
 
 def start_sentinel(
     port: int, workdir: Path, primary: int, password: str, *, quorum: int = 2,
-    down_after_ms: int = 1000,
+    down_after_ms: int = 1000, fresh: bool = False,
 ) -> ManagedProcess:  # fmt: skip
     """One sentinel; its config file is its own (Sentinel rewrites it with what it learns)
-    and owner-only. A restarted sentinel keeps that file: it names the current primary."""
+    and owner-only. A restarted sentinel keeps that file: it names the current primary.
+    `fresh` (a new group): the file is written anew, since one left in a reused folder
+    by an earlier group names that group's password, peers and primary."""
     workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
     conf = workdir / f"sentinel-{port}.conf"
-    if not conf.exists():
+    if fresh or not conf.exists():
         write_owner_only(
             conf,
             sentinel_config(
@@ -239,7 +241,7 @@ def start_sentinel_group(
         for port in sentinel_ports:
             group.sentinels[port] = start_sentinel(
                 port, workdir / f"sentinel-{port}", primary, password,
-                quorum=quorum, down_after_ms=down_after_ms,
+                quorum=quorum, down_after_ms=down_after_ms, fresh=True,
             )  # fmt: skip
         if wait:
             group.wait_healthy()

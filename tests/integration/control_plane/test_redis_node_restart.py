@@ -9,8 +9,14 @@ import signal
 import time
 from pathlib import Path
 
-from streamfleet.localproc import ManagedProcess
-from streamfleet.sentinel_group import NodeRestart, SentinelGroup, current_primary, redis_cli
+from streamfleet.localproc import ManagedProcess, free_port
+from streamfleet.sentinel_group import (
+    NodeRestart,
+    SentinelGroup,
+    current_primary,
+    redis_cli,
+    start_sentinel_group,
+)
 from tests.fixtures.servers import SENTINEL_PASSWORD
 
 
@@ -53,3 +59,18 @@ def test_a_killed_primary_comes_back_as_a_replica_after_the_failover(
         time.sleep(0.1)
     assert redis_cli(old, SENTINEL_PASSWORD, "GET", "k49").strip() == "49"
     group.wait_healthy()  # and the group could fail over again
+
+
+def test_a_new_group_in_a_reused_folder_starts_with_its_own_password(tmp_path: Path) -> None:
+    """`make launch-day-live` (and `streamfleet up`) reuse their folder: the sentinels'
+    files from the last run named its password and peers, and the new group's
+    sentinels never answered. A new group writes them anew."""
+    nodes, sentinels = [free_port() for _ in range(2)], [free_port() for _ in range(3)]
+    first = start_sentinel_group(tmp_path, nodes, sentinels, "first-run-password")
+    first.stop()
+    second = start_sentinel_group(tmp_path, nodes, sentinels, "second-run-password")
+    try:
+        assert second.primary_port() == nodes[0]
+        assert redis_cli(nodes[0], "second-run-password", "PING").strip() == "PONG"
+    finally:
+        second.stop()
