@@ -57,5 +57,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"router-config: {exc}", file=sys.stderr)
         return 2
     print(conf)
-    print("run: " + " ".join(nginx_argv(args.prefix.resolve(), conf)), file=sys.stderr)
+    print("run: " + " ".join(nginx_argv(args.prefix, conf)), file=sys.stderr)
     return 0

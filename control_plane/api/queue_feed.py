@@ -27,12 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from control_plane.broker import Broker
-from control_plane.queue_estimate import (
-    ServedWindow,
-    Standing,
-    serving_soon,
-    standing,
-)
+from control_plane.queue_estimate import ServedWindow, Standing, serving_soon, standing
 
 log = logging.getLogger("control_plane.queue_feed")
 

@@ -60,10 +60,7 @@ async def signal(request: web.Request) -> web.StreamResponse:
             agent.settings.assignment_wait_s, max(0.0, claims.expires_unix - agent.clock())
         )
         if not await agent.until_takes_assignments(wait_s):
-            return _refused(
-                agent, 503, "not_ready", "the renderer is starting; try again",
-                claims.session_id, retry_after_s=1,
-            )  # fmt: skip
+            return _not_ready(agent, claims.session_id)
         check = agent.core.check_token(claims, may_refresh=True)
     if check.verdict is not Verdict.REFUSE:
         # Whatever the agent last heard may be seconds old (the session ended, or
@@ -77,7 +74,7 @@ async def signal(request: web.Request) -> web.StreamResponse:
             )
         check = agent.core.check_token(claims, may_refresh=False)
     if check.verdict is Verdict.WAIT:  # the renderer went down again meanwhile
-        return _refused(agent, 503, "not_ready", check.reason, claims.session_id, retry_after_s=1)
+        return _not_ready(agent, claims.session_id)
     if check.verdict is not Verdict.ACCEPT:
         kind = "busy" if check.status == 409 else "not_assigned"
         return _refused(agent, check.status, kind, check.reason, claims.session_id)
@@ -110,6 +107,14 @@ def _refused(
     body["error"] = kind  # the refusal's code, as docs/pixel-streaming.md lists them
     headers = {"Retry-After": str(retry_after_s)} if retry_after_s is not None else None
     return web.json_response(body, status=status, content_type=PROBLEM, headers=headers)
+
+
+def _not_ready(agent: Agent, session_id: str) -> web.Response:
+    """The renderer is still starting: a refusal players retry (Epic's library does)."""
+    return _refused(
+        agent, 503, "not_ready", "the renderer is starting; try again", session_id,
+        retry_after_s=1,
+    )  # fmt: skip
 
 
 @web.middleware
